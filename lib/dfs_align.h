@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dfs_align.h - direct I/O alignment of one backing file.
+ *
+ * Discovered per file, never assumed: statx(STATX_DIOALIGN) first; where
+ * the kernel or filesystem does not answer, the logical block size of the
+ * block device that holds the file; else 4096.
+ */
+#ifndef DFS_ALIGN_H
+#define DFS_ALIGN_H
+
+#include <stdint.h>
+
+enum dfs_align_source {
+	DFS_ALIGN_STATX = 1, /* statx STATX_DIOALIGN answered */
+	DFS_ALIGN_BLOCKDEV,  /* logical_block_size of the device in sysfs */
+	DFS_ALIGN_DEFAULT,   /* nothing answered: 4096 */
+};
+
+struct dfs_align {
+	uint32_t mem;  /* buffer address alignment, bytes (power of two) */
+	uint32_t off;  /* file offset and length alignment, bytes */
+	enum dfs_align_source source;
+	/* statx said this file cannot do direct I/O at all (offset align 0) */
+	int no_dio;
+};
+
+#define DFS_ALIGN_FALLBACK 4096u
+
+/* Fill *out for the open file fd.  Returns 0 or -errno (statx errors other
+ * than "not supported" are returned). */
+int dfs_align_for_fd(int fd, struct dfs_align *out);
+
+/*
+ * logical_block_size of block device major:minor read under sysfs_root
+ * ("/sys" normally; tests pass a fake tree).  Partitions are resolved to
+ * their disk.  Returns the size, or -errno when it cannot be read.
+ */
+int dfs_align_blockdev(const char *sysfs_root, unsigned int major,
+		       unsigned int minor);
+
+#endif /* DFS_ALIGN_H */

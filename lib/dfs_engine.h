@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dfs_engine.h - the staging write engine of directfs.  No FUSE in here.
+ *
+ * A struct dfs_engine is shared by every file of a mount: it owns the pool
+ * of aligned staging buffers (with a global memory cap), the I/O worker
+ * threads, the injected I/O table and the mount-wide counters.
+ *
+ * A struct dfs_file is one backing file (one inode), shared by every handle
+ * of it.  Writes at any offset and size are copied into aligned staging
+ * windows of buf_size bytes; a window that fills is handed, without a copy,
+ * to a worker thread that writes it with O_DIRECT while new writes go on
+ * into a fresh buffer.  The partial block at end of file ("the tail") is
+ * written without O_DIRECT, through a second descriptor, by flush and sync.
+ *
+ * All calls return 0 or a count on success and -errno on failure.  They are
+ * thread safe; a file's calls are serialised on its lock except disk reads
+ * of ranges that hold no staged data, and fsync itself.
+ *
+ * Errors are sticky: after a background write, tail write or fsync fails,
+ * every later write, flush and sync of that file returns that error until
+ * the file is closed (the last handle gone).
+ */
+#ifndef DFS_ENGINE_H
+#define DFS_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dfs_align.h"
+#include "dfs_io.h"
+
+#define DFS_MIB (1024u * 1024u)
+
+struct dfs_engine_opts {
+	size_t buf_size;     /* staging window per file, bytes (multiple of 64 KiB) */
+	unsigned depth;      /* windows of one file in flight to disk at once */
+	size_t mem_cap;      /* all staging buffers of all files, bytes */
+	unsigned max_staged; /* staged windows per file before the oldest is written */
+	unsigned workers;    /* I/O threads */
+	int no_fallback;     /* refuse (EOPNOTSUPP) files that cannot do O_DIRECT */
+	int no_dontcache;    /* never try RWF_DONTCACHE */
+	const struct dfs_io_ops *io;                        /* NULL: real calls */
+	void (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
+	void *log_arg;
+};
+
+/* Fill with the defaults. */
+void dfs_engine_opts_init(struct dfs_engine_opts *o);
+/* Check values; returns 0 or -EINVAL and a reason in why. */
+int dfs_engine_opts_check(const struct dfs_engine_opts *o, const char **why);
+
+struct dfs_engine;
+struct dfs_file;
+
+int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out);
+/* Every file must have been closed. */
+void dfs_engine_destroy(struct dfs_engine *e);
+
+/*
+ * Open the engine on backing file fd (opened O_RDWR or O_RDONLY, without
+ * O_DIRECT).  The engine keeps its own descriptors; the caller still owns
+ * and closes fd.  A file whose filesystem refuses O_DIRECT is opened in
+ * fallback mode (uncached buffered writes) unless opts.no_fallback.
+ */
+int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out);
+/* Flush, fsync and free.  Returns the file's error, if any; the staged
+ * data of a file in error is dropped (and logged). */
+int dfs_file_close(struct dfs_file *f);
+
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
+		       off_t off);
+/* Write at the logical end of file, atomically against other writers;
+ * *at receives the offset written to. */
+ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len,
+			off_t *at);
+/* Read through staged data and the backing file (O_DIRECT, bounce buffers
+ * where buf or the range is unaligned).  Short only at end of file. */
+ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
+int dfs_file_truncate(struct dfs_file *f, off_t size);
+/* fallocate(2) on the backing file after writing out staged data. */
+int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len);
+/* Write out everything staged, tail included, and wait for it. */
+int dfs_file_flush(struct dfs_file *f);
+/* Flush, then fsync (or fdatasync) and drop the file's cached pages. */
+int dfs_file_sync(struct dfs_file *f, int datasync);
+/* Logical size: the backing size with staged data and truncates applied. */
+off_t dfs_file_size(struct dfs_file *f);
+/* The sticky error (negative errno) or 0. */
+int dfs_file_error(struct dfs_file *f);
+
+enum dfs_state {
+	DFS_STATE_IDLE,
+	DFS_STATE_WRITING,  /* data staged or in flight */
+	DFS_STATE_SYNCING,  /* fsync running */
+	DFS_STATE_FALLBACK, /* idle, but this file cannot use O_DIRECT */
+	DFS_STATE_ERROR,
+};
+
+struct dfs_file_stats {
+	uint64_t written; /* bytes accepted from applications */
+	uint64_t synced;  /* of those, written out (or dropped by truncate) */
+	uint64_t durable; /* of those, covered by a completed fsync */
+	uint64_t pending; /* staged or in flight: written - synced */
+	off_t size;
+	enum dfs_state state;
+	int error; /* negative errno or 0 */
+	int fallback;
+	struct dfs_align align;
+};
+
+/* Never blocks behind disk I/O: the counters are atomics. */
+void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st);
+
+struct dfs_engine_stats {
+	uint64_t open_files;
+	uint64_t written, synced, durable, pending; /* since create */
+	uint64_t mem_used;                          /* staging bytes allocated */
+	uint64_t fallback_files, error_files;       /* currently open */
+};
+void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);
+
+/* "idle", "writing", ..., "error:ENOSPC" into buf; returns buf. */
+const char *dfs_state_string(const struct dfs_file_stats *st, char *buf,
+			     size_t len);
+
+#endif /* DFS_ENGINE_H */

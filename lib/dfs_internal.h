@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dfs_internal.h - structures shared by engine.c (pool, workers, reclaim)
+ * and file.c (staging).  Not installed; fs/ uses dfs_engine.h only.
+ *
+ * Locking and ownership, the one place they are written down:
+ *
+ *  - f->lock protects everything in a dfs_file that is not _Atomic: the
+ *    window list, size, disk_size, counts, spare, err_locked.
+ *  - e->lock protects the engine's pool (free list, nalloc, inflight), the
+ *    work queue, the list of open files and every file's refs/dying.
+ *  - Lock order is f->lock, then e->lock.  Nobody takes a file lock while
+ *    holding e->lock: the reclaim path picks a victim under e->lock, pins
+ *    it with refs, drops e->lock and only then locks the victim.
+ *  - A window is "staged" (on f->windows, !inflight): only threads holding
+ *    f->lock touch it.  Once submitted (inflight) its buffer and bitmap are
+ *    immutable until the worker's completion, which runs under f->lock; a
+ *    reader may copy from an in-flight buffer under f->lock meanwhile.
+ *    At most one window per index exists: a write into an in-flight
+ *    window's range waits for it to complete.
+ *  - Buffers move between pool, f->spare, staged window and worker by
+ *    pointer; nothing is copied on a flush.
+ *  - Counters (_Atomic) are written under f->lock and read without it.
+ *
+ * Invariants (under f->lock):
+ *  - disk_size <= size; bytes of the backing file past disk_size are zero
+ *    as far as the engine is concerned.
+ *  - A valid block holds the file's current bytes for that block; its bytes
+ *    at or past size are zero.  No valid block starts at or past size.
+ */
+#ifndef DFS_INTERNAL_H
+#define DFS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dfs_engine.h"
+
+/* Not yet in Debian 12's headers (Linux 6.14 uapi). */
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080
+#endif
+
+struct dfs_window {
+	struct dfs_window *next;  /* f->windows or f->free_windows */
+	struct dfs_window *qnext; /* e->queue while queued */
+	struct dfs_file *file;
+	uint64_t idx;       /* covers [idx * wsize, (idx + 1) * wsize) */
+	char *buf;          /* wsize bytes, aligned */
+	uint64_t app_bytes; /* bytes applications wrote into it */
+	uint64_t lru;       /* f->clock at last write */
+	off_t eof;          /* logical size when submitted */
+	unsigned nvalid;
+	bool inflight;
+	uint64_t valid[]; /* one bit per block */
+};
+
+struct dfs_file {
+	struct dfs_engine *eng;
+	pthread_mutex_t lock;
+	pthread_cond_t cv; /* window completions */
+
+	int fd;      /* plain descriptor: tail, fallback, fsync, truncate */
+	int dfd;     /* O_DIRECT descriptor, -1 in fallback */
+	int accmode; /* O_RDONLY / O_WRONLY / O_RDWR */
+	struct dfs_align align;
+	uint32_t blk;     /* staging block: align.off, 4096 in fallback */
+	unsigned nblocks; /* blocks per window */
+	size_t wsize;
+
+	off_t size;      /* logical size */
+	off_t disk_size; /* what the backing file holds, as far as we wrote */
+	struct dfs_window *windows;
+	struct dfs_window *free_windows;
+	unsigned nstaged, nflight;
+	char *spare; /* a pool buffer waiting to become a window */
+	uint64_t clock;
+	int err_locked; /* first error; also published in err */
+
+	atomic_bool fallback;
+	atomic_bool no_dontcache;
+	atomic_int err;
+	atomic_int syncing;
+	atomic_uint_fast64_t written, synced, durable, pending;
+	atomic_uint reclaimable; /* staged windows + spare, a hint for reclaim */
+
+	/* under e->lock */
+	struct dfs_file *enext, *eprev;
+	unsigned refs; /* reclaimers holding the file */
+	bool dying;
+};
+
+struct dfs_engine {
+	struct dfs_engine_opts o;
+	const struct dfs_io_ops *io;
+
+	pthread_mutex_t lock;
+	pthread_cond_t pool_cv;  /* a buffer came back */
+	pthread_cond_t queue_cv; /* work queued, or stop */
+	pthread_cond_t refs_cv;  /* a dying file's refs reached 0 */
+
+	/* pool, under lock */
+	size_t cap_bufs, nalloc, nfree, inflight;
+	char **free_bufs;
+
+	/* work queue, under lock */
+	struct dfs_window *qhead, *qtail;
+	bool stop;
+	pthread_t *threads;
+	unsigned nthreads;
+
+	/* open files, under lock */
+	struct dfs_file *files;
+	struct dfs_file *reclaim_cursor;
+	uint64_t nfiles;
+
+	atomic_bool fallback_logged;
+	atomic_uint_fast64_t written, synced, durable, pending;
+	atomic_uint_fast64_t fallback_files, error_files;
+};
+
+/* engine.c */
+char *dfs_pool_try_get(struct dfs_engine *e);
+char *dfs_pool_get(struct dfs_engine *e); /* blocks; NULL only if mmap fails */
+void dfs_pool_put(struct dfs_engine *e, char *buf);
+/* A worker finished window w's buffer: back to the pool, one less in flight. */
+void dfs_pool_put_written(struct dfs_engine *e, char *buf);
+void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_window *w);
+void dfs_engine_link(struct dfs_engine *e, struct dfs_file *f);
+void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f);
+void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* file.c, called by engine.c */
+void dfs_window_write_out(struct dfs_window *w); /* worker, no locks held */
+void dfs_file_reclaim(struct dfs_file *f);       /* no locks held */
+
+#endif /* DFS_INTERNAL_H */

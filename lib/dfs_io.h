@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dfs_io.h - the I/O calls the staging engine makes, as a table.
+ *
+ * Every read, write, sync and truncate the engine performs on a backing
+ * file goes through a struct dfs_io_ops.  dfs_io_default() is the table of
+ * real system calls; tests wrap it to return short counts, EINTR, EIO,
+ * ENOSPC ... on demand.
+ *
+ * Each call is one system call, no retries: it returns a count or 0 on
+ * success and -errno on failure (never -1 with errno set).  Looping on
+ * short transfers and EINTR is the engine's job (dfs_io_write_full,
+ * dfs_io_read_full), so a fake may return a short count and the engine
+ * must cope.
+ */
+#ifndef DFS_IO_H
+#define DFS_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dfs_io_ops {
+	/* pwritev2() of one buffer; flags are RWF_* (0 for plain pwrite). */
+	ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t len,
+			  off_t off, int rwf_flags);
+	ssize_t (*pread)(void *arg, int fd, void *buf, size_t len, off_t off);
+	int (*fsync)(void *arg, int fd, int datasync);
+	int (*ftruncate)(void *arg, int fd, off_t len);
+	int (*fallocate)(void *arg, int fd, int mode, off_t off, off_t len);
+	/* posix_fadvise(); advisory, errors are ignored by the engine. */
+	int (*fadvise)(void *arg, int fd, off_t off, off_t len, int advice);
+	int (*sync_file_range)(void *arg, int fd, off_t off, off_t len,
+			       unsigned int flags);
+	void *arg;
+};
+
+/* The real system calls. */
+const struct dfs_io_ops *dfs_io_default(void);
+
+/*
+ * Write all of buf at off, looping on short writes and EINTR.  Returns 0 or
+ * -errno.  A write that makes no progress returns -EIO rather than looping.
+ */
+int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf,
+		      size_t len, off_t off, int rwf_flags);
+
+/*
+ * Read up to len bytes at off, looping on short reads and EINTR until len
+ * bytes or end of file.  Returns the count read (short only at EOF) or
+ * -errno.  After a short O_DIRECT read the next offset is unaligned and the
+ * kernel answers EINVAL; having read something, that also means EOF.
+ */
+ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf,
+			 size_t len, off_t off);
+
+#endif /* DFS_IO_H */

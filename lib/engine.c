@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - what the files of one mount share: the staging buffer pool
+ * and its memory cap, the I/O worker threads and their queue, reclaim of
+ * idle staged buffers when the cap is reached, logging and mount-wide
+ * counters.  The staging itself is in file.c.
+ *
+ * Back-pressure: dfs_pool_get() blocks, it never fails because of the cap.
+ * While buffers are in flight it waits for one to come back; when none is
+ * in flight, every buffer sits staged in some file (or as a file's spare),
+ * so it asks one such file to write its oldest window out (reclaim).
+ */
+#define _GNU_SOURCE
+#include "dfs_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <syslog.h>
+#include <time.h>
+
+#define BUF_SIZE_MIN (64u * 1024u)
+#define BUF_SIZE_MAX (256u * DFS_MIB)
+
+void dfs_engine_opts_init(struct dfs_engine_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->buf_size = 1 * DFS_MIB;
+	o->depth = 2;
+	o->mem_cap = 64 * DFS_MIB;
+	o->max_staged = 4;
+	o->workers = 4;
+}
+
+int dfs_engine_opts_check(const struct dfs_engine_opts *o, const char **why)
+{
+	const char *msg = NULL;
+
+	if (o->buf_size < BUF_SIZE_MIN || o->buf_size > BUF_SIZE_MAX ||
+	    o->buf_size % BUF_SIZE_MIN)
+		msg = "buffer size must be a multiple of 64 KiB from 64 KiB to 256 MiB";
+	else if (o->depth < 1 || o->depth > 64)
+		msg = "depth must be 1 to 64";
+	else if (o->mem_cap < o->buf_size)
+		msg = "memory cap must hold at least one buffer";
+	else if (o->max_staged < 1 || o->max_staged > 1024)
+		msg = "staged windows per file must be 1 to 1024";
+	else if (o->workers < 1 || o->workers > 64)
+		msg = "workers must be 1 to 64";
+	if (why)
+		*why = msg;
+	return msg ? -EINVAL : 0;
+}
+
+void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (e->o.log)
+		e->o.log(e->o.log_arg, level, msg);
+	else
+		fprintf(stderr, "directfs: %s\n", msg);
+}
+
+/* ---- pool ---- */
+
+static char *buf_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Under e->lock: a free or newly allocatable buffer, or NULL. */
+static char *pool_take_locked(struct dfs_engine *e, bool *must_alloc)
+{
+	*must_alloc = false;
+	if (e->nfree)
+		return e->free_bufs[--e->nfree];
+	if (e->nalloc < e->cap_bufs) {
+		e->nalloc++;
+		*must_alloc = true;
+	}
+	return NULL;
+}
+
+static char *pool_alloc_reserved(struct dfs_engine *e)
+{
+	char *b = buf_alloc(e->o.buf_size);
+	if (!b) {
+		pthread_mutex_lock(&e->lock);
+		e->nalloc--;
+		pthread_cond_broadcast(&e->pool_cv);
+		pthread_mutex_unlock(&e->lock);
+	}
+	return b;
+}
+
+char *dfs_pool_try_get(struct dfs_engine *e)
+{
+	bool must_alloc;
+
+	pthread_mutex_lock(&e->lock);
+	char *b = pool_take_locked(e, &must_alloc);
+	pthread_mutex_unlock(&e->lock);
+	return must_alloc ? pool_alloc_reserved(e) : b;
+}
+
+/* Under e->lock: an open file with something to reclaim, pinned. */
+static struct dfs_file *pick_victim_locked(struct dfs_engine *e)
+{
+	struct dfs_file *start = e->reclaim_cursor ? e->reclaim_cursor : e->files;
+	struct dfs_file *f = start;
+
+	if (!f)
+		return NULL;
+	do {
+		struct dfs_file *next = f->enext ? f->enext : e->files;
+		if (!f->dying && atomic_load(&f->reclaimable)) {
+			e->reclaim_cursor = next;
+			f->refs++;
+			return f;
+		}
+		f = next;
+	} while (f != start);
+	return NULL;
+}
+
+char *dfs_pool_get(struct dfs_engine *e)
+{
+	bool must_alloc;
+	char *b;
+
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		b = pool_take_locked(e, &must_alloc);
+		if (b || must_alloc)
+			break;
+		if (e->inflight) {
+			pthread_cond_wait(&e->pool_cv, &e->lock);
+			continue;
+		}
+		struct dfs_file *victim = pick_victim_locked(e);
+		if (!victim) {
+			/* Buffers are between a pool get and a window: they
+			 * show up in a moment. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 10 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&e->pool_cv, &e->lock, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&e->lock);
+		dfs_file_reclaim(victim);
+		pthread_mutex_lock(&e->lock);
+		if (--victim->refs == 0 && victim->dying)
+			pthread_cond_broadcast(&e->refs_cv);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return must_alloc ? pool_alloc_reserved(e) : b;
+}
+
+static void pool_put_locked(struct dfs_engine *e, char *buf)
+{
+	e->free_bufs[e->nfree++] = buf;
+	pthread_cond_broadcast(&e->pool_cv);
+}
+
+void dfs_pool_put(struct dfs_engine *e, char *buf)
+{
+	pthread_mutex_lock(&e->lock);
+	pool_put_locked(e, buf);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void dfs_pool_put_written(struct dfs_engine *e, char *buf)
+{
+	pthread_mutex_lock(&e->lock);
+	e->inflight--;
+	pool_put_locked(e, buf);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- workers ---- */
+
+void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_window *w)
+{
+	pthread_mutex_lock(&e->lock);
+	w->qnext = NULL;
+	if (e->qtail)
+		e->qtail->qnext = w;
+	else
+		e->qhead = w;
+	e->qtail = w;
+	e->inflight++;
+	pthread_cond_signal(&e->queue_cv);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct dfs_engine *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		while (!e->qhead && !e->stop)
+			pthread_cond_wait(&e->queue_cv, &e->lock);
+		if (!e->qhead)
+			break;
+		struct dfs_window *w = e->qhead;
+		e->qhead = w->qnext;
+		if (!e->qhead)
+			e->qtail = NULL;
+		pthread_mutex_unlock(&e->lock);
+		dfs_window_write_out(w);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+/* ---- files ---- */
+
+void dfs_engine_link(struct dfs_engine *e, struct dfs_file *f)
+{
+	pthread_mutex_lock(&e->lock);
+	f->eprev = NULL;
+	f->enext = e->files;
+	if (e->files)
+		e->files->eprev = f;
+	e->files = f;
+	e->nfiles++;
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* After this no reclaimer holds or can find f. */
+void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f)
+{
+	pthread_mutex_lock(&e->lock);
+	f->dying = true;
+	while (f->refs)
+		pthread_cond_wait(&e->refs_cv, &e->lock);
+	if (f->eprev)
+		f->eprev->enext = f->enext;
+	else
+		e->files = f->enext;
+	if (f->enext)
+		f->enext->eprev = f->eprev;
+	if (e->reclaim_cursor == f)
+		e->reclaim_cursor = f->enext;
+	e->nfiles--;
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* ---- engine ---- */
+
+static void engine_free(struct dfs_engine *e)
+{
+	for (size_t i = 0; i < e->nfree; i++)
+		munmap(e->free_bufs[i], e->o.buf_size);
+	free(e->free_bufs);
+	free(e->threads);
+	pthread_cond_destroy(&e->refs_cv);
+	pthread_cond_destroy(&e->queue_cv);
+	pthread_cond_destroy(&e->pool_cv);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+static void engine_stop_workers(struct dfs_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->stop = true;
+	pthread_cond_broadcast(&e->queue_cv);
+	pthread_mutex_unlock(&e->lock);
+	for (unsigned i = 0; i < e->nthreads; i++)
+		pthread_join(e->threads[i], NULL);
+	e->nthreads = 0;
+}
+
+int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out)
+{
+	int err = dfs_engine_opts_check(o, NULL);
+	if (err)
+		return err;
+
+	struct dfs_engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->o = *o;
+	e->io = o->io ? o->io : dfs_io_default();
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->pool_cv, NULL);
+	pthread_cond_init(&e->queue_cv, NULL);
+	pthread_cond_init(&e->refs_cv, NULL);
+	e->cap_bufs = o->mem_cap / o->buf_size;
+	e->free_bufs = calloc(e->cap_bufs, sizeof(*e->free_bufs));
+	e->threads = calloc(o->workers, sizeof(*e->threads));
+	if (!e->free_bufs || !e->threads) {
+		engine_free(e);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < o->workers; i++) {
+		err = -pthread_create(&e->threads[i], NULL, worker_main, e);
+		if (err) {
+			engine_stop_workers(e);
+			engine_free(e);
+			return err;
+		}
+		e->nthreads++;
+	}
+	*out = e;
+	return 0;
+}
+
+void dfs_engine_destroy(struct dfs_engine *e)
+{
+	if (!e)
+		return;
+	if (e->nfiles)
+		dfs_log(e, LOG_ERR, "engine destroyed with %llu files open",
+			(unsigned long long)e->nfiles);
+	engine_stop_workers(e);
+	engine_free(e);
+}
+
+void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st)
+{
+	pthread_mutex_lock(&e->lock);
+	st->open_files = e->nfiles;
+	st->mem_used = (uint64_t)e->nalloc * e->o.buf_size;
+	pthread_mutex_unlock(&e->lock);
+	st->written = atomic_load(&e->written);
+	st->synced = atomic_load(&e->synced);
+	st->durable = atomic_load(&e->durable);
+	st->pending = atomic_load(&e->pending);
+	st->fallback_files = atomic_load(&e->fallback_files);
+	st->error_files = atomic_load(&e->error_files);
+}
+
+const char *dfs_state_string(const struct dfs_file_stats *st, char *buf,
+			     size_t len)
+{
+	static const char *const names[] = {
+		[DFS_STATE_IDLE] = "idle",	 [DFS_STATE_WRITING] = "writing",
+		[DFS_STATE_SYNCING] = "syncing", [DFS_STATE_FALLBACK] = "fallback",
+		[DFS_STATE_ERROR] = "error",
+	};
+	if (st->state == DFS_STATE_ERROR) {
+		const char *name = strerrorname_np(-st->error);
+		if (name)
+			snprintf(buf, len, "error:%s", name);
+		else
+			snprintf(buf, len, "error:%d", -st->error);
+	} else {
+		snprintf(buf, len, "%s", names[st->state]);
+	}
+	return buf;
+}

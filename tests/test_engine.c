@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: hand-picked engine cases: sequential and unaligned streams,
+ * sparse files, overwrite of existing data, staged and in-flight reads,
+ * truncate while staged, two appenders, descriptor modes, the tail's
+ * RWF_DONTCACHE path, fallback, counters and states.
+ */
+#define _GNU_SOURCE
+#include "fault_io.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdbool.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MiB (1024 * 1024)
+
+static struct dfs_engine *eng;
+static struct fault_io fio;
+
+static void setup_opts(struct dfs_engine_opts *o)
+{
+	fault_io_init(&fio);
+	dfs_engine_opts_init(o);
+	o->io = &fio.ops;
+	o->log = tu_log;
+}
+
+static void setup(void)
+{
+	struct dfs_engine_opts o;
+	setup_opts(&o);
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+}
+
+static void teardown(void)
+{
+	fault_io_hold(&fio, false);
+	dfs_engine_destroy(eng);
+	eng = NULL;
+	fault_io_destroy(&fio);
+}
+
+/* Open path with flags and hand it to the engine. */
+static struct dfs_file *eopen(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC, 0644);
+	ck_assert_int_ge(fd, 0);
+	struct dfs_file *f = NULL;
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
+	close(fd);
+	return f;
+}
+
+static struct dfs_file *ecreate(char *path, size_t plen, const char *name)
+{
+	int fd = tu_create(path, plen, name, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	return eopen(path, O_RDWR);
+}
+
+/* The file on disk equals want[0..len). */
+static void assert_disk(const char *path, const char *want, size_t len)
+{
+	size_t n = 0;
+	char *got = tu_slurp(path, &n);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_uint_eq(n, len);
+	ck_assert_msg(memcmp(got, want, len) == 0, "%s: bytes on disk differ", path);
+	free(got);
+}
+
+START_TEST(test_sequential_with_tail)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "seq");
+	size_t total = 8 * MiB + 1000;
+	char *want = malloc(total);
+	tu_pattern(want, total, 0, 1);
+	for (size_t off = 0; off < total; off += MiB) {
+		size_t n = total - off < MiB ? total - off : MiB;
+		ck_assert_int_eq(dfs_file_write(f, want + off, n, (off_t)off), (ssize_t)n);
+	}
+	ck_assert_int_eq(dfs_file_size(f), (off_t)total);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	/* The tail went through the plain descriptor with RWF_DONTCACHE. */
+	ck_assert_uint_ge(fio.plain_writes, 1);
+	ck_assert_uint_ge(fio.dontcache_writes, 1);
+	ck_assert_uint_ge(fio.direct_writes, 8);
+	free(want);
+}
+END_TEST
+
+/* dd bs=1000: every write is unaligned, blocks straddle writes. */
+START_TEST(test_unaligned_stream)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "unal");
+	size_t total = 3 * MiB + 777;
+	char *want = malloc(total);
+	tu_pattern(want, total, 0, 2);
+	for (size_t off = 0; off < total; off += 1000) {
+		size_t n = total - off < 1000 ? total - off : 1000;
+		ck_assert_int_eq(dfs_file_write(f, want + off, n, (off_t)off), (ssize_t)n);
+	}
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	/* Appending past the disk's end needs no read-modify-write reads. */
+	ck_assert_uint_eq(fio.direct_reads, 0);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_sparse)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "sparse");
+	off_t far = 64 * MiB + 123;
+	char rec[300], buf[4096];
+	tu_pattern(rec, sizeof(rec), far, 3);
+	ck_assert_int_eq(dfs_file_write(f, rec, sizeof(rec), far), (ssize_t)sizeof(rec));
+	ck_assert_int_eq(dfs_file_size(f), far + (off_t)sizeof(rec));
+	/* The hole reads as zeros, staged or not. */
+	memset(buf, 0x55, sizeof(buf));
+	ck_assert_int_eq(dfs_file_read(f, buf, sizeof(buf), 1000), (ssize_t)sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		ck_assert_int_eq(buf[i], 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_size, far + (off_t)sizeof(rec));
+	ck_assert_int_lt(st.st_blocks * 512, 1 * MiB); /* still a hole */
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_eq(pread(fd, buf, sizeof(rec), far), (ssize_t)sizeof(rec));
+	ck_assert_mem_eq(buf, rec, sizeof(rec));
+	ck_assert_int_eq(pread(fd, buf, 512, 32 * MiB), 512);
+	for (int i = 0; i < 512; i++)
+		ck_assert_int_eq(buf[i], 0);
+	close(fd);
+}
+END_TEST
+
+/* Small unaligned overwrites inside an existing file keep its other bytes. */
+START_TEST(test_overwrite_existing)
+{
+	char path[4200];
+	size_t total = 2 * MiB + 4321;
+	char *want = malloc(total);
+	tu_pattern(want, total, 0, 4);
+	int fd = tu_create(path, sizeof(path), "over", O_RDWR);
+	ck_assert_int_eq(pwrite(fd, want, total, 0), (ssize_t)total);
+	fsync(fd);
+	close(fd);
+
+	struct dfs_file *f = eopen(path, O_RDWR);
+	const off_t offs[] = { 0, 1, 511, 4095, 4097, MiB - 3, 2 * MiB + 4000 };
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		char rec[100];
+		memset(rec, 'a' + (int)i, sizeof(rec));
+		size_t n = sizeof(rec);
+		if (offs[i] + (off_t)n > (off_t)total + 50)
+			n = 50;
+		ck_assert_int_eq(dfs_file_write(f, rec, n, offs[i]), (ssize_t)n);
+		size_t end = (size_t)offs[i] + n;
+		if (end > total) {
+			want = realloc(want, end);
+			total = end;
+		}
+		memcpy(want + offs[i], rec, n);
+	}
+	char *got = malloc(total);
+	ck_assert_int_eq(dfs_file_read(f, got, total, 0), (ssize_t)total);
+	ck_assert(memcmp(got, want, total) == 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	ck_assert_uint_gt(fio.direct_reads, 0); /* read-modify-write happened */
+	free(got);
+	free(want);
+}
+END_TEST
+
+/* While the O_DIRECT writes are held, reads and size come from the stage. */
+START_TEST(test_inflight_reads)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "inflight");
+	size_t total = 2 * MiB + 10; /* two windows in flight, one staged */
+	char *want = malloc(total), *got = malloc(total);
+	tu_pattern(want, total, 0, 5);
+	fault_io_hold(&fio, true);
+	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
+	fault_io_wait_held(&fio, 2); /* two windows in flight, depth 2 */
+	struct dfs_file_stats st;
+	dfs_file_stats(f, &st);
+	ck_assert_int_eq(st.state, DFS_STATE_WRITING);
+	ck_assert_uint_eq(st.written, total);
+	ck_assert_uint_eq(st.pending, total);
+	ck_assert_uint_eq(st.synced, 0);
+	ck_assert_int_eq(dfs_file_size(f), (off_t)total);
+	struct stat bst;
+	ck_assert_int_eq(stat(path, &bst), 0);
+	ck_assert_int_eq(bst.st_size, 0); /* nothing on disk yet */
+	ck_assert_int_eq(dfs_file_read(f, got, total, 0), (ssize_t)total);
+	ck_assert(memcmp(got, want, total) == 0);
+	fault_io_hold(&fio, false);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	dfs_file_stats(f, &st);
+	ck_assert_int_eq(st.state, DFS_STATE_IDLE);
+	ck_assert_uint_eq(st.synced, total);
+	ck_assert_uint_eq(st.durable, total);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	free(want);
+	free(got);
+}
+END_TEST
+
+/* An overwrite of a range that is in flight waits, then lands on top. */
+START_TEST(test_overwrite_inflight)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "owinfl");
+	size_t total = 2 * MiB;
+	char *want = malloc(total);
+	tu_pattern(want, total, 0, 6);
+	fault_io_hold(&fio, true);
+	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
+	fault_io_wait_held(&fio, 2);
+	fault_io_hold(&fio, false);
+	memset(want + 1000, 'Z', 5000);
+	ck_assert_int_eq(dfs_file_write(f, want + 1000, 5000, 1000), 5000);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	free(want);
+}
+END_TEST
+
+START_TEST(test_truncate_staged)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "trunc");
+	size_t total = 300000;
+	char *want = calloc(1, total);
+	tu_pattern(want, 200000, 0, 7);
+	ck_assert_int_eq(dfs_file_write(f, want, 200000, 0), 200000);
+	ck_assert_int_eq(dfs_file_truncate(f, 70001), 0);
+	ck_assert_int_eq(dfs_file_size(f), 70001);
+	memset(want + 70001, 0, total - 70001);
+	ck_assert_int_eq(dfs_file_truncate(f, 300000), 0);
+	char rec[5000];
+	tu_pattern(rec, sizeof(rec), 100000, 8);
+	ck_assert_int_eq(dfs_file_write(f, rec, sizeof(rec), 100000), (ssize_t)sizeof(rec));
+	memcpy(want + 100000, rec, sizeof(rec));
+	char *got = malloc(total);
+	ck_assert_int_eq(dfs_file_read(f, got, total, 0), (ssize_t)total);
+	ck_assert(memcmp(got, want, total) == 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	free(got);
+	free(want);
+}
+END_TEST
+
+struct appender {
+	struct dfs_file *f;
+	char tag;
+	int n;
+};
+
+#define REC 4099
+
+static void *append_thread(void *arg)
+{
+	struct appender *a = arg;
+	char rec[REC];
+	memset(rec, a->tag, sizeof(rec));
+	for (int i = 0; i < a->n; i++)
+		if (dfs_file_append(a->f, rec, sizeof(rec), NULL) != REC)
+			return (void *)1;
+	return NULL;
+}
+
+/* Two appenders: every record whole, none lost, none overlapping. */
+START_TEST(test_two_appenders)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "append");
+	struct appender a = { f, 'a', 500 }, b = { f, 'b', 500 };
+	pthread_t ta, tb;
+	void *ra, *rb;
+	pthread_create(&ta, NULL, append_thread, &a);
+	pthread_create(&tb, NULL, append_thread, &b);
+	pthread_join(ta, &ra);
+	pthread_join(tb, &rb);
+	ck_assert_ptr_null(ra);
+	ck_assert_ptr_null(rb);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, 1000 * REC);
+	int na = 0, nb = 0;
+	for (size_t r = 0; r < 1000; r++) {
+		char c = got[r * REC];
+		for (size_t i = 0; i < REC; i++)
+			ck_assert_int_eq(got[r * REC + i], c);
+		na += c == 'a';
+		nb += c == 'b';
+	}
+	ck_assert_int_eq(na, 500);
+	ck_assert_int_eq(nb, 500);
+	free(got);
+}
+END_TEST
+
+START_TEST(test_descriptor_modes)
+{
+	char path[4200];
+	int fd = tu_create(path, sizeof(path), "modes", O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "0123456789", 10, 0), 10);
+	close(fd);
+
+	/* Read-only: writes are refused, reads work. */
+	struct dfs_file *f = eopen(path, O_RDONLY);
+	char buf[16] = { 0 };
+	ck_assert_int_eq(dfs_file_write(f, "x", 1, 0), -EBADF);
+	ck_assert_int_eq(dfs_file_truncate(f, 0), -EBADF);
+	ck_assert_int_eq(dfs_file_read(f, buf, sizeof(buf), 0), 10);
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+
+	/* Write-only: still able to read-modify-write a partial block. */
+	f = eopen(path, O_WRONLY);
+	ck_assert_int_eq(dfs_file_write(f, "AB", 2, 4), 2);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, "0123AB6789", 10);
+
+	/* O_APPEND on the caller's descriptor must not redirect pwrites. */
+	f = eopen(path, O_RDWR | O_APPEND);
+	ck_assert_int_eq(dfs_file_write(f, "zz", 2, 0), 2);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, "zz23AB6789", 10);
+}
+END_TEST
+
+START_TEST(test_bad_args)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "bad");
+	char c = 0;
+	ck_assert_int_eq(dfs_file_write(f, &c, 1, -1), -EINVAL);
+	ck_assert_int_eq(dfs_file_write(f, &c, 1, INT64_MAX), -EFBIG);
+	ck_assert_int_eq(dfs_file_read(f, &c, 1, -5), -EINVAL);
+	ck_assert_int_eq(dfs_file_truncate(f, -1), -EINVAL);
+	ck_assert_int_eq(dfs_file_write(f, &c, 0, 0), 0);
+	ck_assert_int_eq(dfs_file_read(f, &c, 1, 100), 0); /* past EOF */
+	ck_assert_int_eq(dfs_file_close(f), 0);
+
+	/* Not a regular file. */
+	int dfd = open(tu_dir(), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(dfs_file_open(eng, dfd, &f), -EINVAL);
+	close(dfd);
+
+	struct dfs_engine_opts o;
+	const char *why = NULL;
+	dfs_engine_opts_init(&o);
+	o.buf_size = 1000;
+	ck_assert_int_eq(dfs_engine_opts_check(&o, &why), -EINVAL);
+	ck_assert_ptr_nonnull(why);
+	dfs_engine_opts_init(&o);
+	o.depth = 0;
+	ck_assert_int_eq(dfs_engine_opts_check(&o, &why), -EINVAL);
+	dfs_engine_opts_init(&o);
+	o.mem_cap = o.buf_size - 1;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), -EINVAL);
+	dfs_engine_opts_init(&o);
+	ck_assert_int_eq(dfs_engine_opts_check(&o, &why), 0);
+	ck_assert_ptr_null(why);
+}
+END_TEST
+
+/* Without RWF_DONTCACHE the tail is written plainly and dropped. */
+START_TEST(test_no_dontcache)
+{
+	struct dfs_engine_opts o;
+	dfs_engine_destroy(eng);
+	setup_opts(&o);
+	o.no_dontcache = 1;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "nodc");
+	char buf[5000];
+	tu_pattern(buf, sizeof(buf), 0, 9);
+	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_uint_eq(fio.dontcache_writes, 0);
+	ck_assert_uint_ge(fio.plain_writes, 1);
+	ck_assert_int_eq(tu_resident_pages(path), 0);
+	assert_disk(path, buf, sizeof(buf));
+}
+END_TEST
+
+/* The filesystem accepts the O_DIRECT open but refuses the I/O. */
+START_TEST(test_fallback_at_runtime)
+{
+	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_DIRECT,
+					     .count = -1, .action = FI_ERRNO,
+					     .err = EINVAL });
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "fb");
+	size_t total = 3 * MiB + 5;
+	char *want = malloc(total);
+	tu_pattern(want, total, 0, 10);
+	int logs = tu_log_count();
+	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
+	ck_assert_int_eq(dfs_file_flush(f), 0);
+	struct dfs_file_stats st;
+	dfs_file_stats(f, &st);
+	ck_assert_int_eq(st.fallback, 1);
+	ck_assert_int_eq(st.state, DFS_STATE_FALLBACK);
+	ck_assert_int_eq(st.error, 0);
+	ck_assert_int_eq(tu_log_count(), logs + 1); /* said once */
+	ck_assert_ptr_nonnull(strstr(tu_log_last(), "O_DIRECT"));
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_int_eq(tu_resident_pages(path), 0);
+	assert_disk(path, want, total);
+	free(want);
+}
+END_TEST
+
+/* A filesystem without direct I/O at all: ramfs refuses O_DIRECT opens. */
+START_TEST(test_fallback_ramfs)
+{
+	char dir[4200], path[4300];
+	snprintf(dir, sizeof(dir), "%s/ramfs", tu_dir());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_msg(mount("dfs-test", dir, "ramfs", 0, NULL) == 0,
+		      "mount ramfs: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	struct dfs_file *f = NULL;
+	int logs = tu_log_count();
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
+	close(fd);
+	struct dfs_file_stats st;
+	dfs_file_stats(f, &st);
+	ck_assert_int_eq(st.fallback, 1);
+	ck_assert_int_eq(tu_log_count(), logs + 1);
+	char buf[100000];
+	tu_pattern(buf, sizeof(buf), 0, 11);
+	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(dfs_file_write(f, "xy", 2, 5), 2);
+	memcpy(buf + 5, "xy", 2);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, buf, sizeof(buf));
+
+	/* With fallback refused, the open fails clearly. */
+	struct dfs_engine_opts o;
+	dfs_engine_destroy(eng);
+	setup_opts(&o);
+	o.no_fallback = 1;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), -EOPNOTSUPP);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(umount(dir), 0);
+}
+END_TEST
+
+START_TEST(test_state_strings)
+{
+	struct dfs_file_stats st = { 0 };
+	char buf[64];
+	st.state = DFS_STATE_IDLE;
+	ck_assert_str_eq(dfs_state_string(&st, buf, sizeof(buf)), "idle");
+	st.state = DFS_STATE_SYNCING;
+	ck_assert_str_eq(dfs_state_string(&st, buf, sizeof(buf)), "syncing");
+	st.state = DFS_STATE_ERROR;
+	st.error = -ENOSPC;
+	ck_assert_str_eq(dfs_state_string(&st, buf, sizeof(buf)), "error:ENOSPC");
+	st.error = -EDQUOT;
+	ck_assert_str_eq(dfs_state_string(&st, buf, sizeof(buf)), "error:EDQUOT");
+}
+END_TEST
+
+START_TEST(test_engine_counters)
+{
+	char p1[4200], p2[4200];
+	struct dfs_file *a = ecreate(p1, sizeof(p1), "c1");
+	struct dfs_file *b = ecreate(p2, sizeof(p2), "c2");
+	char buf[10000];
+	memset(buf, 'q', sizeof(buf));
+	dfs_file_write(a, buf, 6000, 0);
+	dfs_file_write(b, buf, 10000, 0);
+	struct dfs_engine_stats es;
+	dfs_engine_stats(eng, &es);
+	ck_assert_uint_eq(es.open_files, 2);
+	ck_assert_uint_eq(es.written, 16000);
+	ck_assert_uint_eq(es.pending, 16000);
+	ck_assert_uint_eq(es.durable, 0);
+	ck_assert_int_eq(dfs_file_close(a), 0);
+	ck_assert_int_eq(dfs_file_close(b), 0);
+	dfs_engine_stats(eng, &es);
+	ck_assert_uint_eq(es.open_files, 0);
+	ck_assert_uint_eq(es.pending, 0);
+	ck_assert_uint_eq(es.synced, 16000);
+	ck_assert_uint_eq(es.durable, 16000);
+}
+END_TEST
+
+int main(void)
+{
+	tu_require_odirect(tu_dir());
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("engine");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_sequential_with_tail);
+	tcase_add_test(tc, test_unaligned_stream);
+	tcase_add_test(tc, test_sparse);
+	tcase_add_test(tc, test_overwrite_existing);
+	tcase_add_test(tc, test_inflight_reads);
+	tcase_add_test(tc, test_overwrite_inflight);
+	tcase_add_test(tc, test_truncate_staged);
+	tcase_add_test(tc, test_two_appenders);
+	tcase_add_test(tc, test_descriptor_modes);
+	tcase_add_test(tc, test_bad_args);
+	tcase_add_test(tc, test_no_dontcache);
+	tcase_add_test(tc, test_fallback_at_runtime);
+	tcase_add_test(tc, test_fallback_ramfs);
+	tcase_add_test(tc, test_state_strings);
+	tcase_add_test(tc, test_engine_counters);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

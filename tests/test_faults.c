@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: faults injected through the engine's I/O table.  EIO,
+ * ENOSPC and EDQUOT on a background write, on the tail and on fsync are
+ * returned and sticky, nothing hangs, and no byte is counted durable that
+ * was not fsynced.  Short writes and EINTR are retried to completion.
+ */
+#define _GNU_SOURCE
+#include "fault_io.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KiB 1024
+
+static struct dfs_engine *eng;
+static struct fault_io fio;
+
+static void setup(void)
+{
+	struct dfs_engine_opts o;
+	fault_io_init(&fio);
+	tu_small_opts(&o); /* 64 KiB windows */
+	o.io = &fio.ops;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+}
+
+static void teardown(void)
+{
+	fault_io_hold(&fio, false);
+	dfs_engine_destroy(eng);
+	fault_io_destroy(&fio);
+}
+
+static struct dfs_file *fresh(char *path, size_t plen, const char *name)
+{
+	int fd = tu_create(path, plen, name, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	struct dfs_file *f = NULL;
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
+	close(fd);
+	return f;
+}
+
+static void rule(enum fi_op op, enum fi_target t, int skip, int count,
+		 enum fi_action act, int err)
+{
+	fault_io_add(&fio, (struct fi_rule){ .op = op, .target = t, .skip = skip,
+					     .count = count, .action = act,
+					     .err = err, .short_len = 0 });
+}
+
+/* After the error err: every write, flush and sync says so; close too. */
+static void assert_sticky(struct dfs_file *f, int err, const char *state)
+{
+	char buf[64], one = 'x';
+	struct dfs_file_stats st;
+	ck_assert_int_eq(dfs_file_write(f, &one, 1, 0), err);
+	ck_assert_int_eq(dfs_file_flush(f), err);
+	ck_assert_int_eq(dfs_file_sync(f, 0), err);
+	ck_assert_int_eq(dfs_file_sync(f, 1), err);
+	ck_assert_int_eq(dfs_file_truncate(f, 0), err);
+	ck_assert_int_eq(dfs_file_error(f), err);
+	dfs_file_stats(f, &st);
+	ck_assert_int_eq(st.state, DFS_STATE_ERROR);
+	ck_assert_str_eq(dfs_state_string(&st, buf, sizeof(buf)), state);
+	ck_assert_uint_le(st.synced, st.written);
+	ck_assert_int_eq(dfs_file_close(f), err);
+}
+
+static void write_pattern(struct dfs_file *f, size_t len, uint32_t seed)
+{
+	char *buf = malloc(len);
+	tu_pattern(buf, len, 0, seed);
+	ssize_t r = dfs_file_write(f, buf, len, 0);
+	/* All, part (accepted before the error surfaced), or the error. */
+	ck_assert_msg(r != 0 && r <= (ssize_t)len, "write returned %zd", r);
+	free(buf);
+}
+
+START_TEST(test_eio_background_write)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "eio");
+	rule(FI_PWRITE, FI_DIRECT, 1, 1, FI_ERRNO, EIO);
+	write_pattern(f, 5 * 64 * KiB, 1);
+	ck_assert_int_eq(dfs_file_flush(f), -EIO);
+	struct dfs_file_stats st;
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.durable, 0); /* nothing was fsynced */
+	ck_assert_uint_lt(st.synced, st.written);
+	assert_sticky(f, -EIO, "error:EIO");
+
+	/* A new open after the last close starts clean. */
+	fault_io_clear(&fio);
+	int fd = open(path, O_RDWR);
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
+	close(fd);
+	ck_assert_int_eq(dfs_file_write(f, "ok", 2, 0), 2);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+}
+END_TEST
+
+START_TEST(test_enospc_tail)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "enospc");
+	rule(FI_PWRITE, FI_PLAIN, 0, -1, FI_ERRNO, ENOSPC);
+	write_pattern(f, 1000, 2);
+	ck_assert_int_eq(dfs_file_flush(f), -ENOSPC);
+	assert_sticky(f, -ENOSPC, "error:ENOSPC");
+}
+END_TEST
+
+START_TEST(test_edquot_background)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "edquot");
+	rule(FI_PWRITE, FI_DIRECT, 0, -1, FI_ERRNO, EDQUOT);
+	write_pattern(f, 3 * 64 * KiB, 3);
+	ck_assert_int_eq(dfs_file_sync(f, 0), -EDQUOT);
+	assert_sticky(f, -EDQUOT, "error:EDQUOT");
+}
+END_TEST
+
+START_TEST(test_fsync_eio)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "fsync");
+	write_pattern(f, 100 * KiB, 4);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	struct dfs_file_stats st;
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.durable, 100 * KiB);
+
+	rule(FI_FSYNC, FI_ANY, 0, 1, FI_ERRNO, EIO);
+	char more[50 * KiB];
+	tu_pattern(more, sizeof(more), 100 * KiB, 5);
+	ck_assert_int_eq(dfs_file_write(f, more, sizeof(more), 100 * KiB),
+			 (ssize_t)sizeof(more));
+	ck_assert_int_eq(dfs_file_sync(f, 0), -EIO);
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.synced, 150 * KiB); /* written out ... */
+	ck_assert_uint_eq(st.durable, 100 * KiB); /* ... but not durable */
+	assert_sticky(f, -EIO, "error:EIO");
+}
+END_TEST
+
+START_TEST(test_short_writes)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "short");
+	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_DIRECT,
+					     .count = -1, .action = FI_SHORT,
+					     .short_len = 4096 });
+	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_PLAIN,
+					     .count = -1, .action = FI_SHORT,
+					     .short_len = 7 });
+	size_t len = 300 * KiB + 333;
+	char *buf = malloc(len);
+	tu_pattern(buf, len, 0, 6);
+	ck_assert_int_eq(dfs_file_write(f, buf, len, 0), (ssize_t)len);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_uint_gt(fio.fired, 100);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, len);
+	ck_assert(memcmp(got, buf, len) == 0);
+	free(got);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_eintr)
+{
+	char path[4200];
+	int fd = tu_create(path, sizeof(path), "eintr", O_RDWR);
+	char base[8192];
+	tu_pattern(base, sizeof(base), 0, 7);
+	ck_assert_int_eq(pwrite(fd, base, sizeof(base), 0), (ssize_t)sizeof(base));
+	struct dfs_file *f = NULL;
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
+	close(fd);
+	rule(FI_PWRITE, FI_ANY, 0, 10, FI_EINTR, 0);
+	rule(FI_PREAD, FI_DIRECT, 0, 3, FI_EINTR, 0);
+	rule(FI_FSYNC, FI_ANY, 0, 2, FI_EINTR, 0);
+	size_t len = 200 * KiB + 1;
+	char *buf = malloc(len);
+	tu_pattern(buf, len, 100, 8);
+	ck_assert_int_eq(dfs_file_write(f, buf, len, 100), (ssize_t)len);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_uint_eq(fio.fired, 15);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, len + 100);
+	ck_assert_mem_eq(got, base, 100);
+	ck_assert(memcmp(got + 100, buf, len) == 0);
+	free(got);
+	free(buf);
+}
+END_TEST
+
+/* A write that makes no progress fails instead of spinning. */
+START_TEST(test_zero_progress)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "zero");
+	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_DIRECT,
+					     .count = -1, .action = FI_SHORT,
+					     .short_len = 0 });
+	write_pattern(f, 64 * KiB, 9);
+	ck_assert_int_eq(dfs_file_flush(f), -EIO);
+	assert_sticky(f, -EIO, "error:EIO");
+}
+END_TEST
+
+struct bg_writer {
+	struct dfs_file *f;
+	ssize_t result;
+};
+
+static void *bg_write(void *arg)
+{
+	struct bg_writer *w = arg;
+	size_t len = 20 * 64 * KiB;
+	char *buf = calloc(1, len);
+	w->result = dfs_file_write(w->f, buf, len, 0);
+	free(buf);
+	return NULL;
+}
+
+/* A writer blocked on back-pressure wakes with the error. */
+START_TEST(test_blocked_writer_wakes)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "blocked");
+	struct bg_writer w = { f, 0 };
+	pthread_t t;
+	fault_io_hold(&fio, true);
+	pthread_create(&t, NULL, bg_write, &w);
+	fault_io_wait_held(&fio, 2); /* depth reached: the writer waits */
+	rule(FI_PWRITE, FI_DIRECT, 0, -1, FI_ERRNO, ENOSPC);
+	fault_io_hold(&fio, false);
+	pthread_join(t, NULL);
+	/* Either part was accepted before the error, or the error itself. */
+	ck_assert_msg(w.result == -ENOSPC || (w.result > 0 && w.result < 20 * 64 * KiB),
+		      "write returned %zd", w.result);
+	ck_assert_int_eq(dfs_file_flush(f), -ENOSPC);
+	assert_sticky(f, -ENOSPC, "error:ENOSPC");
+}
+END_TEST
+
+/* A failed read-modify-write read fails that write only: nothing was lost. */
+START_TEST(test_rmw_read_error_not_sticky)
+{
+	char path[4200];
+	int fd = tu_create(path, sizeof(path), "rmw", O_RDWR);
+	char base[8192];
+	tu_pattern(base, sizeof(base), 0, 10);
+	ck_assert_int_eq(pwrite(fd, base, sizeof(base), 0), (ssize_t)sizeof(base));
+	struct dfs_file *f = NULL;
+	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
+	close(fd);
+	rule(FI_PREAD, FI_DIRECT, 0, 1, FI_ERRNO, EIO);
+	ck_assert_int_eq(dfs_file_write(f, "abc", 3, 100), -EIO);
+	ck_assert_int_eq(dfs_file_error(f), 0);
+	ck_assert_int_eq(dfs_file_write(f, "abc", 3, 100), 3);
+	memcpy(base + 100, "abc", 3);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, sizeof(base));
+	ck_assert_mem_eq(got, base, sizeof(base));
+	free(got);
+}
+END_TEST
+
+START_TEST(test_truncate_error_keeps_stage)
+{
+	char path[4200];
+	struct dfs_file *f = fresh(path, sizeof(path), "trfail");
+	char buf[10000];
+	tu_pattern(buf, sizeof(buf), 0, 11);
+	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	rule(FI_FTRUNCATE, FI_ANY, 0, 1, FI_ERRNO, EPERM);
+	ck_assert_int_eq(dfs_file_truncate(f, 10), -EPERM);
+	ck_assert_int_eq(dfs_file_size(f), (off_t)sizeof(buf));
+	ck_assert_int_eq(dfs_file_error(f), 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, sizeof(buf));
+	ck_assert_mem_eq(got, buf, sizeof(buf));
+	free(got);
+}
+END_TEST
+
+int main(void)
+{
+	tu_require_odirect(tu_dir());
+	Suite *s = suite_create("faults");
+	TCase *tc = tcase_create("faults");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_eio_background_write);
+	tcase_add_test(tc, test_enospc_tail);
+	tcase_add_test(tc, test_edquot_background);
+	tcase_add_test(tc, test_fsync_eio);
+	tcase_add_test(tc, test_short_writes);
+	tcase_add_test(tc, test_eintr);
+	tcase_add_test(tc, test_zero_progress);
+	tcase_add_test(tc, test_blocked_writer_wakes);
+	tcase_add_test(tc, test_rmw_read_error_not_sticky);
+	tcase_add_test(tc, test_truncate_error_keeps_stage);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

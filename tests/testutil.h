@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * testutil.h - helpers shared by the Check unit tests of lib/.
+ *
+ * Scratch files go under $DFS_TEST_DIR (CTest sets it inside the build
+ * tree).  A test that needs O_DIRECT there and cannot have it exits 77.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dfs_engine.h"
+
+#define SKIP_CODE 77
+
+/* A fresh scratch directory for this process (removed at exit). */
+const char *tu_dir(void);
+/* Exit 77 (skip) unless dir accepts O_DIRECT. */
+void tu_require_odirect(const char *dir);
+/* Create an empty file under tu_dir(); path receives its name. */
+int tu_create(char *path, size_t len, const char *name, int flags);
+/* Whole file into a malloc'd buffer; *size receives its length. */
+char *tu_slurp(const char *path, size_t *size);
+/* Pages of path resident in the page cache (mincore). */
+long tu_resident_pages(const char *path);
+/* Small-geometry options that exercise windows, reclaim and depth. */
+void tu_small_opts(struct dfs_engine_opts *o);
+/* Collect engine log lines; tu_log_count() tells how many. */
+void tu_log(void *arg, int level, const char *msg);
+int tu_log_count(void);
+const char *tu_log_last(void);
+/* xorshift64* */
+uint64_t tu_rand(uint64_t *state);
+/* Fill buf with a pattern tied to (seed, offset) so misplaced bytes show. */
+void tu_pattern(char *buf, size_t len, off_t off, uint32_t seed);
+/* Run the suite; the process's exit code. */
+int tu_run(Suite *s);
+
+#endif
