@@ -48,20 +48,19 @@ static int read_uint_file(const char *path, unsigned long *out)
 	return 0;
 }
 
-int dfs_align_blockdev(const char *sysfs_root, unsigned int major,
-		       unsigned int minor)
+int dfs_align_blockdev(const char *sysfs_root, unsigned int major, unsigned int minor)
 {
 	/* A whole disk has queue/ itself; a partition's queue/ is its
 	 * parent's, and /sys/dev/block/M:m is a link into the disk's dir. */
-	static const char *const rel[] = { "queue/logical_block_size",
-					   "../queue/logical_block_size" };
+	static const char *const rel[] = {"queue/logical_block_size",
+					  "../queue/logical_block_size"};
 	char path[512];
 	int err = -ENOENT;
 
 	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 		unsigned long v = 0;
-		snprintf(path, sizeof(path), "%s/dev/block/%u:%u/%s",
-			 sysfs_root, major, minor, rel[i]);
+		snprintf(path, sizeof(path), "%s/dev/block/%u:%u/%s", sysfs_root, major,
+			 minor, rel[i]);
 		err = read_uint_file(path, &v);
 		if (err == 0) {
 			if (!is_pow2(v) || v > (1ul << 20))
@@ -78,8 +77,8 @@ int dfs_align_for_fd(int fd, struct dfs_align *out)
 
 	memset(out, 0, sizeof(*out));
 	memset(&stx, 0, sizeof(stx));
-	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH,
-		    STATX_DIOALIGN | STATX_BASIC_STATS, &stx) < 0) {
+	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_BASIC_STATS,
+		    &stx) < 0) {
 		if (errno != ENOSYS)
 			return -errno;
 	} else if (stx.stx_mask & STATX_DIOALIGN) {
@@ -95,8 +94,7 @@ int dfs_align_for_fd(int fd, struct dfs_align *out)
 						 : stx.stx_dio_offset_align;
 		return 0;
 	} else {
-		int bs = dfs_align_blockdev("/sys", stx.stx_dev_major,
-					    stx.stx_dev_minor);
+		int bs = dfs_align_blockdev("/sys", stx.stx_dev_major, stx.stx_dev_minor);
 		if (bs > 0) {
 			out->source = DFS_ALIGN_BLOCKDEV;
 			out->mem = out->off = (uint32_t)bs;

@@ -18,8 +18,8 @@ enum dfs_align_source {
 };
 
 struct dfs_align {
-	uint32_t mem;  /* buffer address alignment, bytes (power of two) */
-	uint32_t off;  /* file offset and length alignment, bytes */
+	uint32_t mem; /* buffer address alignment, bytes (power of two) */
+	uint32_t off; /* file offset and length alignment, bytes */
 	enum dfs_align_source source;
 	/* statx said this file cannot do direct I/O at all (offset align 0) */
 	int no_dio;
@@ -36,7 +36,6 @@ int dfs_align_for_fd(int fd, struct dfs_align *out);
  * ("/sys" normally; tests pass a fake tree).  Partitions are resolved to
  * their disk.  Returns the size, or -errno when it cannot be read.
  */
-int dfs_align_blockdev(const char *sysfs_root, unsigned int major,
-		       unsigned int minor);
+int dfs_align_blockdev(const char *sysfs_root, unsigned int major, unsigned int minor);
 
 #endif /* DFS_ALIGN_H */

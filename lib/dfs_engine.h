@@ -35,13 +35,13 @@
 
 struct dfs_engine_opts {
 	size_t buf_size;     /* staging window per file, bytes (multiple of 64 KiB) */
-	unsigned depth;      /* windows of one file in flight to disk at once */
-	size_t mem_cap;      /* all staging buffers of all files, bytes */
+	unsigned depth;	     /* windows of one file in flight to disk at once */
+	size_t mem_cap;	     /* all staging buffers of all files, bytes */
 	unsigned max_staged; /* staged windows per file before the oldest is written */
 	unsigned workers;    /* I/O threads */
 	int no_fallback;     /* refuse (EOPNOTSUPP) files that cannot do O_DIRECT */
 	int no_dontcache;    /* never try RWF_DONTCACHE */
-	const struct dfs_io_ops *io;                        /* NULL: real calls */
+	const struct dfs_io_ops *io;			    /* NULL: real calls */
 	void (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
 	void *log_arg;
 };
@@ -69,12 +69,10 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out);
  * data of a file in error is dropped (and logged). */
 int dfs_file_close(struct dfs_file *f);
 
-ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
-		       off_t off);
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off);
 /* Write at the logical end of file, atomically against other writers;
  * *at receives the offset written to. */
-ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len,
-			off_t *at);
+ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at);
 /* Read through staged data and the backing file (O_DIRECT, bounce buffers
  * where buf or the range is unaligned).  Short only at end of file. */
 ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
@@ -116,13 +114,12 @@ void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st);
 struct dfs_engine_stats {
 	uint64_t open_files;
 	uint64_t written, synced, durable, pending; /* since create */
-	uint64_t mem_used;                          /* staging bytes allocated */
-	uint64_t fallback_files, error_files;       /* currently open */
+	uint64_t mem_used;			    /* staging bytes allocated */
+	uint64_t fallback_files, error_files;	    /* currently open */
 };
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);
 
 /* "idle", "writing", ..., "error:ENOSPC" into buf; returns buf. */
-const char *dfs_state_string(const struct dfs_file_stats *st, char *buf,
-			     size_t len);
+const char *dfs_state_string(const struct dfs_file_stats *st, char *buf, size_t len);
 
 #endif /* DFS_ENGINE_H */

@@ -47,11 +47,11 @@ struct dfs_window {
 	struct dfs_window *next;  /* f->windows or f->free_windows */
 	struct dfs_window *qnext; /* e->queue while queued */
 	struct dfs_file *file;
-	uint64_t idx;       /* covers [idx * wsize, (idx + 1) * wsize) */
-	char *buf;          /* wsize bytes, aligned */
+	uint64_t idx;	    /* covers [idx * wsize, (idx + 1) * wsize) */
+	char *buf;	    /* wsize bytes, aligned */
 	uint64_t app_bytes; /* bytes applications wrote into it */
-	uint64_t lru;       /* f->clock at last write */
-	off_t eof;          /* logical size when submitted */
+	uint64_t lru;	    /* f->clock at last write */
+	off_t eof;	    /* logical size when submitted */
 	unsigned nvalid;
 	bool inflight;
 	uint64_t valid[]; /* one bit per block */
@@ -62,15 +62,15 @@ struct dfs_file {
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* window completions */
 
-	int fd;      /* plain descriptor: tail, fallback, fsync, truncate */
+	int fd;	     /* plain descriptor: tail, fallback, fsync, truncate */
 	int dfd;     /* O_DIRECT descriptor, -1 in fallback */
 	int accmode; /* O_RDONLY / O_WRONLY / O_RDWR */
 	struct dfs_align align;
-	uint32_t blk;     /* staging block: align.off, 4096 in fallback */
+	uint32_t blk;	  /* staging block: align.off, 4096 in fallback */
 	unsigned nblocks; /* blocks per window */
 	size_t wsize;
 
-	off_t size;      /* logical size */
+	off_t size;	 /* logical size */
 	off_t disk_size; /* what the backing file holds, as far as we wrote */
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;
@@ -97,9 +97,9 @@ struct dfs_engine {
 	const struct dfs_io_ops *io;
 
 	pthread_mutex_t lock;
-	pthread_cond_t pool_cv;  /* a buffer came back */
+	pthread_cond_t pool_cv;	 /* a buffer came back */
 	pthread_cond_t queue_cv; /* work queued, or stop */
-	pthread_cond_t refs_cv;  /* a dying file's refs reached 0 */
+	pthread_cond_t refs_cv;	 /* a dying file's refs reached 0 */
 
 	/* pool, under lock */
 	size_t cap_bufs, nalloc, nfree, inflight;
@@ -135,6 +135,6 @@ void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 
 /* file.c, called by engine.c */
 void dfs_window_write_out(struct dfs_window *w); /* worker, no locks held */
-void dfs_file_reclaim(struct dfs_file *f);       /* no locks held */
+void dfs_file_reclaim(struct dfs_file *f);	 /* no locks held */
 
 #endif /* DFS_INTERNAL_H */

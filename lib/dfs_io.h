@@ -22,8 +22,8 @@
 
 struct dfs_io_ops {
 	/* pwritev2() of one buffer; flags are RWF_* (0 for plain pwrite). */
-	ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t len,
-			  off_t off, int rwf_flags);
+	ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t len, off_t off,
+			  int rwf_flags);
 	ssize_t (*pread)(void *arg, int fd, void *buf, size_t len, off_t off);
 	int (*fsync)(void *arg, int fd, int datasync);
 	int (*ftruncate)(void *arg, int fd, off_t len);
@@ -42,16 +42,17 @@ const struct dfs_io_ops *dfs_io_default(void);
  * Write all of buf at off, looping on short writes and EINTR.  Returns 0 or
  * -errno.  A write that makes no progress returns -EIO rather than looping.
  */
-int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf,
-		      size_t len, off_t off, int rwf_flags);
+int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf, size_t len,
+		      off_t off, int rwf_flags);
 
 /*
  * Read up to len bytes at off, looping on short reads and EINTR until len
  * bytes or end of file.  Returns the count read (short only at EOF) or
- * -errno.  After a short O_DIRECT read the next offset is unaligned and the
- * kernel answers EINVAL; having read something, that also means EOF.
+ * -errno.  A short read that leaves the position off a multiple of blk is
+ * end of file: for an O_DIRECT descriptor (blk = its alignment) another
+ * read there would be misaligned; plain descriptors pass blk = 1.
  */
-ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf,
-			 size_t len, off_t off);
+ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf, size_t len,
+			 off_t off, unsigned blk);
 
 #endif /* DFS_IO_H */

@@ -81,8 +81,7 @@ static void update_reclaimable(struct dfs_file *f)
 	atomic_store(&f->reclaimable, f->nstaged + (f->spare ? 1 : 0));
 }
 
-static void count_add(atomic_uint_fast64_t *fc, atomic_uint_fast64_t *ec,
-		      uint64_t n)
+static void count_add(atomic_uint_fast64_t *fc, atomic_uint_fast64_t *ec, uint64_t n)
 {
 	atomic_fetch_add(fc, n);
 	atomic_fetch_add(ec, n);
@@ -109,7 +108,8 @@ static void set_error(struct dfs_file *f, int err)
 	f->err_locked = err;
 	atomic_store(&f->err, err);
 	atomic_fetch_add(&f->eng->error_files, 1);
-	dfs_log(f->eng, LOG_ERR, "backing write failed: %s; the file stays in error until closed",
+	dfs_log(f->eng, LOG_ERR,
+		"backing write failed: %s; the file stays in error until closed",
 		strerror(-err));
 	pthread_cond_broadcast(&f->cv);
 }
@@ -121,7 +121,8 @@ static void enter_fallback(struct dfs_file *f, const char *why)
 	atomic_fetch_add(&f->eng->fallback_files, 1);
 	if (!atomic_exchange(&f->eng->fallback_logged, true))
 		dfs_log(f->eng, LOG_WARNING,
-			"backing filesystem refuses O_DIRECT (%s): writing uncached buffered instead",
+			"backing filesystem refuses O_DIRECT (%s): writing uncached "
+			"buffered instead",
 			why);
 }
 
@@ -132,8 +133,7 @@ static void enter_fallback(struct dfs_file *f, const char *why)
  * kernel and filesystem have it, else write, write back the range and drop
  * it.  Used for the tail and for whole files in fallback mode.
  */
-static int write_uncached(struct dfs_file *f, const char *buf, size_t len,
-			  off_t off)
+static int write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
 	const struct dfs_io_ops *io = f->eng->io;
 	int r;
@@ -157,8 +157,7 @@ static int write_uncached(struct dfs_file *f, const char *buf, size_t len,
 }
 
 /* Whole aligned blocks from an aligned buffer. */
-static int write_direct(struct dfs_file *f, const char *buf, size_t len,
-			off_t off)
+static int write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
 	if (atomic_load(&f->fallback))
 		return write_uncached(f, buf, len, off);
@@ -191,7 +190,7 @@ static ssize_t disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		want = (size_t)(disk_size - off);
 
 	if (atomic_load(&f->fallback) && want) {
-		r = dfs_io_read_full(io, f->fd, buf, want, off);
+		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
 		if (r < 0)
 			return r;
 		io->fadvise(io->arg, f->fd, off, (off_t)want, POSIX_FADV_DONTNEED);
@@ -208,7 +207,7 @@ static ssize_t disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		if (pos % blk == 0 && left >= (size_t)blk &&
 		    (uintptr_t)dst % f->align.mem == 0) {
 			size_t n = left - left % (size_t)blk;
-			r = dfs_io_read_full(io, f->dfd, dst, n, pos);
+			r = dfs_io_read_full(io, f->dfd, dst, n, pos, f->blk);
 			if (r < 0)
 				goto out;
 			done += (size_t)r;
@@ -227,7 +226,7 @@ static ssize_t disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 			r = -ENOMEM;
 			goto out;
 		}
-		r = dfs_io_read_full(io, f->dfd, bounce, alen, astart);
+		r = dfs_io_read_full(io, f->dfd, bounce, alen, astart, f->blk);
 		if (r < 0)
 			goto out;
 		off_t got_end = astart + r;
@@ -296,8 +295,7 @@ static void window_drop(struct dfs_file *f, struct dfs_window *w)
 
 static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
 {
-	return w->nvalid == f->nblocks &&
-	       f->size >= win_off(f, w) + (off_t)f->wsize;
+	return w->nvalid == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
 }
 
 /* Under f->lock, with f->nflight < depth: hand w to the workers. */
@@ -372,8 +370,7 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 				r = write_direct(f, src, (size_t)whole, off);
 			size_t tail = (size_t)(w->eof - off - whole);
 			if (!r && tail)
-				r = write_uncached(f, src + whole, tail,
-						   off + whole);
+				r = write_uncached(f, src + whole, tail, off + whole);
 		} else {
 			r = write_direct(f, src, (size_t)(end - off), off);
 		}
@@ -475,8 +472,8 @@ static int fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
 }
 
 /* Copy [off, off + len), which lies inside staged window w. */
-static int stage_copy(struct dfs_file *f, struct dfs_window *w,
-		      const char *src, size_t len, off_t off)
+static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
+		      size_t len, off_t off)
 {
 	const off_t base = win_off(f, w);
 	const off_t blk = f->blk;
@@ -508,8 +505,8 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w,
 	return 0;
 }
 
-static ssize_t stage_write_locked(struct dfs_file *f, const char *buf,
-				  size_t len, off_t off)
+static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t len,
+				  off_t off)
 {
 	size_t done = 0;
 	int err = 0;
@@ -564,8 +561,7 @@ static int check_write_range(const struct dfs_file *f, size_t len, off_t off)
 	return 0;
 }
 
-ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
-		       off_t off)
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off)
 {
 	int err = check_write_range(f, len, off);
 	if (err)
@@ -578,8 +574,7 @@ ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len,
 	return r;
 }
 
-ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len,
-			off_t *at)
+ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at)
 {
 	pthread_mutex_lock(&f->lock);
 	off_t off = f->size;
@@ -605,8 +600,8 @@ static bool range_staged(struct dfs_file *f, off_t off, size_t len)
 }
 
 /* Under f->lock: [off, off + len) inside one window index. */
-static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w,
-				  char *dst, size_t len, off_t off)
+static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char *dst,
+				  size_t len, off_t off)
 {
 	const off_t base = win_off(f, w);
 	const off_t blk = f->blk;
@@ -939,7 +934,9 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 	if (why) {
 		f->dfd = -1;
 		if (e->o.no_fallback) {
-			dfs_log(e, LOG_ERR, "backing filesystem refuses O_DIRECT (%s) and fallback is off",
+			dfs_log(e, LOG_ERR,
+				"backing filesystem refuses O_DIRECT (%s) and fallback "
+				"is off",
 				why);
 			r = -EOPNOTSUPP;
 			goto err_close;
@@ -990,7 +987,8 @@ int dfs_file_close(struct dfs_file *f)
 	update_reclaimable(f);
 	pthread_mutex_unlock(&f->lock);
 	if (lost)
-		dfs_log(e, LOG_ERR, "closing a file in error: %llu staged bytes were not written",
+		dfs_log(e, LOG_ERR,
+			"closing a file in error: %llu staged bytes were not written",
 			(unsigned long long)lost);
 
 	dfs_engine_unlink(e, f);

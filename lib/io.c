@@ -11,13 +11,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static ssize_t sys_pwrite(void *arg, int fd, const void *buf, size_t len,
-			  off_t off, int rwf_flags)
+static ssize_t sys_pwrite(void *arg, int fd, const void *buf, size_t len, off_t off,
+			  int rwf_flags)
 {
 	(void)arg;
 	ssize_t r;
 	if (rwf_flags) {
-		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+		struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
 		r = pwritev2(fd, &iov, 1, off, rwf_flags);
 	} else {
 		r = pwrite(fd, buf, len, off);
@@ -80,8 +80,8 @@ const struct dfs_io_ops *dfs_io_default(void)
 	return &default_ops;
 }
 
-int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf,
-		      size_t len, off_t off, int rwf_flags)
+int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf, size_t len,
+		      off_t off, int rwf_flags)
 {
 	const char *p = buf;
 
@@ -100,24 +100,24 @@ int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf,
 	return 0;
 }
 
-ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf,
-			 size_t len, off_t off)
+ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf, size_t len,
+			 off_t off, unsigned blk)
 {
 	char *p = buf;
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t r = io->pread(io->arg, fd, p + done, len - done,
-				      off + (off_t)done);
+		ssize_t r =
+			io->pread(io->arg, fd, p + done, len - done, off + (off_t)done);
 		if (r == -EINTR)
 			continue;
-		if (r == -EINVAL && done > 0)
-			break; /* unaligned continuation after EOF */
 		if (r < 0)
 			return r;
 		if (r == 0)
 			break;
 		done += (size_t)r;
+		if (done < len && (uint64_t)(off + (off_t)done) % blk)
+			break; /* ended inside a block: end of file */
 	}
 	return (ssize_t)done;
 }

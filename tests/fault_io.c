@@ -17,8 +17,7 @@ static bool fd_is_direct(int fd)
 }
 
 /* Under fi->lock: the rule that fires for this call, consuming it. */
-static struct fi_rule *match(struct fault_io *fi, enum fi_op op, int fd,
-			     int rwf)
+static struct fi_rule *match(struct fault_io *fi, enum fi_op op, int fd, int rwf)
 {
 	bool direct = fd_is_direct(fd);
 	fi->calls[op]++;
@@ -43,8 +42,8 @@ static struct fi_rule *match(struct fault_io *fi, enum fi_op op, int fd,
 	return NULL;
 }
 
-static void audit(struct fault_io *fi, int fd, const void *buf, size_t len,
-		  off_t off, bool write)
+static void audit(struct fault_io *fi, int fd, const void *buf, size_t len, off_t off,
+		  bool write)
 {
 	if (!fd_is_direct(fd))
 		return;
@@ -52,13 +51,15 @@ static void audit(struct fault_io *fi, int fd, const void *buf, size_t len,
 		fi->direct_writes++;
 	else
 		fi->direct_reads++;
-	unsigned a = fi->audit_align;
-	if (a && ((uint64_t)off % a || len % a || (uintptr_t)buf % a))
+	unsigned a = fi->audit_align, m = fi->audit_mem;
+	if (a && ((uint64_t)off % a || len % a))
 		fi->misaligned++;
+	if (m && (uintptr_t)buf % m)
+		fi->misaligned_mem++;
 }
 
-static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len,
-			 off_t off, int rwf)
+static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t off,
+			 int rwf)
 {
 	struct fault_io *fi = arg;
 	pthread_mutex_lock(&fi->lock);
@@ -76,7 +77,7 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len,
 		fi->held--;
 	}
 	struct fi_rule *r = match(fi, FI_PWRITE, fd, rwf);
-	struct fi_rule rule = r ? *r : (struct fi_rule){ 0 };
+	struct fi_rule rule = r ? *r : (struct fi_rule){0};
 	pthread_mutex_unlock(&fi->lock);
 	if (r) {
 		if (rule.action == FI_ERRNO)
@@ -95,7 +96,7 @@ static ssize_t fi_pread(void *arg, int fd, void *buf, size_t len, off_t off)
 	pthread_mutex_lock(&fi->lock);
 	audit(fi, fd, buf, len, off, false);
 	struct fi_rule *r = match(fi, FI_PREAD, fd, 0);
-	struct fi_rule rule = r ? *r : (struct fi_rule){ 0 };
+	struct fi_rule rule = r ? *r : (struct fi_rule){0};
 	pthread_mutex_unlock(&fi->lock);
 	if (r) {
 		if (rule.action == FI_ERRNO)

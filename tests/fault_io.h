@@ -19,11 +19,11 @@ struct fi_rule {
 	enum fi_op op;
 	enum fi_target target;
 	int rwf_flags_mask; /* pwrite: only calls with one of these RWF flags (0: any) */
-	int skip;           /* let this many matching calls through first */
-	int count;          /* then act on this many (-1: all) */
+	int skip;	    /* let this many matching calls through first */
+	int count;	    /* then act on this many (-1: all) */
 	enum fi_action action;
-	int err;            /* FI_ERRNO: positive errno */
-	size_t short_len;   /* FI_SHORT: at most this many bytes */
+	int err;	  /* FI_ERRNO: positive errno */
+	size_t short_len; /* FI_SHORT: at most this many bytes */
 };
 
 struct fault_io {
@@ -32,13 +32,14 @@ struct fault_io {
 	pthread_cond_t cv;
 	struct fi_rule rules[8];
 	int nrules;
-	bool hold_direct; /* O_DIRECT pwrites wait while set */
-	int held;         /* how many are waiting */
-	unsigned audit_align; /* nonzero: count direct I/O off this alignment */
+	bool hold_direct;     /* O_DIRECT pwrites wait while set */
+	int held;	      /* how many are waiting */
+	unsigned audit_align; /* nonzero: count direct I/O offsets/lengths off it */
+	unsigned audit_mem;   /* nonzero: count direct I/O buffers off it */
 	/* counters, under lock */
 	unsigned long calls[FI_OPS];
 	unsigned long direct_writes, plain_writes, dontcache_writes;
-	unsigned long direct_reads, misaligned, fired;
+	unsigned long direct_reads, misaligned, misaligned_mem, fired;
 };
 
 void fault_io_init(struct fault_io *fi);

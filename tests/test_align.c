@@ -1,2 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: alignment discovery.  statx STATX_DIOALIGN on a real file;
+ * the sysfs logical_block_size path for disks and partitions (fake tree);
+ * bad or missing sysfs values; the engine uses what was discovered.
+ */
+#define _GNU_SOURCE
 #include "testutil.h"
-int main(void){return 0;}
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static void put(const char *root, const char *rel, const char *text)
+{
+	char path[4200], dir[4300];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	snprintf(dir, sizeof(dir), "mkdir -p \"$(dirname '%s')\"", path);
+	ck_assert_int_eq(system(dir), 0);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void lnk(const char *root, const char *target, const char *devno)
+{
+	char path[4300], cmd[4400];
+	snprintf(path, sizeof(path), "%s/dev/block", root);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", path);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/dev/block/%s", root, devno);
+	ck_assert_int_eq(symlink(target, path), 0);
+}
+
+START_TEST(test_blockdev_fake_sysfs)
+{
+	char root[4200];
+	snprintf(root, sizeof(root), "%s/sys", tu_dir());
+	/* a whole disk 7:0 with 4096-byte sectors */
+	put(root, "devices/loop0/queue/logical_block_size", "4096\n");
+	/* disk 8:0 with 512, and its partition 8:1 (no queue of its own) */
+	put(root, "devices/sda/queue/logical_block_size", "512\n");
+	put(root, "devices/sda/sda1/partition", "1\n");
+	/* garbage */
+	put(root, "devices/bad/queue/logical_block_size", "3000\n");
+	lnk(root, "../../devices/loop0", "7:0");
+	lnk(root, "../../devices/sda", "8:0");
+	lnk(root, "../../devices/sda/sda1", "8:1");
+	lnk(root, "../../devices/bad", "9:0");
+
+	ck_assert_int_eq(dfs_align_blockdev(root, 7, 0), 4096);
+	ck_assert_int_eq(dfs_align_blockdev(root, 8, 0), 512);
+	ck_assert_int_eq(dfs_align_blockdev(root, 8, 1), 512);
+	ck_assert_int_eq(dfs_align_blockdev(root, 9, 0), -EINVAL);
+	ck_assert_int_eq(dfs_align_blockdev(root, 1, 99), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_statx_real_file)
+{
+	char path[4200];
+	int fd = tu_create(path, sizeof(path), "align", O_RDWR);
+	struct dfs_align a;
+	ck_assert_int_eq(dfs_align_for_fd(fd, &a), 0);
+	/* ext4/xfs on Linux >= 6.1 answer STATX_DIOALIGN */
+	ck_assert_int_eq(a.source, DFS_ALIGN_STATX);
+	ck_assert_int_eq(a.no_dio, 0);
+	ck_assert_uint_ge(a.off, 512);
+	ck_assert_uint_eq(a.off & (a.off - 1), 0);
+	ck_assert_uint_ge(a.mem, 1);
+	/* the offset alignment is the device's logical block size */
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	int bs = dfs_align_blockdev("/sys", major(st.st_dev), minor(st.st_dev));
+	if (bs > 0)
+		ck_assert_uint_eq(a.off, (unsigned)bs);
+
+	/* the engine stages in the block size it discovered */
+	struct dfs_engine_opts o;
+	struct dfs_engine *e;
+	dfs_engine_opts_init(&o);
+	o.log = tu_log;
+	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
+	struct dfs_file *f;
+	ck_assert_int_eq(dfs_file_open(e, fd, &f), 0);
+	struct dfs_file_stats fs;
+	dfs_file_stats(f, &fs);
+	ck_assert_uint_eq(fs.align.off, a.off);
+	ck_assert_int_eq(fs.fallback, 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	dfs_engine_destroy(e);
+	close(fd);
+}
+END_TEST
+
+int main(void)
+{
+	tu_require_odirect(tu_dir());
+	Suite *s = suite_create("align");
+	TCase *tc = tcase_create("align");
+	tcase_add_test(tc, test_blockdev_fake_sysfs);
+	tcase_add_test(tc, test_statx_real_file);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}

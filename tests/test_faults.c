@@ -48,12 +48,16 @@ static struct dfs_file *fresh(char *path, size_t plen, const char *name)
 	return f;
 }
 
-static void rule(enum fi_op op, enum fi_target t, int skip, int count,
-		 enum fi_action act, int err)
+static void rule(enum fi_op op, enum fi_target t, int skip, int count, enum fi_action act,
+		 int err)
 {
-	fault_io_add(&fio, (struct fi_rule){ .op = op, .target = t, .skip = skip,
-					     .count = count, .action = act,
-					     .err = err, .short_len = 0 });
+	fault_io_add(&fio, (struct fi_rule){.op = op,
+					    .target = t,
+					    .skip = skip,
+					    .count = count,
+					    .action = act,
+					    .err = err,
+					    .short_len = 0});
 }
 
 /* After the error err: every write, flush and sync says so; close too. */
@@ -146,7 +150,7 @@ START_TEST(test_fsync_eio)
 			 (ssize_t)sizeof(more));
 	ck_assert_int_eq(dfs_file_sync(f, 0), -EIO);
 	dfs_file_stats(f, &st);
-	ck_assert_uint_eq(st.synced, 150 * KiB); /* written out ... */
+	ck_assert_uint_eq(st.synced, 150 * KiB);  /* written out ... */
 	ck_assert_uint_eq(st.durable, 100 * KiB); /* ... but not durable */
 	assert_sticky(f, -EIO, "error:EIO");
 }
@@ -156,12 +160,16 @@ START_TEST(test_short_writes)
 {
 	char path[4200];
 	struct dfs_file *f = fresh(path, sizeof(path), "short");
-	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_DIRECT,
-					     .count = -1, .action = FI_SHORT,
-					     .short_len = 4096 });
-	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_PLAIN,
-					     .count = -1, .action = FI_SHORT,
-					     .short_len = 7 });
+	fault_io_add(&fio, (struct fi_rule){.op = FI_PWRITE,
+					    .target = FI_DIRECT,
+					    .count = -1,
+					    .action = FI_SHORT,
+					    .short_len = 4096});
+	fault_io_add(&fio, (struct fi_rule){.op = FI_PWRITE,
+					    .target = FI_PLAIN,
+					    .count = -1,
+					    .action = FI_SHORT,
+					    .short_len = 7});
 	size_t len = 300 * KiB + 333;
 	char *buf = malloc(len);
 	tu_pattern(buf, len, 0, 6);
@@ -212,9 +220,11 @@ START_TEST(test_zero_progress)
 {
 	char path[4200];
 	struct dfs_file *f = fresh(path, sizeof(path), "zero");
-	fault_io_add(&fio, (struct fi_rule){ .op = FI_PWRITE, .target = FI_DIRECT,
-					     .count = -1, .action = FI_SHORT,
-					     .short_len = 0 });
+	fault_io_add(&fio, (struct fi_rule){.op = FI_PWRITE,
+					    .target = FI_DIRECT,
+					    .count = -1,
+					    .action = FI_SHORT,
+					    .short_len = 0});
 	write_pattern(f, 64 * KiB, 9);
 	ck_assert_int_eq(dfs_file_flush(f), -EIO);
 	assert_sticky(f, -EIO, "error:EIO");
@@ -241,7 +251,7 @@ START_TEST(test_blocked_writer_wakes)
 {
 	char path[4200];
 	struct dfs_file *f = fresh(path, sizeof(path), "blocked");
-	struct bg_writer w = { f, 0 };
+	struct bg_writer w = {f, 0};
 	pthread_t t;
 	fault_io_hold(&fio, true);
 	pthread_create(&t, NULL, bg_write, &w);

@@ -7,19 +7,20 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char scratch[4096];
 static pid_t scratch_owner;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag,
-		    struct FTW *ftw)
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
 	(void)flag;
@@ -54,6 +55,10 @@ static void rm_scratch(void)
 	if (!scratch[0] || getpid() != scratch_owner)
 		return;
 	umount_scratch();
+	/* loop devices still backed by our images */
+	tu_sh("for img in '%s'/*.img; do [ -e \"$img\" ] || continue; "
+	      "losetup -j \"$img\" | cut -d: -f1 | xargs -r -n1 losetup -d; done",
+	      scratch);
 	nftw(scratch, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
@@ -109,8 +114,7 @@ char *tu_slurp(const char *path, size_t *size)
 	char *buf = malloc((size_t)st.st_size + 1);
 	size_t done = 0;
 	while (buf && done < (size_t)st.st_size) {
-		ssize_t r = pread(fd, buf + done, (size_t)st.st_size - done,
-				  (off_t)done);
+		ssize_t r = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
 		if (r <= 0)
 			break;
 		done += (size_t)r;
@@ -211,4 +215,75 @@ int tu_run(Suite *s)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
+}
+
+int tu_sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int r = system(cmd);
+	return r == -1 ? -1 : WEXITSTATUS(r);
+}
+
+void tu_loopfs_create(struct tu_loopfs *l, const char *fstype, unsigned sector,
+		      unsigned size_mib)
+{
+	static int seq;
+	if (geteuid() != 0) {
+		printf("SKIP: loop devices need root\n");
+		exit(SKIP_CODE);
+	}
+	if (access("/dev/loop-control", F_OK) != 0) {
+		printf("SKIP: this machine has no loop devices\n");
+		exit(SKIP_CODE);
+	}
+	memset(l, 0, sizeof(*l));
+	seq++;
+	snprintf(l->image, sizeof(l->image), "%s/%s-%u-%d.img", tu_dir(), fstype, sector,
+		 seq);
+	snprintf(l->dir, sizeof(l->dir), "%s/%s-%u-%d.mnt", tu_dir(), fstype, sector,
+		 seq);
+	if (tu_sh("truncate -s %uM '%s' && mkdir -p '%s'", size_mib, l->image, l->dir)) {
+		fprintf(stderr, "cannot make %s\n", l->image);
+		exit(1);
+	}
+	char cmd[8400];
+	snprintf(cmd, sizeof(cmd), "losetup --find --show --sector-size %u '%s'", sector,
+		 l->image);
+	FILE *p = popen(cmd, "r");
+	if (!p || !fgets(l->dev, sizeof(l->dev), p)) {
+		fprintf(stderr, "losetup failed for %s\n", l->image);
+		exit(1);
+	}
+	pclose(p);
+	l->dev[strcspn(l->dev, "\n")] = '\0';
+	const char *mkfs =
+		strcmp(fstype, "xfs") == 0 ? "mkfs.xfs -q -f" : "mkfs.ext4 -q -F";
+	if (tu_sh("%s %s >/dev/null && mount %s '%s'", mkfs, l->dev, l->dev, l->dir)) {
+		fprintf(stderr, "mkfs/mount of %s on %s failed\n", fstype, l->dev);
+		tu_loopfs_destroy(l);
+		exit(1);
+	}
+}
+
+void tu_loopfs_destroy(struct tu_loopfs *l)
+{
+	if (!l->dev[0])
+		return;
+	for (int i = 0; i < 50; i++) {
+		if (tu_sh("mountpoint -q '%s'", l->dir) != 0)
+			break;
+		if (tu_sh("umount '%s' 2>/dev/null", l->dir) == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	if (tu_sh("mountpoint -q '%s'", l->dir) == 0)
+		tu_sh("umount -l '%s'", l->dir);
+	tu_sh("losetup -d %s", l->dev);
+	unlink(l->image);
+	rmdir(l->dir);
+	l->dev[0] = '\0';
 }

@@ -37,6 +37,22 @@ const char *tu_log_last(void);
 uint64_t tu_rand(uint64_t *state);
 /* Fill buf with a pattern tied to (seed, offset) so misplaced bytes show. */
 void tu_pattern(char *buf, size_t len, off_t off, uint32_t seed);
+/*
+ * A filesystem of type fstype on a loop device with the given logical
+ * sector size, over a sparse image of size_mib under tu_dir(), mounted at
+ * dir.  Exits 77 only where the machine has no loop devices.  Everything
+ * is undone by tu_loopfs_destroy() and, failing that, at exit.
+ */
+struct tu_loopfs {
+	char image[4200];
+	char dev[64];
+	char dir[4200];
+};
+void tu_loopfs_create(struct tu_loopfs *l, const char *fstype, unsigned sector,
+		      unsigned size_mib);
+void tu_loopfs_destroy(struct tu_loopfs *l);
+/* Run a shell command; its exit status. */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run the suite; the process's exit code. */
 int tu_run(Suite *s);
 

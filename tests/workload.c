@@ -13,9 +13,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { OP_WRITE, OP_APPEND, OP_READ, OP_TRUNC, OP_PUNCH, OP_FLUSH, OP_SYNC,
-       OP_REOPEN, OP_FULLCMP, OP_N };
-static const int op_weight[OP_N] = { 50, 8, 20, 6, 3, 3, 2, 3, 1 };
+enum {
+	OP_WRITE,
+	OP_APPEND,
+	OP_READ,
+	OP_TRUNC,
+	OP_PUNCH,
+	OP_FLUSH,
+	OP_SYNC,
+	OP_REOPEN,
+	OP_FULLCMP,
+	OP_N
+};
+static const int op_weight[OP_N] = {50, 8, 20, 6, 3, 3, 2, 3, 1};
 
 static int pick_op(uint64_t *rs)
 {
@@ -67,20 +77,22 @@ static off_t ref_size(int rfd)
 #define CMP_CHUNK (1024 * 1024)
 
 /* Compare engine and reference over [off, off + len), a chunk at a time. */
-static void compare_range(struct dfs_file *f, int rfd, off_t off, size_t len,
-			  char *a, char *b, int step)
+static void compare_range(struct dfs_file *f, int rfd, off_t off, size_t len, char *a,
+			  char *b, int step)
 {
 	while (len > 0) {
 		size_t n = len < CMP_CHUNK ? len : CMP_CHUNK;
 		ssize_t ra = dfs_file_read(f, a, n, off);
 		ssize_t rb = pread(rfd, b, n, off);
-		ck_assert_msg(ra == rb, "step %d: read %zu at %lld: engine %zd, reference %zd",
+		ck_assert_msg(ra == rb,
+			      "step %d: read %zu at %lld: engine %zd, reference %zd",
 			      step, n, (long long)off, ra, rb);
 		if (ra > 0 && memcmp(a, b, (size_t)ra)) {
 			size_t i = 0;
 			while (a[i] == b[i])
 				i++;
-			ck_abort_msg("step %d: read %zu at %lld differs at byte %lld: %02x, reference %02x",
+			ck_abort_msg("step %d: read %zu at %lld differs at byte %lld: "
+				     "%02x, reference %02x",
 				     step, n, (long long)off, (long long)(off + (off_t)i),
 				     (unsigned char)a[i], (unsigned char)b[i]);
 		}
@@ -138,14 +150,13 @@ int workload_run(const struct workload *wl)
 		case OP_APPEND: {
 			off_t at = -1;
 			tu_pattern(data, len, size, (uint32_t)step);
-			ck_assert_int_eq(dfs_file_append(f, data, len, &at), (ssize_t)len);
+			ck_assert_int_eq(dfs_file_append(f, data, len, &at),
+					 (ssize_t)len);
 			ck_assert_int_eq(at, size);
 			ck_assert_int_eq(pwrite(rfd, data, len, size), (ssize_t)len);
 			break;
 		}
-		case OP_READ:
-			compare_range(f, rfd, off, len + 100, a, b, step);
-			break;
+		case OP_READ: compare_range(f, rfd, off, len + 100, a, b, step); break;
 		case OP_TRUNC: {
 			off_t ns = (off_t)(tu_rand(&rs) % (uint64_t)(wl->span + 1));
 			if (tu_rand(&rs) % 3 == 0)
@@ -155,15 +166,17 @@ int workload_run(const struct workload *wl)
 			break;
 		}
 		case OP_PUNCH:
-			ck_assert_int_eq(dfs_file_fallocate(f, FALLOC_FL_PUNCH_HOLE |
-							       FALLOC_FL_KEEP_SIZE,
-							    off, (off_t)len), 0);
-			ck_assert_int_eq(fallocate(rfd, FALLOC_FL_PUNCH_HOLE |
-						   FALLOC_FL_KEEP_SIZE, off, (off_t)len), 0);
+			ck_assert_int_eq(dfs_file_fallocate(f,
+							    FALLOC_FL_PUNCH_HOLE |
+								    FALLOC_FL_KEEP_SIZE,
+							    off, (off_t)len),
+					 0);
+			ck_assert_int_eq(
+				fallocate(rfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					  off, (off_t)len),
+				0);
 			break;
-		case OP_FLUSH:
-			ck_assert_int_eq(dfs_file_flush(f), 0);
-			break;
+		case OP_FLUSH: ck_assert_int_eq(dfs_file_flush(f), 0); break;
 		case OP_SYNC:
 			ck_assert_int_eq(dfs_file_sync(f, (int)(tu_rand(&rs) & 1)), 0);
 			break;

@@ -11,11 +11,11 @@
 #include "dfs_engine.h"
 
 struct workload {
-	const char *dir;  /* where both files live */
+	const char *dir; /* where both files live */
 	uint64_t seed;
 	int nops;
-	off_t span;       /* offsets fall mostly in [0, span) */
-	size_t max_len;   /* longest single write */
+	off_t span;	/* offsets fall mostly in [0, span) */
+	size_t max_len; /* longest single write */
 	const struct dfs_engine_opts *opts;
 };
 
