@@ -49,23 +49,14 @@ static void teardown(void)
 	fault_io_destroy(&fio);
 }
 
-/* Open path with flags and hand it to the engine. */
 static struct dfs_file *eopen(const char *path, int flags)
 {
-	int fd = open(path, flags | O_CLOEXEC, 0644);
-	ck_assert_int_ge(fd, 0);
-	struct dfs_file *f = NULL;
-	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
-	close(fd);
-	return f;
+	return tu_engine_open(eng, path, flags);
 }
 
 static struct dfs_file *ecreate(char *path, size_t plen, const char *name)
 {
-	int fd = tu_create(path, plen, name, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	return eopen(path, O_RDWR);
+	return tu_engine_create(eng, path, plen, name);
 }
 
 /* The file on disk equals want[0..len). */

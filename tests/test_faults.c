@@ -38,16 +38,6 @@ static void teardown(void)
 	fault_io_destroy(&fio);
 }
 
-static struct dfs_file *fresh(char *path, size_t plen, const char *name)
-{
-	int fd = tu_create(path, plen, name, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	struct dfs_file *f = NULL;
-	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
-	close(fd);
-	return f;
-}
-
 static void rule(enum fi_op op, enum fi_target t, int skip, int count, enum fi_action act,
 		 int err)
 {
@@ -91,7 +81,7 @@ static void write_pattern(struct dfs_file *f, size_t len, uint32_t seed)
 START_TEST(test_eio_background_write)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "eio");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "eio");
 	rule(FI_PWRITE, FI_DIRECT, 1, 1, FI_ERRNO, EIO);
 	write_pattern(f, 5 * 64 * KiB, 1);
 	ck_assert_int_eq(dfs_file_flush(f), -EIO);
@@ -114,7 +104,7 @@ END_TEST
 START_TEST(test_enospc_tail)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "enospc");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "enospc");
 	rule(FI_PWRITE, FI_PLAIN, 0, -1, FI_ERRNO, ENOSPC);
 	write_pattern(f, 1000, 2);
 	ck_assert_int_eq(dfs_file_flush(f), -ENOSPC);
@@ -125,7 +115,7 @@ END_TEST
 START_TEST(test_edquot_background)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "edquot");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "edquot");
 	rule(FI_PWRITE, FI_DIRECT, 0, -1, FI_ERRNO, EDQUOT);
 	write_pattern(f, 3 * 64 * KiB, 3);
 	ck_assert_int_eq(dfs_file_sync(f, 0), -EDQUOT);
@@ -136,7 +126,7 @@ END_TEST
 START_TEST(test_fsync_eio)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "fsync");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "fsync");
 	write_pattern(f, 100 * KiB, 4);
 	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
 	struct dfs_file_stats st;
@@ -159,7 +149,7 @@ END_TEST
 START_TEST(test_short_writes)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "short");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "short");
 	fault_io_add(&fio, (struct fi_rule){.op = FI_PWRITE,
 					    .target = FI_DIRECT,
 					    .count = -1,
@@ -219,7 +209,7 @@ END_TEST
 START_TEST(test_zero_progress)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "zero");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "zero");
 	fault_io_add(&fio, (struct fi_rule){.op = FI_PWRITE,
 					    .target = FI_DIRECT,
 					    .count = -1,
@@ -250,7 +240,7 @@ static void *bg_write(void *arg)
 START_TEST(test_blocked_writer_wakes)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "blocked");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "blocked");
 	struct bg_writer w = {f, 0};
 	pthread_t t;
 	fault_io_hold(&fio, true);
@@ -295,7 +285,7 @@ END_TEST
 START_TEST(test_truncate_error_keeps_stage)
 {
 	char path[4200];
-	struct dfs_file *f = fresh(path, sizeof(path), "trfail");
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "trfail");
 	char buf[10000];
 	tu_pattern(buf, sizeof(buf), 0, 11);
 	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
@@ -309,6 +299,32 @@ START_TEST(test_truncate_error_keeps_stage)
 	ck_assert_uint_eq(n, sizeof(buf));
 	ck_assert_mem_eq(got, buf, sizeof(buf));
 	free(got);
+}
+END_TEST
+
+/* Every errno at every place the engine writes or syncs: _i picks one. */
+START_TEST(test_error_matrix)
+{
+	static const int errs[] = {EIO, ENOSPC};
+	static const char *const names[] = {"error:EIO", "error:ENOSPC"};
+	enum { AT_BACKGROUND, AT_TAIL, AT_FSYNC };
+	int err = errs[_i % 2], at = _i / 2;
+	char path[4200];
+	struct dfs_file *f = tu_engine_create(eng, path, sizeof(path), "matrix");
+	if (at == AT_BACKGROUND)
+		rule(FI_PWRITE, FI_DIRECT, 0, 1, FI_ERRNO, err);
+	else if (at == AT_TAIL)
+		rule(FI_PWRITE, FI_PLAIN, 0, 1, FI_ERRNO, err);
+	else
+		rule(FI_FSYNC, FI_ANY, 0, 1, FI_ERRNO, err);
+	/* two full windows and a partial tail: every site is reached */
+	write_pattern(f, 2 * 64 * KiB + 1000, 12);
+	ck_assert_int_eq(dfs_file_sync(f, 0), -err);
+	struct dfs_file_stats st;
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.durable, 0);
+	ck_assert_uint_eq(fio.fired, 1);
+	assert_sticky(f, -err, names[_i % 2]);
 }
 END_TEST
 
@@ -329,6 +345,7 @@ int main(void)
 	tcase_add_test(tc, test_blocked_writer_wakes);
 	tcase_add_test(tc, test_rmw_read_error_not_sticky);
 	tcase_add_test(tc, test_truncate_error_keeps_stage);
+	tcase_add_loop_test(tc, test_error_matrix, 0, 6);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -20,17 +20,6 @@
 #define KiB 1024
 #define NWRITERS 8
 
-static struct dfs_file *fresh(struct dfs_engine *e, char *path, size_t plen,
-			      const char *name)
-{
-	int fd = tu_create(path, plen, name, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	struct dfs_file *f = NULL;
-	ck_assert_int_eq(dfs_file_open(e, fd, &f), 0);
-	close(fd);
-	return f;
-}
-
 struct writer {
 	struct dfs_file *f;
 	char path[4200];
@@ -100,7 +89,7 @@ START_TEST(test_writers_block_not_fail)
 		snprintf(name, sizeof(name), "bp%d", i);
 		w[i] = (struct writer){.len = 1 * 1024 * KiB + 77 * (size_t)i,
 				       .seed = 100 + (uint32_t)i};
-		w[i].f = fresh(e, w[i].path, sizeof(w[i].path), name);
+		w[i].f = tu_engine_create(e, w[i].path, sizeof(w[i].path), name);
 		pthread_create(&t[i], NULL, writer_main, &w[i]);
 	}
 	for (int i = 0; i < NWRITERS; i++)
@@ -144,7 +133,7 @@ START_TEST(test_reclaim_idle_partials)
 	for (int i = 0; i < NF; i++) {
 		char name[32];
 		snprintf(name, sizeof(name), "idle%d", i);
-		f[i] = fresh(e, path[i], sizeof(path[i]), name);
+		f[i] = tu_engine_create(e, path[i], sizeof(path[i]), name);
 	}
 	/* Two rounds of small writes in distinct windows of every file. */
 	for (int round = 0; round < 2; round++)
@@ -187,7 +176,7 @@ START_TEST(test_buffers_reused)
 	o.depth = 2;
 	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
 	char path[4200];
-	struct dfs_file *f = fresh(e, path, sizeof(path), "reuse");
+	struct dfs_file *f = tu_engine_create(e, path, sizeof(path), "reuse");
 	char *buf = malloc(o.buf_size);
 	for (int i = 0; i < 64; i++) {
 		tu_pattern(buf, o.buf_size, (off_t)i * (off_t)o.buf_size, 1);

@@ -105,6 +105,25 @@ int tu_create(char *path, size_t len, const char *name, int flags)
 	return open(path, flags | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
+struct dfs_file *tu_engine_open(struct dfs_engine *e, const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	struct dfs_file *f = NULL;
+	ck_assert_int_eq(dfs_file_open(e, fd, &f), 0);
+	close(fd);
+	return f;
+}
+
+struct dfs_file *tu_engine_create(struct dfs_engine *e, char *path, size_t len,
+				  const char *name)
+{
+	int fd = tu_create(path, len, name, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	return tu_engine_open(e, path, O_RDWR);
+}
+
 char *tu_slurp(const char *path, size_t *size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -23,6 +23,11 @@ const char *tu_dir(void);
 void tu_require_odirect(const char *dir);
 /* Create an empty file under tu_dir(); path receives its name. */
 int tu_create(char *path, size_t len, const char *name, int flags);
+/* Open path with flags and hand it to the engine (assertions on failure). */
+struct dfs_file *tu_engine_open(struct dfs_engine *e, const char *path, int flags);
+/* tu_create() a fresh file, then tu_engine_open() it read-write. */
+struct dfs_file *tu_engine_create(struct dfs_engine *e, char *path, size_t len,
+				  const char *name);
 /* Whole file into a malloc'd buffer; *size receives its length. */
 char *tu_slurp(const char *path, size_t *size);
 /* Pages of path resident in the page cache (mincore). */

@@ -103,16 +103,6 @@ static void compare_range(struct dfs_file *f, int rfd, off_t off, size_t len, ch
 	}
 }
 
-static struct dfs_file *open_engine(struct dfs_engine *e, const char *path)
-{
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	ck_assert_int_ge(fd, 0);
-	struct dfs_file *f = NULL;
-	ck_assert_int_eq(dfs_file_open(e, fd, &f), 0);
-	close(fd);
-	return f;
-}
-
 int workload_run(const struct workload *wl)
 {
 	char epath[4200], rpath[4200];
@@ -129,7 +119,7 @@ int workload_run(const struct workload *wl)
 	close(efd);
 
 	ck_assert_int_eq(dfs_engine_create(wl->opts, &e), 0);
-	struct dfs_file *f = open_engine(e, epath);
+	struct dfs_file *f = tu_engine_open(e, epath, O_RDWR);
 
 	char *data = malloc(wl->max_len);
 	char *a = malloc(CMP_CHUNK), *b = malloc(CMP_CHUNK);
@@ -182,7 +172,7 @@ int workload_run(const struct workload *wl)
 			break;
 		case OP_REOPEN:
 			ck_assert_int_eq(dfs_file_close(f), 0);
-			f = open_engine(e, epath);
+			f = tu_engine_open(e, epath, O_RDWR);
 			break;
 		case OP_FULLCMP:
 			compare_range(f, rfd, 0, (size_t)ref_size(rfd) + 10, a, b, step);
