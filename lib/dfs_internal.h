@@ -6,7 +6,8 @@
  * Locking and ownership, the one place they are written down:
  *
  *  - f->lock protects everything in a dfs_file that is not _Atomic: the
- *    window list, size, disk_size, counts, spare, err_locked.
+ *    window list, size, disk_size, counts, spare.  err is written
+ *    under it (first error wins) and read anywhere.
  *  - e->lock protects the engine's pool (free list, nalloc, inflight), the
  *    work queue, the list of open files and every file's refs/dying.
  *  - Lock order is f->lock, then e->lock.  Nobody takes a file lock while
@@ -77,7 +78,6 @@ struct dfs_file {
 	unsigned nstaged, nflight;
 	char *spare; /* a pool buffer waiting to become a window */
 	uint64_t clock;
-	int err_locked; /* first error; also published in err */
 
 	atomic_bool fallback;
 	atomic_bool no_dontcache;

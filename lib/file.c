@@ -100,12 +100,17 @@ static void settle(struct dfs_file *f, uint64_t n)
 	count_add(&f->synced, &f->eng->synced, n);
 }
 
+/* The sticky error: set once, under f->lock; read anywhere. */
+static int file_err(struct dfs_file *f)
+{
+	return atomic_load(&f->err);
+}
+
 /* Under f->lock: record the first error; it stays until close. */
 static void set_error(struct dfs_file *f, int err)
 {
-	if (f->err_locked)
+	if (atomic_load(&f->err))
 		return;
-	f->err_locked = err;
 	atomic_store(&f->err, err);
 	atomic_fetch_add(&f->eng->error_files, 1);
 	dfs_log(f->eng, LOG_ERR,
@@ -282,14 +287,30 @@ static void window_unlink(struct dfs_file *f, struct dfs_window *w)
 	f->free_windows = w;
 }
 
-/* A staged window leaves without being written (truncated away). */
-static void window_drop(struct dfs_file *f, struct dfs_window *w)
+/*
+ * A staged window leaves without being written: truncated away (its bytes
+ * are settled), or dropped by the close of a file in error (lost).
+ */
+static void window_drop(struct dfs_file *f, struct dfs_window *w, bool settled)
 {
-	settle(f, w->app_bytes);
+	if (settled)
+		settle(f, w->app_bytes);
+	else
+		count_sub_pending(f, w->app_bytes);
 	dfs_pool_put(f->eng, w->buf);
 	w->buf = NULL;
 	f->nstaged--;
 	window_unlink(f, w);
+	update_reclaimable(f);
+}
+
+/* Under f->lock: give the waiting spare buffer back to the pool. */
+static void spare_release(struct dfs_file *f)
+{
+	if (!f->spare)
+		return;
+	dfs_pool_put(f->eng, f->spare);
+	f->spare = NULL;
 	update_reclaimable(f);
 }
 
@@ -302,7 +323,7 @@ static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
 static void submit(struct dfs_file *f, struct dfs_window *w)
 {
 	if (w->nvalid == 0) {
-		window_drop(f, w);
+		window_drop(f, w, true);
 		return;
 	}
 	w->inflight = true;
@@ -339,9 +360,9 @@ static struct dfs_window *oldest_staged(struct dfs_file *f, bool full_only)
 /* Under f->lock: wait for one completion.  Returns the sticky error. */
 static int wait_completion(struct dfs_file *f)
 {
-	if (!f->err_locked)
+	if (!file_err(f))
 		pthread_cond_wait(&f->cv, &f->lock);
-	return f->err_locked;
+	return file_err(f);
 }
 
 /* Write one window's valid blocks.  Worker thread, no locks held. */
@@ -419,8 +440,8 @@ static int prepare_new_window(struct dfs_file *f)
 	struct dfs_engine *e = f->eng;
 	struct dfs_window *w;
 
-	if (f->err_locked)
-		return f->err_locked;
+	if (file_err(f))
+		return file_err(f);
 	/* Full windows waiting for a free slot go first: back-pressure. */
 	w = oldest_staged(f, true);
 	if (!w && f->nstaged >= e->o.max_staged)
@@ -512,8 +533,8 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 	int err = 0;
 
 	while (done < len) {
-		if (f->err_locked) {
-			err = f->err_locked;
+		if (file_err(f)) {
+			err = file_err(f);
 			break;
 		}
 		off_t pos = off + (off_t)done;
@@ -682,8 +703,8 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 static int flush_locked(struct dfs_file *f)
 {
 	for (;;) {
-		if (f->err_locked)
-			return f->err_locked;
+		if (file_err(f))
+			return file_err(f);
 		struct dfs_window *w = oldest_staged(f, false);
 		if (w && f->nflight < f->eng->o.depth) {
 			submit(f, w);
@@ -693,11 +714,7 @@ static int flush_locked(struct dfs_file *f)
 			break;
 		wait_completion(f);
 	}
-	if (f->spare) {
-		dfs_pool_put(f->eng, f->spare);
-		f->spare = NULL;
-		update_reclaimable(f);
-	}
+	spare_release(f);
 	return 0;
 }
 
@@ -739,7 +756,7 @@ int dfs_file_sync(struct dfs_file *f, int datasync)
 			atomic_store(&f->durable, covered);
 			atomic_fetch_add(&f->eng->durable, covered - old);
 		}
-		r = f->err_locked;
+		r = file_err(f);
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -754,7 +771,7 @@ static void trim_stage(struct dfs_file *f, off_t size)
 		next = w->next;
 		off_t base = win_off(f, w);
 		if (base >= size) {
-			window_drop(f, w);
+			window_drop(f, w, true);
 			continue;
 		}
 		if (base + (off_t)f->wsize <= size)
@@ -777,7 +794,7 @@ int dfs_file_truncate(struct dfs_file *f, off_t size)
 	if (f->accmode == O_RDONLY)
 		return -EBADF;
 	pthread_mutex_lock(&f->lock);
-	int r = f->err_locked;
+	int r = file_err(f);
 	while (!r && f->nflight)
 		r = wait_completion(f);
 	if (!r)
@@ -857,9 +874,7 @@ void dfs_file_reclaim(struct dfs_file *f)
 {
 	pthread_mutex_lock(&f->lock);
 	if (f->spare) {
-		dfs_pool_put(f->eng, f->spare);
-		f->spare = NULL;
-		update_reclaimable(f);
+		spare_release(f);
 	} else if (f->nflight < f->eng->o.depth) {
 		struct dfs_window *w = oldest_staged(f, false);
 		if (w)
@@ -976,15 +991,9 @@ int dfs_file_close(struct dfs_file *f)
 	uint64_t lost = 0;
 	while (f->windows) {
 		lost += f->windows->app_bytes;
-		count_sub_pending(f, f->windows->app_bytes);
-		dfs_pool_put(e, f->windows->buf);
-		f->nstaged--;
-		window_unlink(f, f->windows);
+		window_drop(f, f->windows, false);
 	}
-	if (f->spare)
-		dfs_pool_put(e, f->spare);
-	f->spare = NULL;
-	update_reclaimable(f);
+	spare_release(f);
 	pthread_mutex_unlock(&f->lock);
 	if (lost)
 		dfs_log(e, LOG_ERR,
@@ -992,7 +1001,7 @@ int dfs_file_close(struct dfs_file *f)
 			(unsigned long long)lost);
 
 	dfs_engine_unlink(e, f);
-	if (f->err_locked)
+	if (file_err(f))
 		atomic_fetch_sub(&e->error_files, 1);
 	if (atomic_load(&f->fallback))
 		atomic_fetch_sub(&e->fallback_files, 1);
