@@ -1,0 +1,481 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - the directfs command: options, checks of SOURCE and MOUNTPOINT,
+ * the session, and the final write-out.
+ *
+ *   directfs [-o OPTIONS] SOURCE MOUNTPOINT
+ *
+ * Every bad invocation ends here with one line on stderr and exit status 1
+ * (2 for a usage error), before anything is mounted.  On unmount or
+ * SIGTERM/SIGINT/SIGHUP the session loop returns, in-flight requests
+ * finish, and every open file is written out and fsynced before the mount
+ * is taken down and the process exits (status 1 if any file failed).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+struct cli {
+	char *source, *mountpoint;
+	unsigned extra; /* positional arguments past the two */
+	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout;
+	bool has_fsname, has_subtype;
+};
+
+enum { KEY_DISCARD, KEY_FSNAME, KEY_SUBTYPE };
+
+#define CLI_OPT(t, field)                                                                \
+	{                                                                                \
+		t, offsetof(struct cli, field), 1                                        \
+	}
+
+static const struct fuse_opt cli_opts[] = {
+	CLI_OPT("buffer_size=%s", buffer_size),
+	CLI_OPT("depth=%s", depth),
+	CLI_OPT("memory_cap=%s", memory_cap),
+	CLI_OPT("close=%s", close),
+	CLI_OPT("fallback=%s", fallback),
+	CLI_OPT("io_threads=%s", io_threads),
+	CLI_OPT("timeout=%s", timeout),
+	/* Words meant for mount(8), fstab and systemd, not for us. */
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("owner", KEY_DISCARD),
+	FUSE_OPT_KEY("group", KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("comment=", KEY_DISCARD),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_END,
+};
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cli *c = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_DISCARD: return 0;
+	case KEY_FSNAME: c->has_fsname = true; return 1;
+	case KEY_SUBTYPE: c->has_subtype = true; return 1;
+	case FUSE_OPT_KEY_OPT:
+		return strncmp(arg, "x-", 2) ? 1 : 0; /* x-systemd.*, x-gvfs-* */
+	case FUSE_OPT_KEY_NONOPT:
+		if (!c->source)
+			c->source = strdup(arg);
+		else if (!c->mountpoint)
+			c->mountpoint = strdup(arg);
+		else
+			c->extra++;
+		return 0;
+	}
+	return 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
+	       "\n"
+	       "Shows the directory SOURCE at MOUNTPOINT.  Writes are staged in aligned\n"
+	       "buffers and written to SOURCE with O_DIRECT, so the page cache stays "
+	       "empty.\n"
+	       "\n"
+	       "directfs options:\n"
+	       "    -o buffer_size=SIZE    staging buffer per file, a multiple of 64K\n"
+	       "                           (default 4M); sizes take K, M or G\n"
+	       "    -o depth=N             buffers of one file in flight to disk "
+	       "(default 2)\n"
+	       "    -o memory_cap=SIZE     staging memory of all files together (default "
+	       "64M);\n"
+	       "                           writers wait when it is reached\n"
+	       "    -o close=flush|sync    flush: close() returns once all data is "
+	       "written and\n"
+	       "                           the fsync runs at release (default); sync: "
+	       "close()\n"
+	       "                           also waits for the fsync\n"
+	       "    -o fallback=uncached|refuse\n"
+	       "                           where SOURCE refuses O_DIRECT: write buffered "
+	       "without\n"
+	       "                           caching (default), or refuse to mount/open\n"
+	       "    -o io_threads=N        disk writer threads (default 4)\n"
+	       "    -o timeout=SECONDS     kernel cache of names and attributes (default "
+	       "1)\n"
+	       "\n"
+	       "fstab words (auto, noauto, user, users, defaults, _netdev, nofail, "
+	       "comment=,\n"
+	       "x-*) are accepted and ignored.  default_permissions is always on.\n"
+	       "\n",
+	       prog);
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	if (!s[0] || s[0] == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		end++;
+		break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end || v > SIZE_MAX / mul)
+		return -EINVAL;
+	*out = (size_t)(v * mul);
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	if (!s[0] || s[0] == '-')
+		return -EINVAL;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > UINT_MAX)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int bad_value(const char *name, const char *val, const char *want)
+{
+	fprintf(stderr, "directfs: bad value for %s: '%s' (%s)\n", name, val, want);
+	return -EINVAL;
+}
+
+/* Fill fs->o from the command line; one line on stderr on error. */
+static int options_from_cli(const struct cli *c, struct fs_opts *o,
+			    struct dfs_engine_opts *eo)
+{
+	const char *why;
+	char *end;
+	size_t v;
+
+	dfs_engine_opts_init(eo);
+	memset(o, 0, sizeof(*o));
+	o->timeout = 1.0;
+	if (c->buffer_size && parse_size(c->buffer_size, &eo->buf_size))
+		return bad_value("buffer_size", c->buffer_size, "a size such as 4M");
+	if (c->memory_cap && parse_size(c->memory_cap, &eo->mem_cap))
+		return bad_value("memory_cap", c->memory_cap, "a size such as 64M");
+	if (c->depth && parse_uint(c->depth, &eo->depth))
+		return bad_value("depth", c->depth, "a count such as 2");
+	if (c->io_threads && parse_uint(c->io_threads, &eo->workers))
+		return bad_value("io_threads", c->io_threads, "a count such as 4");
+	if (c->close) {
+		if (!strcmp(c->close, "sync"))
+			o->close_policy = FS_CLOSE_SYNC;
+		else if (strcmp(c->close, "flush"))
+			return bad_value("close", c->close, "flush or sync");
+	}
+	if (c->fallback) {
+		if (!strcmp(c->fallback, "refuse"))
+			o->no_fallback = true;
+		else if (strcmp(c->fallback, "uncached"))
+			return bad_value("fallback", c->fallback, "uncached or refuse");
+	}
+	if (c->timeout) {
+		errno = 0;
+		o->timeout = strtod(c->timeout, &end);
+		if (errno || end == c->timeout || *end ||
+		    !(o->timeout >= 0 && o->timeout <= 3600))
+			return bad_value("timeout", c->timeout, "seconds from 0 to 3600");
+	}
+	eo->no_fallback = o->no_fallback;
+	if (eo->mem_cap < eo->buf_size && c->memory_cap && !c->buffer_size) {
+		v = eo->mem_cap; /* a small cap alone shrinks the buffer to fit */
+		eo->buf_size = v - v % (64 * 1024);
+	}
+	if (dfs_engine_opts_check(eo, &why)) {
+		fprintf(stderr, "directfs: bad options: %s\n", why);
+		return -EINVAL;
+	}
+	o->buf_size = eo->buf_size;
+	o->mem_cap = eo->mem_cap;
+	o->depth = eo->depth;
+	o->workers = eo->workers;
+	return 0;
+}
+
+/* SOURCE: an existing directory.  Returns an O_PATH descriptor. */
+static int check_source(const char *src, char *real)
+{
+	struct stat st;
+	int fd;
+
+	if (!realpath(src, real) || stat(real, &st)) {
+		fprintf(stderr, "directfs: source %s: %s\n", src, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "directfs: source %s: not a directory\n", src);
+		return -1;
+	}
+	fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fprintf(stderr, "directfs: source %s: %s\n", src, strerror(errno));
+	return fd;
+}
+
+/* MOUNTPOINT: an existing directory, not already a mount, not in SOURCE. */
+static int check_mountpoint(const char *mnt, const char *src_real, char *real)
+{
+	struct statx stx;
+	size_t n = strlen(src_real);
+
+	if (!realpath(mnt, real) || statx(AT_FDCWD, real, 0, STATX_TYPE, &stx)) {
+		if (errno == ENOTCONN)
+			fprintf(stderr,
+				"directfs: mount point %s: %s (a dead mount? "
+				"fusermount3 -u %s)\n",
+				mnt, strerror(errno), mnt);
+		else
+			fprintf(stderr, "directfs: mount point %s: %s\n", mnt,
+				strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(stx.stx_mode)) {
+		fprintf(stderr, "directfs: mount point %s: not a directory\n", mnt);
+		return -1;
+	}
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+		fprintf(stderr,
+			"directfs: mount point %s: busy (something is mounted there)\n",
+			mnt);
+		return -1;
+	}
+	if (!strncmp(real, src_real, n) && (real[n] == '/' || real[n] == '\0')) {
+		fprintf(stderr, "directfs: mount point %s is inside source %s\n", mnt,
+			src_real);
+		return -1;
+	}
+	return 0;
+}
+
+/* fallback=refuse refuses to mount a SOURCE that refuses O_DIRECT. */
+static int check_odirect(int srcfd, const char *src)
+{
+	int fd = openat(srcfd, ".", O_TMPFILE | O_RDWR | O_DIRECT | O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EINVAL)
+		return 0; /* cannot tell here (no O_TMPFILE, read-only): per file */
+	fprintf(stderr,
+		"directfs: source %s refuses O_DIRECT and fallback=refuse is set\n", src);
+	return -1;
+}
+
+static int root_init(struct fs *fs, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	fs->root.fd = fd;
+	fs->root.dev = st.st_dev;
+	fs->root.ino = st.st_ino;
+	fs->root.type = S_IFDIR;
+	fs->root.nlookup = 2;
+	fs->root.bfd = -1;
+	pthread_mutex_init(&fs->root.lock, NULL);
+	pthread_rwlock_init(&fs->root.io, NULL);
+	if (fs_table_init(&fs->table))
+		return -ENOMEM;
+	fs_table_add_root(fs);
+	return 0;
+}
+
+/* -ofsname=SOURCE, with SOURCE's commas and backslashes escaped. */
+static int add_fsname(struct fuse_args *args, const char *src)
+{
+	char *esc = NULL, *arg = NULL;
+	int r = -1;
+
+	if (!fuse_opt_add_opt_escaped(&esc, src) &&
+	    asprintf(&arg, "-ofsname=%s", esc) > 0)
+		r = fuse_opt_add_arg(args, arg);
+	free(arg);
+	free(esc);
+	return r;
+}
+
+static int run(struct fs *fs, struct fuse_session *se, struct fuse_cmdline_opts *cmd)
+{
+	struct fuse_loop_config *cfg;
+	int r;
+
+	if (cmd->singlethread)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		fs_log(fs, LOG_ERR, "out of memory");
+		return -1;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
+	if (cmd->max_threads && cmd->max_threads != UINT_MAX) /* unset: libfuse's 10 */
+		fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = {0};
+	struct dfs_engine_opts eo;
+	struct fuse_session *se = NULL;
+	struct cli c = {0};
+	struct fs fs = {0};
+	char src[PATH_MAX], mnt[PATH_MAX];
+	int srcfd, ret = 1, r;
+	unsigned failed;
+
+	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) ||
+	    fuse_parse_cmdline(&args, &cmd))
+		return 2;
+	if (cmd.show_help) {
+		usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (cmd.show_version) {
+		printf("directfs version %s\n", DFS_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_args;
+	}
+	if (!c.source || !c.mountpoint || c.extra) {
+		fprintf(stderr,
+			"usage: %s [-o OPTIONS] SOURCE MOUNTPOINT (%s -h for help)\n",
+			argv[0], argv[0]);
+		ret = 2;
+		goto out_args;
+	}
+	if (options_from_cli(&c, &fs.o, &eo))
+		goto out_args;
+	srcfd = check_source(c.source, src);
+	if (srcfd < 0)
+		goto out_args;
+	if (check_mountpoint(c.mountpoint, src, mnt) ||
+	    (fs.o.no_fallback && check_odirect(srcfd, src))) {
+		close(srcfd);
+		goto out_args;
+	}
+	fs.o.source = src;
+
+	umask(0);	      /* the kernel has applied the caller's umask already */
+	fs.foreground = true; /* until daemonized */
+	fs.is_root = geteuid() == 0;
+	fs.ngroups = getgroups(0, NULL);
+	if (fs.ngroups > 0) {
+		fs.groups = calloc((size_t)fs.ngroups, sizeof(gid_t));
+		if (!fs.groups || getgroups(fs.ngroups, fs.groups) != fs.ngroups)
+			fs.ngroups = 0;
+	} else {
+		fs.ngroups = 0;
+	}
+	eo.log = fs_engine_log;
+	eo.log_arg = &fs;
+	r = root_init(&fs, srcfd);
+	if (!r)
+		r = dfs_engine_create(&eo, &fs.eng);
+	if (r) {
+		fprintf(stderr, "directfs: cannot start: %s\n", strerror(-r));
+		goto out_args;
+	}
+
+	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
+	    (!c.has_fsname && add_fsname(&args, src)) ||
+	    (!c.has_subtype && fuse_opt_add_arg(&args, "-osubtype=directfs"))) {
+		fprintf(stderr, "directfs: out of memory\n");
+		goto out_engine;
+	}
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!se)
+		goto out_engine; /* libfuse said why: an unknown option */
+	if (fuse_set_signal_handlers(se))
+		goto out_session;
+	if (fuse_session_mount(se, mnt))
+		goto out_signals;
+	if (!cmd.foreground) {
+		openlog("directfs", LOG_PID, LOG_DAEMON);
+		fs.foreground = false;
+	}
+	fuse_daemonize(cmd.foreground);
+
+	r = run(&fs, se, &cmd);
+	failed = fs_sync_all(&fs);
+	if (failed)
+		fs_log(&fs, LOG_ERR, "%u file(s) could not be written out at exit",
+		       failed);
+	else
+		fs_log(&fs, LOG_INFO, "all files written out and synced; unmounting %s",
+		       mnt);
+	ret = r || failed ? 1 : 0;
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_engine:
+	dfs_engine_destroy(fs.eng);
+out_args:
+	fuse_opt_free_args(&args);
+	free(cmd.mountpoint);
+	free(c.source);
+	free(c.mountpoint);
+	free(fs.groups);
+	return ret;
+}

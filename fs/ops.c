@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - the connection setup and the one table of operations.
+ *
+ * Left out on purpose: getlk/setlk/flock (the kernel then keeps POSIX and
+ * flock locks itself, which is exact for everyone using the mount, though
+ * not shared with processes using SOURCE directly), copy_file_range (so
+ * copies fall back to read and write through the stage), access (the
+ * mount has default_permissions), bmap, ioctl and poll.
+ */
+#include "fs.h"
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	/* libfuse 3.14 reads requests into buffers of 256 pages plus a
+	 * header, the kernel's default max_pages_limit too: 1 MiB is the
+	 * largest write either takes.  (libfuse does not clamp this.) */
+	conn->max_write = FS_MAX_WRITE;
+	/* The kernel clears setuid bits on write; our root writes would not. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+#ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
+	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
+		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+#endif
+	conn->time_gran = 1;
+	fs_log(fs, LOG_INFO, "mounted %s (max_write %u)", fs->o.source, conn->max_write);
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.symlink = fs_symlink,
+	.link = fs_link,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
+	.statfs = fs_statfs,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write_buf = fs_write_buf,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.fallocate = fs_fallocate,
+	.lseek = fs_lseek,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+};
