@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: MIT
+# The mount fixture every mount test sources.
+#
+#   . lib.sh                      scratch dir $T, cleanup trap, skips (77)
+#   dfs_mount SRC MNT [ARGS...]   start `directfs -f`, wait until mounted
+#   dfs_umount MNT                fusermount3 -u (retries, then lazily),
+#                                 wait for the daemon; returns its status
+#   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
+#   fail MSG                      print and exit 1
+#
+# Everything mounted, attached or started here is undone by the EXIT trap,
+# even when a test fails: daemons by PID, FUSE mounts with fusermount3,
+# loop mounts with umount, loop devices with losetup -d.
+# The daemon logs to $T/daemon.log; dfs_check_log fails the test on an
+# error line nobody expected.
+
+set -euo pipefail
+
+: "${DFS_BIN:?DFS_BIN must name the directfs binary}"
+: "${DFS_TEST_DIR:=/var/tmp}"
+export LC_ALL=C
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || skip "mount tests run as root"
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+command -v fusermount3 >/dev/null || skip "no fusermount3"
+
+mkdir -p "$DFS_TEST_DIR"
+T=$(mktemp -d "$DFS_TEST_DIR/mount.XXXXXX")
+chmod 755 "$T"
+DFS_LOG=$T/daemon.log
+: >"$DFS_LOG"
+declare -A DFS_PID=()  # mount point -> daemon pid
+declare -a LOOP_MNTS=() LOOP_DEVS=()
+
+_cleanup() {
+	local rc=$? m pid i
+	set +e
+	for m in "${!DFS_PID[@]}"; do
+		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
+	done
+	for m in "${!DFS_PID[@]}"; do
+		pid=${DFS_PID[$m]}
+		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+	done
+	for m in "${LOOP_MNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
+	for m in "${LOOP_DEVS[@]}"; do losetup -d "$m"; done
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -s "$DFS_LOG" ]; then
+		echo "--- daemon log ---" >&2
+		tail -n 40 "$DFS_LOG" >&2
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap _cleanup EXIT
+
+mounted() { # MNT
+	findmnt -n -M "$1" -t fuse.directfs >/dev/null 2>&1
+}
+
+dfs_mount() { # SRC MNT [ARGS...]
+	local src=$1 mnt=$2 pid i
+	shift 2
+	mkdir -p "$src" "$mnt"
+	"$DFS_BIN" -f "$@" "$src" "$mnt" >>"$DFS_LOG" 2>&1 &
+	pid=$!
+	DFS_PID[$mnt]=$pid
+	for i in $(seq 100); do
+		mounted "$mnt" && return 0
+		kill -0 "$pid" 2>/dev/null || { unset "DFS_PID[$mnt]"; fail "directfs exited before mounting $mnt"; }
+		sleep 0.1
+	done
+	fail "directfs did not mount $mnt within 10 s"
+}
+
+dfs_pid() { # MNT
+	echo "${DFS_PID[$1]}"
+}
+
+# Wait (up to 120 s) for a daemon to exit; its exit status.
+dfs_wait() { # MNT
+	local pid=${DFS_PID[$1]} i rc=0
+	for i in $(seq 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$pid" 2>/dev/null && fail "directfs for $1 still running 120 s after unmount"
+	wait "$pid" || rc=$?
+	unset "DFS_PID[$1]"
+	return $rc
+}
+
+dfs_umount() { # MNT
+	local mnt=$1 i
+	for i in $(seq 50); do
+		fusermount3 -u "$mnt" 2>/dev/null && break
+		sleep 0.1
+	done
+	mounted "$mnt" && fusermount3 -uz "$mnt"
+	dfs_wait "$mnt"
+}
+
+# Fail on daemon log lines that say something went wrong, except those
+# matching the given extended regex (what the test provoked).
+dfs_check_log() { # [ALLOWED-ERE]
+	local bad
+	bad=$(grep -Ei 'fail|error|refuse|cannot|warning' "$DFS_LOG" | grep -Ev "${1:-^$}" || true)
+	[ -z "$bad" ] || fail "unexpected daemon log lines: $bad"
+}
+
+loop_fs() { # TYPE MIB SECTOR DIR
+	local type=$1 mib=$2 sector=$3 dir=$4 img dev
+	img=$T/$(basename "$dir").img
+	truncate -s "${mib}M" "$img"
+	dev=$(losetup --find --show --sector-size "$sector" "$img") || skip "no loop devices"
+	LOOP_DEVS+=("$dev")
+	case $type in
+	ext4) mkfs.ext4 -q -F -b 4096 "$dev" ;;
+	xfs) mkfs.xfs -q -f "$dev" ;;
+	esac
+	mkdir -p "$dir"
+	mount "$dev" "$dir"
+	LOOP_MNTS=("$dir" "${LOOP_MNTS[@]}")
+}
+
+# Resident pages of files (fincore), summed.
+resident() {
+	fincore -n -b -o PAGES "$@" | awk '{s += $1} END {print s + 0}'
+}
+
+sha() {
+	sha256sum "$1" | cut -d' ' -f1
+}
+
+same_file() { # A B
+	[ "$(sha "$1")" = "$(sha "$2")" ] || fail "$2 differs from $1"
+}
