@@ -44,6 +44,7 @@ declare -a LOOP_MNTS=() LOOP_DEVS=()
 _cleanup() {
 	local rc=$? m pid i
 	set +e
+	exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- # a failed test's open files keep mounts busy
 	for m in "${!DFS_PID[@]}"; do
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
 	done
