@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,7 +464,12 @@ int main(int argc, char **argv)
 	else
 		fs_log(&fs, LOG_INFO, "all files written out and synced; unmounting %s",
 		       mnt);
-	ret = r || failed ? 1 : 0;
+	/* The loop's status is the signal that stopped it, or an error
+	 * reading /dev/fuse; either way the data above was what mattered. */
+	if (r && r != -SIGTERM && r != -SIGINT && r != -SIGHUP && r != SIGTERM &&
+	    r != SIGINT && r != SIGHUP)
+		fs_log(&fs, LOG_WARNING, "session ended with status %d", r);
+	ret = failed ? 1 : 0;
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
