@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Description: bad invocations fail before mounting, with one clear line on
+# stderr and a non-zero exit: SOURCE missing or not a directory, MOUNTPOINT
+# missing, busy or inside SOURCE, bad option values, unknown options.  -h
+# documents every option; fstab words are accepted and ignored; the
+# options given reach the daemon (a 64K buffer shows as writes reaching
+# SOURCE before close).
+. "$(dirname "$0")/lib.sh"
+
+src=$T/src mnt=$T/mnt
+mkdir -p "$src" "$mnt"
+touch "$T/file"
+
+refused() { # PATTERN ARGS...: directfs must fail with one line matching PATTERN
+	local pat=$1 rc=0 out
+	shift
+	out=$(timeout 20 "$DFS_BIN" "$@" 2>&1 >/dev/null) || rc=$?
+	[ $rc -ne 0 ] || fail "directfs $*: exit 0"
+	[ $rc -ne 124 ] || fail "directfs $*: hung"
+	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "directfs $*: not one line: $out"
+	printf '%s\n' "$out" | grep -Eq "$pat" || fail "directfs $*: '$out' does not match '$pat'"
+	[ "$(findmnt -n -M "$mnt" | wc -l)" -eq "${want_mounts:-0}" ] || fail "directfs $*: mounted anyway"
+	echo "  refused: $out"
+}
+
+refused 'source .*/nonexistent: No such file' "$T/nonexistent" "$mnt"
+refused 'source .*/file: not a directory' "$T/file" "$mnt"
+refused 'mount point .*/nomnt: No such file' "$src" "$T/nomnt"
+refused 'mount point .*/file: not a directory' "$src" "$T/file"
+mkdir -p "$src/inner"
+refused 'inside source' "$src" "$src/inner"
+refused 'usage' "$src"
+refused 'usage' "$src" "$mnt" extra
+refused 'bad value for buffer_size' -o buffer_size=lots "$src" "$mnt"
+refused 'buffer' -o buffer_size=1000 "$src" "$mnt"
+refused 'bad value for depth' -o depth=-1 "$src" "$mnt"
+refused 'depth' -o depth=0 "$src" "$mnt"
+refused 'bad value for memory_cap' -o memory_cap=1X "$src" "$mnt"
+refused 'bad value for close' -o close=sometimes "$src" "$mnt"
+refused 'bad value for fallback' -o fallback=maybe "$src" "$mnt"
+refused 'bad value for timeout' -o timeout=-3 "$src" "$mnt"
+refused 'unknown option' -o no_such_option "$src" "$mnt"
+
+# Busy: something is mounted there already.
+dfs_mount "$src" "$mnt"
+want_mounts=1 refused 'busy' "$src" "$mnt"
+dfs_umount "$mnt"
+echo "bad invocations: ok"
+
+help=$("$DFS_BIN" -h)
+for o in buffer_size depth memory_cap close=flush fallback=uncached io_threads timeout allow_other; do
+	grep -q -- "$o" <<<"$help" || fail "-h does not document $o"
+done
+"$DFS_BIN" -V | grep -q 'directfs version' || fail "-V"
+echo "help: ok"
+
+# fstab words are ignored; the options take effect.
+dfs_mount "$src" "$mnt" -o noauto,nofail,_netdev,x-systemd.automount,comment=x,defaults,buffer_size=64K,depth=1,memory_cap=1M,close=sync,io_threads=2
+exec 3>"$mnt/small"
+head -c 300000 /dev/zero | tr '\0' 'a' >"$T/a300k"
+# The shell's own redirection: one descriptor, no child's close.
+IFS= read -r -d '' body <"$T/a300k" || true
+printf '%s' "$body" >&3
+n=$(stat -c %s "$src/small")
+exec 3>&-
+[ "$n" -ge 65536 ] || fail "buffer_size=64K: SOURCE had $n bytes before close"
+same_file "$T/a300k" "$src/small"
+dfs_umount "$mnt"
+echo "options and fstab words: ok"
+
+dfs_check_log 'refuse|unknown'
+echo PASS

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Description: backing faults through the mount.  A full disk: the copy
+# fails with ENOSPC (at write or close, never silently), the daemon stays
+# up, the file written before is intact and space freed is usable again.
+# A SOURCE that refuses O_DIRECT (ramfs): files are written correctly in
+# fallback, logged once; with fallback=refuse the mount is refused.
+. "$(dirname "$0")/lib.sh"
+
+# --- ENOSPC on a 48 MiB ext4 ---
+loop_fs ext4 48 512 "$T/small"
+src=$T/small/src mnt=$T/mnt
+mkdir -p "$src"
+dfs_mount "$src" "$mnt"
+head -c 5000000 /dev/urandom >"$T/before"
+cp "$T/before" "$mnt/before"
+if dd if=/dev/zero of="$mnt/fill" bs=1M count=100 2>"$T/dd.err"; then
+	fail "dd of 100 MiB onto a 48 MiB filesystem succeeded"
+fi
+grep -q "No space left on device" "$T/dd.err" || fail "dd failed without ENOSPC: $(cat "$T/dd.err")"
+mounted "$mnt" || fail "the daemon went away after ENOSPC"
+same_file "$T/before" "$mnt/before"
+rm "$mnt/fill"
+head -c 3000000 /dev/urandom >"$T/after"
+cp "$T/after" "$mnt/after"
+same_file "$T/after" "$src/after"
+dfs_umount "$mnt"
+echo "ENOSPC: ok ($(tail -n 1 "$T/dd.err" | cut -c1-60)...)"
+
+# --- a SOURCE without O_DIRECT ---
+mkdir -p "$T/ram"
+mount -t ramfs ramfs "$T/ram" || skip "no ramfs"
+LOOP_MNTS=("$T/ram" "${LOOP_MNTS[@]}")
+if dd if=/dev/zero of="$T/ram/probe" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+	skip "ramfs accepts O_DIRECT on this kernel"
+fi
+rm -f "$T/ram/probe"
+dfs_mount "$T/ram" "$mnt"
+cp "$T/before" "$mnt/one"
+cp "$T/after" "$mnt/two"
+same_file "$T/before" "$T/ram/one"
+same_file "$T/after" "$T/ram/two"
+dfs_umount "$mnt"
+[ "$(grep -c 'refuses O_DIRECT' "$DFS_LOG")" -eq 1 ] || fail "fallback not logged exactly once"
+out=$("$DFS_BIN" -o fallback=refuse "$T/ram" "$mnt" 2>&1) && fail "fallback=refuse mounted ramfs"
+grep -q "refuses O_DIRECT" <<<"$out" || fail "fallback=refuse: $out"
+echo "no O_DIRECT: ok (fallback writes correct bytes; fallback=refuse: $out)"
+
+dfs_check_log 'No space left|refuses O_DIRECT|not written|stays in error|failed'
+echo PASS
