@@ -195,22 +195,43 @@ static struct fs_handle *handle_of(struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
-/* Let go of one open of a regular file; ino->lock not held. */
+/* ino->lock held. */
+static void handle_link(struct fs_inode *ino, struct fs_handle *h)
+{
+	h->prev = NULL;
+	h->next = ino->handles;
+	if (h->next)
+		h->next->prev = h;
+	ino->handles = h;
+}
+
+static void handle_unlink(struct fs_inode *ino, struct fs_handle *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		ino->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+}
+
+/* Let go of one open; ino->lock not held. */
 static void handle_drop(struct fs *fs, struct fs_handle *h)
 {
 	struct fs_inode *ino = h->inode;
 
+	fs_inode_pin(fs, ino);
+	pthread_mutex_lock(&ino->lock);
+	handle_unlink(ino, h);
 	if (h->fd >= 0) {
 		close(h->fd);
 	} else {
-		fs_inode_pin(fs, ino);
-		pthread_mutex_lock(&ino->lock);
 		if (!--ino->opens && ino->file)
 			fs_file_shut(fs, ino);
 		atomic_store(&ino->busy, ino->opens || ino->release_err);
-		pthread_mutex_unlock(&ino->lock);
-		fs_inode_unref(fs, ino, 1);
 	}
+	pthread_mutex_unlock(&ino->lock);
+	fs_inode_unref(fs, ino, 1);
 	free(h);
 }
 
@@ -224,6 +245,9 @@ static int open_special(struct fs_inode *ino, struct fuse_file_info *fi,
 	if (h->fd < 0)
 		return h->fd;
 	fi->nonseekable = ino->type != S_IFBLK;
+	pthread_mutex_lock(&ino->lock);
+	handle_link(ino, h);
+	pthread_mutex_unlock(&ino->lock);
 	return 0;
 }
 
@@ -243,6 +267,7 @@ static int open_regular(struct fs *fs, struct fs_inode *ino, struct fuse_file_in
 	}
 	if (!r) {
 		ino->opens++;
+		handle_link(ino, h);
 		atomic_store(&h->deferred_err, ino->release_err);
 		ino->release_err = 0;
 		atomic_store(&ino->busy, true);

@@ -62,16 +62,18 @@ struct fs_inode {
 	pthread_mutex_t lock;
 	pthread_rwlock_t io;
 	unsigned opens;
-	atomic_bool busy;      /* opens || release_err: read without lock */
-	int bfd;	       /* backing descriptor handed to the engine */
-	int accmode;	       /* its access mode */
-	struct dfs_file *file; /* regular files, while open */
-	int release_err;       /* fsync error of the last release, -errno */
+	atomic_bool busy;	   /* opens || release_err: read without lock */
+	int bfd;		   /* backing descriptor handed to the engine */
+	int accmode;		   /* its access mode */
+	struct dfs_file *file;	   /* regular files, while open */
+	int release_err;	   /* fsync error of the last release, -errno */
+	struct fs_handle *handles; /* open handles, for the exit path */
 };
 
 struct fs_handle {
 	struct fs_inode *inode;
-	int fd; /* non-regular files only, else -1 */
+	struct fs_handle *next, *prev; /* ino->handles, under ino->lock */
+	int fd;			       /* non-regular files only, else -1 */
 	bool writable;
 	bool append;
 	bool sync; /* O_SYNC / O_DSYNC: every write is synced */
@@ -141,6 +143,8 @@ void fs_creds_leave(struct fs *fs, bool switched);
 /* Close every engine file: flush and fsync all staged data.  Returns the
  * number of files that failed. */
 unsigned fs_sync_all(struct fs *fs);
+/* Free every inode and handle still known; after the session is gone. */
+void fs_table_destroy(struct fs *fs);
 
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);

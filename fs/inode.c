@@ -630,3 +630,31 @@ unsigned fs_sync_all(struct fs *fs)
 	pthread_mutex_unlock(&fs->table.lock);
 	return failed;
 }
+
+void fs_table_destroy(struct fs *fs)
+{
+	size_t b;
+
+	if (!fs->table.buckets)
+		return;
+	for (b = 0; b < fs->table.nbuckets; b++) {
+		struct fs_inode *i = fs->table.buckets[b], *next;
+
+		for (; i; i = next) {
+			next = i->hnext;
+			while (i->handles) {
+				struct fs_handle *h = i->handles;
+
+				i->handles = h->next;
+				if (h->fd >= 0)
+					close(h->fd);
+				free(h);
+			}
+			close(i->fd);
+			if (i != &fs->root)
+				free(i);
+		}
+	}
+	free(fs->table.buckets);
+	fs->table.buckets = NULL;
+}

@@ -91,6 +91,19 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 1;
 }
 
+static void cli_free(struct cli *c)
+{
+	char **strs[] = {&c->source,   &c->mountpoint, &c->buffer_size,
+			 &c->depth,    &c->memory_cap, &c->close,
+			 &c->fallback, &c->io_threads, &c->timeout};
+	size_t k;
+
+	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
+		free(*strs[k]);
+		*strs[k] = NULL;
+	}
+}
+
 static void usage(const char *prog)
 {
 	printf("usage: %s [options] SOURCE MOUNTPOINT\n"
@@ -434,7 +447,7 @@ int main(int argc, char **argv)
 		r = dfs_engine_create(&eo, &fs.eng);
 	if (r) {
 		fprintf(stderr, "directfs: cannot start: %s\n", strerror(-r));
-		goto out_args;
+		goto out_engine;
 	}
 
 	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
@@ -476,12 +489,13 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_engine:
-	dfs_engine_destroy(fs.eng);
+	if (fs.eng)
+		dfs_engine_destroy(fs.eng);
+	fs_table_destroy(&fs);
 out_args:
 	fuse_opt_free_args(&args);
 	free(cmd.mountpoint);
-	free(c.source);
-	free(c.mountpoint);
+	cli_free(&c);
 	free(fs.groups);
 	return ret;
 }

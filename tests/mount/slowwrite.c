@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 					n < 0 ? strerror(errno) : "wrote 0");
 				printf("acked %llu\n",
 				       (unsigned long long)(acked + done));
+				free(buf);
 				return 1;
 			}
 			done += (size_t)n;
@@ -90,9 +91,11 @@ int main(int argc, char **argv)
 	if (fd != STDOUT_FILENO && close(fd)) {
 		fprintf(stderr, "slowwrite: close: %s\n", strerror(errno));
 		printf("acked %llu\n", (unsigned long long)acked);
+		free(buf);
 		return 2;
 	}
 	if (fd != STDOUT_FILENO)
 		printf("acked %llu\n", (unsigned long long)acked);
+	free(buf);
 	return 0;
 }

@@ -14,18 +14,26 @@ expect() { # SEED BYTES -> $T/expect
 	"$DFS_SLOWWRITE" - "$2" "$chunk" 0 "$1" >"$T/expect"
 }
 acked() { awk '/^acked/ {print $2}' "$1"; }
+grown() { # FILE BYTES: wait (10 s at most) until FILE in the mount is that big
+	local i
+	for i in $(seq 200); do
+		[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	fail "$1 did not grow to $2 bytes"
+}
 
 # --- SIGTERM in the middle of a copy ---
 src=$T/src mnt=$T/mnt
 dfs_mount "$src" "$mnt"
 "$DFS_SLOWWRITE" "$mnt/term" $total $chunk 30 1 >"$T/w.out" 2>"$T/w.err" &
 writer=$!
-sleep 0.6
+grown "$mnt/term" $((6 << 20))
 kill -TERM "$(dfs_pid "$mnt")"
 wait $writer && fail "the writer finished before SIGTERM took effect; slow it down"
 dfs_wait "$mnt" || fail "daemon exit status $? after SIGTERM"
 n=$(acked "$T/w.out")
-[ "$n" -gt 0 ] && [ "$n" -lt $total ] || fail "acked $n of $total"
+[ -n "$n" ] && [ "$n" -gt 0 ] && [ "$n" -lt $total ] || fail "acked ${n:-nothing} of $total; writer said: $(cat "$T/w.err" "$T/w.out")"
 [ "$(resident "$src/term")" -eq 0 ] || fail "SIGTERM: pages resident"
 expect 1 "$n"
 cmp -n "$n" "$T/expect" "$src/term" || fail "SIGTERM: acknowledged bytes missing on SOURCE"
@@ -37,7 +45,7 @@ echo "SIGTERM mid-copy: ok ($n of $total bytes acknowledged, all on SOURCE; writ
 dfs_mount "$src" "$mnt"
 "$DFS_SLOWWRITE" "$mnt/lazy" $total $chunk 20 2 >"$T/w.out" 2>"$T/w.err" &
 writer=$!
-sleep 0.4
+grown "$mnt/lazy" $((6 << 20))
 if fusermount3 -u "$mnt" 2>/dev/null; then fail "unmount of a busy mount succeeded"; fi
 fusermount3 -uz "$mnt"
 wait $writer || fail "the writer failed after a lazy unmount: $(cat "$T/w.err")"
@@ -54,7 +62,7 @@ dfs_mount "$src" "$mnt"
 dd if="$T/synced" of="$mnt/synced" bs=1M conv=fsync status=none
 "$DFS_SLOWWRITE" "$mnt/killed" $total $chunk 30 4 >"$T/w.out" 2>"$T/w.err" &
 writer=$!
-sleep 0.5
+grown "$mnt/killed" $((6 << 20))
 kill -KILL "$(dfs_pid "$mnt")"
 wait $writer && fail "the writer finished before SIGKILL"
 dfs_wait "$mnt" || true
