@@ -14,8 +14,9 @@
 #   directfs     through a directfs mount of DIR
 #   passthrough  through passthrough_ll -o cache=never (built here from
 #                /usr/share/doc/libfuse3-dev/examples; not part of directfs)
-# plus `cp` of a GIB file into directfs, and reads back: dd iflag=direct on
-# DIR against dd through the mount.
+# plus `cp` of a GIB file from tmpfs into directfs followed by `sync -f` of
+# SOURCE (cp itself does not fsync), and reads back: dd iflag=direct on DIR
+# against dd through the mount.
 #
 # Reported per case: MiB/s, growth of the system's Cached (MiB), pages of
 # the written file resident afterwards, and for directfs the daemon's CPU
@@ -40,14 +41,18 @@ fi
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/run.XXXXXX")
+shm=$(mktemp -d /dev/shm/dfs-bench.XXXXXX) # cp's source: in memory, off the disk
 declare -a pids=() mnts=()
 cleanup() {
 	set +e
-	for m in "${mnts[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"; done
+	for m in "${mnts[@]}"; do
+		[ -n "$m" ] || continue
+		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m"
+	done
 	for p in "${pids[@]}"; do
 		for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	done
-	rm -rf "$work"
+	rm -rf "$work" "$shm"
 }
 trap cleanup EXIT
 
@@ -104,7 +109,10 @@ cpu0=$(daemon_cpu $dpid)
 run "dd bs=1M through directfs" "$work/dsrc/f" \
 	dd if=/dev/zero of="$work/dmnt/f" bs=1M count=$count conv=fsync status=none
 cpu1=$(daemon_cpu $dpid)
-run "cp of a ${gib} GiB file into directfs" "$work/dsrc/cp" cp "$work/raw/f" "$work/dmnt/cp"
+head -c $((gib << 30)) /dev/zero >"$shm/f"
+run "cp of a ${gib} GiB file (in tmpfs) into directfs, then sync -f" "$work/dsrc/cp" \
+	sh -c 'cp "$1" "$2" && sync -f "$3"' cp "$shm/f" "$work/dmnt/cp" "$work/dsrc"
+rm -f "$shm/f"
 run "read: dd iflag=direct on SOURCE" "$work/raw/f" \
 	dd if="$work/raw/f" of=/dev/null bs=1M iflag=direct status=none
 run "read: dd bs=1M through directfs" "$work/dsrc/f" \

@@ -100,17 +100,15 @@ static int open_backing(struct fs_inode *ino, int accmode)
 	return fd < 0 ? -errno : fd;
 }
 
-/* ino->lock held, no file yet. */
-static int file_start(struct fs *fs, struct fs_inode *ino)
+/* Open the backing file with access mode acc, start an engine file on it
+ * and install it; what it replaces comes back in *old and *oldfd.  ino->lock
+ * held. */
+static int file_install(struct fs *fs, struct fs_inode *ino, int acc,
+			struct dfs_file **old, int *oldfd)
 {
 	struct dfs_file *f;
-	int acc = O_RDWR, fd, r;
+	int fd = open_backing(ino, acc), r;
 
-	fd = open_backing(ino, O_RDWR);
-	if (fd == -EACCES || fd == -EPERM || fd == -EROFS || fd == -ETXTBSY) {
-		acc = O_RDONLY; /* a later writer gets the reason again */
-		fd = open_backing(ino, O_RDONLY);
-	}
 	if (fd < 0)
 		return fd;
 	r = dfs_file_open(fs->eng, fd, &f);
@@ -119,6 +117,8 @@ static int file_start(struct fs *fs, struct fs_inode *ino)
 		return r;
 	}
 	pthread_rwlock_wrlock(&ino->io);
+	*old = ino->file;
+	*oldfd = ino->bfd;
 	ino->file = f;
 	ino->bfd = fd;
 	ino->accmode = acc;
@@ -126,31 +126,31 @@ static int file_start(struct fs *fs, struct fs_inode *ino)
 	return 0;
 }
 
+/* ino->lock held, no file yet. */
+static int file_start(struct fs *fs, struct fs_inode *ino)
+{
+	struct dfs_file *none;
+	int nofd, r = file_install(fs, ino, O_RDWR, &none, &nofd);
+
+	/* Read-only for now; a later writer gets the reason again. */
+	if (r == -EACCES || r == -EPERM || r == -EROFS || r == -ETXTBSY)
+		r = file_install(fs, ino, O_RDONLY, &none, &nofd);
+	return r;
+}
+
 int fs_file_make_writable(struct fs *fs, struct fs_inode *ino)
 {
-	struct dfs_file *f, *old;
-	int fd, r, oldfd;
+	struct dfs_file *old;
+	int oldfd, r;
 
 	if (ino->accmode == O_RDWR)
 		return 0;
-	fd = open_backing(ino, O_RDWR);
-	if (fd < 0)
-		return fd;
-	r = dfs_file_open(fs->eng, fd, &f);
-	if (r) {
-		close(fd);
-		return r;
+	r = file_install(fs, ino, O_RDWR, &old, &oldfd);
+	if (!r) {
+		dfs_file_close(old); /* read-only: nothing staged */
+		close(oldfd);
 	}
-	pthread_rwlock_wrlock(&ino->io);
-	old = ino->file;
-	oldfd = ino->bfd;
-	ino->file = f;
-	ino->bfd = fd;
-	ino->accmode = O_RDWR;
-	pthread_rwlock_unlock(&ino->io);
-	dfs_file_close(old); /* read-only: nothing staged */
-	close(oldfd);
-	return 0;
+	return r;
 }
 
 int fs_file_shut(struct fs *fs, struct fs_inode *ino)

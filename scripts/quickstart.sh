@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
 # directfs quick start.  Run as root on Debian 12 (apt-get, loop devices, mounts).
+#   scripts/quickstart.sh mount   install packages, build, and mount the
+#                                 default: SOURCE /var/lib/directfs/backing
+#                                 at /mnt/directfs (override with
+#                                 DIRECTFS_SOURCE and DIRECTFS_MOUNT)
 #   scripts/quickstart.sh test    install packages, build, run every test
 #                                 (once plainly, once with ASan/UBSan)
 set -euo pipefail
@@ -24,14 +28,41 @@ build_and_test() { # DIR CMAKE-ARGS...
 	(cd "$dir" && ctest --output-on-failure)
 }
 
+mount_default() {
+	local src=${DIRECTFS_SOURCE:-/var/lib/directfs/backing}
+	local mnt=${DIRECTFS_MOUNT:-/mnt/directfs}
+	cmake -S "$top" -B "$top/build" -DDFS_BUILD_TESTS=OFF >/dev/null
+	cmake --build "$top/build" -j"$jobs" --target directfs >/dev/null
+	mkdir -p "$src" "$mnt"
+	if findmnt -n -M "$mnt" >/dev/null; then
+		echo "$mnt is already mounted:"
+		findmnt -M "$mnt"
+		exit 0
+	fi
+	"$top/build/fs/directfs" -o allow_other "$src" "$mnt"
+	cat <<-EOF
+		directfs is mounted: $src is shown at $mnt.
+		Copy into it with any tool; the page cache stays empty:
+		    cp big.img $mnt/ && sync
+		    fincore $src/big.img        # 0 pages resident
+		The daemon logs to syslog (journalctl -t directfs).
+		Unmount (writes out and syncs every open file first):
+		    fusermount3 -u $mnt
+	EOF
+}
+
 case "${1:-}" in
+mount)
+	install_packages
+	mount_default
+	;;
 test)
 	install_packages
 	build_and_test "$top/build"
 	build_and_test "$top/build-asan" -DDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	;;
 *)
-	echo "usage: $0 test" >&2
+	echo "usage: $0 mount|test" >&2
 	exit 2
 	;;
 esac
