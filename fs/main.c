@@ -443,8 +443,6 @@ int main(int argc, char **argv)
 	eo.log = fs_engine_log;
 	eo.log_arg = &fs;
 	r = root_init(&fs, srcfd);
-	if (!r)
-		r = dfs_engine_create(&eo, &fs.eng);
 	if (r) {
 		fprintf(stderr, "directfs: cannot start: %s\n", strerror(-r));
 		goto out_engine;
@@ -468,6 +466,14 @@ int main(int argc, char **argv)
 		fs.foreground = false;
 	}
 	fuse_daemonize(cmd.foreground);
+	/* After the fork of daemonizing: the engine's threads would not
+	 * survive it. */
+	r = dfs_engine_create(&eo, &fs.eng);
+	if (r) {
+		fs_log(&fs, LOG_ERR, "cannot start the engine: %s", strerror(-r));
+		ret = 1;
+		goto out_unmount;
+	}
 
 	r = run(&fs, se, &cmd);
 	failed = fs_sync_all(&fs);
@@ -483,6 +489,7 @@ int main(int argc, char **argv)
 	    r != SIGINT && r != SIGHUP)
 		fs_log(&fs, LOG_WARNING, "session ended with status %d", r);
 	ret = failed ? 1 : 0;
+out_unmount:
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

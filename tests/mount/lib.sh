@@ -92,8 +92,9 @@ dfs_wait() { # MNT
 	local pid=${DFS_PID[$1]} i rc=0
 	for i in $(seq 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$pid" 2>/dev/null && fail "directfs for $1 still running 120 s after unmount"
-	wait "$pid" || rc=$?
+	wait "$pid" 2>/dev/null || rc=$?
 	unset "DFS_PID[$1]"
+	[ $rc -eq 127 ] && rc=0 # not our child (a daemon that forked): status unknown
 	return $rc
 }
 

@@ -68,5 +68,17 @@ same_file "$T/a300k" "$src/small"
 dfs_umount "$mnt"
 echo "options and fstab words: ok"
 
+# In the background, as users run it: the daemon forks, and must still
+# write (its I/O threads are started after the fork).
+"$DFS_BIN" "$src" "$mnt" || fail "directfs in the background: exit $?"
+mounted "$mnt" || fail "not mounted after directfs returned"
+bgpid=$(pgrep -f -x "$DFS_BIN $src $mnt") || fail "no daemon process"
+DFS_PID[$mnt]=$bgpid
+head -c 9000001 /dev/urandom >"$T/bg"
+timeout 60 cp "$T/bg" "$mnt/bg" || fail "cp into the background daemon's mount failed or hung"
+same_file "$T/bg" "$src/bg"
+dfs_umount "$mnt" || fail "background daemon exit status $?"
+echo "background daemon: ok"
+
 dfs_check_log 'refuse|unknown'
 echo PASS
