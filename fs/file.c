@@ -122,6 +122,7 @@ static int file_install(struct fs *fs, struct fs_inode *ino, int acc,
 	ino->file = f;
 	ino->bfd = fd;
 	ino->accmode = acc;
+	fs_progress_attach(ino, f);
 	pthread_rwlock_unlock(&ino->io);
 	return 0;
 }
@@ -162,7 +163,8 @@ int fs_file_shut(struct fs *fs, struct fs_inode *ino)
 
 	/* Write out under the exclusive lock, so nobody sees the backing
 	 * size before the staged data is in it; fsync without it, so stat
-	 * and reads of other handles do not wait for the disk. */
+	 * and reads of other handles do not wait for the disk.  The progress
+	 * attributes follow the file until the fsync is done. */
 	pthread_rwlock_wrlock(&ino->io);
 	f = ino->file;
 	r = dfs_file_flush(f);
@@ -171,6 +173,10 @@ int fs_file_shut(struct fs *fs, struct fs_inode *ino)
 	ino->bfd = -1;
 	pthread_rwlock_unlock(&ino->io);
 
+	r2 = dfs_file_finish(f);
+	if (!r)
+		r = r2;
+	fs_progress_detach(ino, r);
 	r2 = dfs_file_close(f);
 	if (!r)
 		r = r2;
@@ -182,6 +188,8 @@ int fs_file_shut(struct fs *fs, struct fs_inode *ino)
 		       "%s: writing out at release failed: %s; "
 		       "the next open's first fsync or close reports it",
 		       name, strerror(-r));
+		if (!ino->release_err)
+			atomic_fetch_add(&fs->release_errors, 1);
 		ino->release_err = r;
 	}
 	close(fd);
@@ -228,6 +236,10 @@ static void handle_drop(struct fs *fs, struct fs_handle *h)
 	} else {
 		if (!--ino->opens && ino->file)
 			fs_file_shut(fs, ino);
+		/* Only now: a file being released still counts as being
+		 * written, until its data is durable. */
+		if (h->writable)
+			atomic_fetch_sub(&ino->writers, 1);
 		atomic_store(&ino->busy, ino->opens || ino->release_err);
 	}
 	pthread_mutex_unlock(&ino->lock);
@@ -269,7 +281,11 @@ static int open_regular(struct fs *fs, struct fs_inode *ino, struct fuse_file_in
 		ino->opens++;
 		handle_link(ino, h);
 		atomic_store(&h->deferred_err, ino->release_err);
+		if (ino->release_err)
+			atomic_fetch_sub(&fs->release_errors, 1);
 		ino->release_err = 0;
+		if (h->writable)
+			atomic_fetch_add(&ino->writers, 1);
 		atomic_store(&ino->busy, true);
 	} else if (!ino->opens && ino->file) {
 		fs_file_shut(fs, ino);

@@ -51,6 +51,13 @@
 /* Largest FUSE write and read request (see fs_init). */
 #define FS_MAX_WRITE (1024u * 1024u)
 
+/* How a regular file's last session (first open to last release) ended. */
+struct fs_last {
+	uint64_t written, synced, durable;
+	int error; /* the release's error, -errno, or 0 */
+	bool fallback;
+};
+
 struct fs_inode {
 	int fd; /* O_PATH | O_NOFOLLOW */
 	dev_t dev;
@@ -68,6 +75,17 @@ struct fs_inode {
 	struct dfs_file *file;	   /* regular files, while open */
 	int release_err;	   /* fsync error of the last release, -errno */
 	struct fs_handle *handles; /* open handles, for the exit path */
+
+	/* Progress (xattr.c).  slock is a leaf lock held only to read or
+	 * swap these, never across I/O, so reading an attribute never waits
+	 * for the disk.  stats is the engine file whose counters are shown:
+	 * ino->file from its install until the last release has written out
+	 * and synced it.  last is what the previous open-to-release session
+	 * ended with. */
+	pthread_mutex_t slock;
+	struct dfs_file *stats;
+	struct fs_last last;
+	atomic_uint writers; /* handles open for writing, until released */
 };
 
 struct fs_handle {
@@ -110,6 +128,7 @@ struct fs {
 	bool foreground; /* log to stderr, else syslog */
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
+	atomic_uint release_errors; /* inodes holding a release error */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)
@@ -200,6 +219,11 @@ void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
 /* xattr.c */
+#define FS_XATTR_PREFIX "user.directfs."
+/* Swap the engine file whose progress an inode shows; a session that ends
+ * leaves its figures in ino->last. */
+void fs_progress_attach(struct fs_inode *ino, struct dfs_file *f);
+void fs_progress_detach(struct fs_inode *ino, int err);
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		 size_t size, int flags);
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);

@@ -151,6 +151,7 @@ static struct fs_inode *inode_new(int fd, const struct stat *st)
 	i->bfd = -1;
 	pthread_mutex_init(&i->lock, NULL);
 	pthread_rwlock_init(&i->io, NULL);
+	pthread_mutex_init(&i->slock, NULL);
 	return i;
 }
 
@@ -179,6 +180,7 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 		close(ino->fd);
 		pthread_rwlock_destroy(&ino->io);
 		pthread_mutex_destroy(&ino->lock);
+		pthread_mutex_destroy(&ino->slock);
 		free(ino);
 	}
 }

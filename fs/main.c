@@ -63,6 +63,8 @@ static const struct fuse_opt cli_opts[] = {
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
 	FUSE_OPT_KEY("nofail", KEY_DISCARD),
 	FUSE_OPT_KEY("comment=", KEY_DISCARD),
+	FUSE_OPT_KEY("helper=", KEY_DISCARD),
+	FUSE_OPT_KEY("uhelper=", KEY_DISCARD),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_END,
@@ -135,6 +137,7 @@ static void usage(const char *prog)
 	       "\n"
 	       "fstab words (auto, noauto, user, users, defaults, _netdev, nofail, "
 	       "comment=,\n"
+	       "helper=, uhelper=, "
 	       "x-*) are accepted and ignored.  default_permissions is always on.\n"
 	       "\n",
 	       prog);
@@ -325,6 +328,21 @@ static int check_odirect(int srcfd, const char *src)
 	return -1;
 }
 
+static int sync_source(int pathfd)
+{
+	char path[64];
+	int fd, r = 0;
+
+	fs_proc_path(path, sizeof(path), pathfd);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (syncfs(fd))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 static int root_init(struct fs *fs, int fd)
 {
 	struct stat st;
@@ -339,6 +357,7 @@ static int root_init(struct fs *fs, int fd)
 	fs->root.bfd = -1;
 	pthread_mutex_init(&fs->root.lock, NULL);
 	pthread_rwlock_init(&fs->root.io, NULL);
+	pthread_mutex_init(&fs->root.slock, NULL);
 	if (fs_table_init(&fs->table))
 		return -ENOMEM;
 	fs_table_add_root(fs);
@@ -390,7 +409,7 @@ int main(int argc, char **argv)
 	struct cli c = {0};
 	struct fs fs = {0};
 	char src[PATH_MAX], mnt[PATH_MAX];
-	int srcfd, ret = 1, r;
+	int srcfd, ret = 1, r, synced;
 	unsigned failed;
 
 	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) ||
@@ -477,6 +496,11 @@ int main(int argc, char **argv)
 
 	r = run(&fs, se, &cmd);
 	failed = fs_sync_all(&fs);
+	/* Names too: creates, renames and unlinks are not in any file's
+	 * fsync. */
+	synced = sync_source(fs.root.fd);
+	if (synced)
+		fs_log(&fs, LOG_ERR, "syncing %s failed: %s", src, strerror(-synced));
 	if (failed)
 		fs_log(&fs, LOG_ERR, "%u file(s) could not be written out at exit",
 		       failed);
@@ -488,7 +512,7 @@ int main(int argc, char **argv)
 	if (r && r != -SIGTERM && r != -SIGINT && r != -SIGHUP && r != SIGTERM &&
 	    r != SIGINT && r != SIGHUP)
 		fs_log(&fs, LOG_WARNING, "session ended with status %d", r);
-	ret = failed ? 1 : 0;
+	ret = failed || synced ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

@@ -44,6 +44,7 @@ struct dfs_engine_opts {
 	const struct dfs_io_ops *io;			    /* NULL: real calls */
 	void (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
 	void *log_arg;
+	uint64_t (*now_ns)(void); /* NULL: CLOCK_MONOTONIC; tests fake time */
 };
 
 /* Fill with the defaults. */
@@ -65,8 +66,14 @@ void dfs_engine_destroy(struct dfs_engine *e);
  * fallback mode (uncached buffered writes) unless opts.no_fallback.
  */
 int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out);
-/* Flush, fsync and free.  Returns the file's error, if any; the staged
- * data of a file in error is dropped (and logged). */
+/*
+ * Write out everything staged and fsync, unless nothing was written,
+ * truncated or allocated since the last fsync.  Returns the file's error.
+ * The file stays open: its stats show the fsync running and its result.
+ */
+int dfs_file_finish(struct dfs_file *f);
+/* Finish and free.  Returns the file's error, if any; the staged data of a
+ * file in error is dropped (and logged). */
 int dfs_file_close(struct dfs_file *f);
 
 ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off);
@@ -108,7 +115,8 @@ struct dfs_file_stats {
 	struct dfs_align align;
 };
 
-/* Never blocks behind disk I/O: the counters are atomics. */
+/* Never blocks behind disk I/O or the file's lock: the counters are
+ * atomics. */
 void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st);
 
 struct dfs_engine_stats {
@@ -116,6 +124,7 @@ struct dfs_engine_stats {
 	uint64_t written, synced, durable, pending; /* since create */
 	uint64_t mem_used;			    /* staging bytes allocated */
 	uint64_t fallback_files, error_files;	    /* currently open */
+	uint64_t rate; /* bytes/s written out over the last 2-3 seconds */
 };
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);
 

@@ -44,6 +44,8 @@
 #define RWF_DONTCACHE 0x00000080
 #endif
 
+#define DFS_RATE_SLOTS 4
+
 struct dfs_window {
 	struct dfs_window *next;  /* f->windows or f->free_windows */
 	struct dfs_window *qnext; /* e->queue while queued */
@@ -72,6 +74,8 @@ struct dfs_file {
 	size_t wsize;
 
 	off_t size;	 /* logical size */
+	atomic_llong size_seen; /* a copy of size for readers without the lock */
+	bool dirty;		/* written, truncated or allocated since the last fsync */
 	off_t disk_size; /* what the backing file holds, as far as we wrote */
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;
@@ -117,6 +121,12 @@ struct dfs_engine {
 	uint64_t nfiles;
 
 	atomic_bool fallback_logged;
+	/* Bytes written out per second of CLOCK_MONOTONIC, the last few
+	 * seconds, for the mount-wide rate. */
+	pthread_mutex_t rate_lock;
+	struct {
+		uint64_t sec, bytes;
+	} rate[DFS_RATE_SLOTS];
 	atomic_uint_fast64_t written, synced, durable, pending;
 	atomic_uint_fast64_t fallback_files, error_files;
 };
@@ -128,6 +138,8 @@ void dfs_pool_put(struct dfs_engine *e, char *buf);
 /* A worker finished window w's buffer: back to the pool, one less in flight. */
 void dfs_pool_put_written(struct dfs_engine *e, char *buf);
 void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_window *w);
+/* n bytes reached the backing file just now. */
+void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n);
 void dfs_engine_link(struct dfs_engine *e, struct dfs_file *f);
 void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f);
 void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)

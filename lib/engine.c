@@ -274,6 +274,7 @@ static void engine_free(struct dfs_engine *e)
 	pthread_cond_destroy(&e->refs_cv);
 	pthread_cond_destroy(&e->queue_cv);
 	pthread_cond_destroy(&e->pool_cv);
+	pthread_mutex_destroy(&e->rate_lock);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
@@ -301,6 +302,7 @@ int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out)
 	e->o = *o;
 	e->io = o->io ? o->io : dfs_io_default();
 	pthread_mutex_init(&e->lock, NULL);
+	pthread_mutex_init(&e->rate_lock, NULL);
 	pthread_cond_init(&e->pool_cv, NULL);
 	pthread_cond_init(&e->queue_cv, NULL);
 	pthread_cond_init(&e->refs_cv, NULL);
@@ -335,6 +337,48 @@ void dfs_engine_destroy(struct dfs_engine *e)
 	engine_free(e);
 }
 
+static uint64_t now_ns(const struct dfs_engine *e)
+{
+	struct timespec ts;
+
+	if (e->o.now_ns)
+		return e->o.now_ns();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * One slot per second, DFS_RATE_SLOTS of them in a ring; a slot whose
+ * second has passed is reused.  The rate is what the current second and
+ * the two before it hold, over the time they span.
+ */
+void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n)
+{
+	uint64_t sec = now_ns(e) / 1000000000u;
+
+	pthread_mutex_lock(&e->rate_lock);
+	unsigned i = (unsigned)(sec % DFS_RATE_SLOTS);
+	if (e->rate[i].sec != sec) {
+		e->rate[i].sec = sec;
+		e->rate[i].bytes = 0;
+	}
+	e->rate[i].bytes += n;
+	pthread_mutex_unlock(&e->rate_lock);
+}
+
+static uint64_t rate_now(struct dfs_engine *e)
+{
+	uint64_t now = now_ns(e), sec = now / 1000000000u, sum = 0;
+
+	pthread_mutex_lock(&e->rate_lock);
+	for (unsigned i = 0; i < DFS_RATE_SLOTS; i++)
+		if (e->rate[i].sec <= sec && e->rate[i].sec + 2 >= sec)
+			sum += e->rate[i].bytes;
+	pthread_mutex_unlock(&e->rate_lock);
+	double span = 2.0 + (double)(now % 1000000000u) / 1e9;
+	return (uint64_t)((double)sum / span);
+}
+
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st)
 {
 	pthread_mutex_lock(&e->lock);
@@ -347,6 +391,7 @@ void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st)
 	st->pending = atomic_load(&e->pending);
 	st->fallback_files = atomic_load(&e->fallback_files);
 	st->error_files = atomic_load(&e->error_files);
+	st->rate = rate_now(e);
 }
 
 const char *dfs_state_string(const struct dfs_file_stats *st, char *buf, size_t len)

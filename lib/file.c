@@ -100,6 +100,13 @@ static void settle(struct dfs_file *f, uint64_t n)
 	count_add(&f->synced, &f->eng->synced, n);
 }
 
+/* Under f->lock (or before the file is shared). */
+static void set_size(struct dfs_file *f, off_t size)
+{
+	f->size = size;
+	atomic_store(&f->size_seen, (long long)size);
+}
+
 /* The sticky error: set once, under f->lock; read anywhere. */
 static int file_err(struct dfs_file *f)
 {
@@ -413,6 +420,7 @@ void dfs_window_write_out(struct dfs_window *w)
 		set_error(f, r);
 	} else {
 		settle(f, w->app_bytes);
+		dfs_engine_count_rate(f->eng, w->app_bytes);
 	}
 	char *buf = w->buf;
 	w->buf = NULL;
@@ -520,7 +528,8 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 	w->app_bytes += len;
 	w->lru = ++f->clock;
 	if (off + (off_t)len > f->size)
-		f->size = off + (off_t)len;
+		set_size(f, off + (off_t)len);
+	f->dirty = true;
 	count_add(&f->written, &f->eng->written, len);
 	count_add(&f->pending, &f->eng->pending, len);
 	return 0;
@@ -737,6 +746,7 @@ int dfs_file_sync(struct dfs_file *f, int datasync)
 		return r;
 	}
 	uint64_t covered = atomic_load(&f->synced);
+	f->dirty = false; /* a write from now on needs another fsync */
 	atomic_fetch_add(&f->syncing, 1);
 	pthread_mutex_unlock(&f->lock);
 
@@ -801,8 +811,9 @@ int dfs_file_truncate(struct dfs_file *f, off_t size)
 		r = io->ftruncate(io->arg, f->fd, size);
 	if (!r) {
 		trim_stage(f, size);
-		f->size = size;
+		set_size(f, size);
 		f->disk_size = size;
+		f->dirty = true;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -821,10 +832,13 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 		r = io->fallocate(io->arg, f->fd, mode, off, len);
 	if (!r) {
 		/* Nothing is staged now: the backing file is the truth. */
-		if (fstat(f->fd, &st) == 0)
-			f->size = f->disk_size = st.st_size;
-		else
+		f->dirty = true;
+		if (fstat(f->fd, &st) == 0) {
+			set_size(f, st.st_size);
+			f->disk_size = st.st_size;
+		} else {
 			r = -errno;
+		}
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r;
@@ -853,9 +867,7 @@ void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st)
 	st->error = atomic_load(&f->err);
 	st->fallback = atomic_load(&f->fallback);
 	st->align = f->align;
-	pthread_mutex_lock(&f->lock);
-	st->size = f->size;
-	pthread_mutex_unlock(&f->lock);
+	st->size = (off_t)atomic_load(&f->size_seen);
 	if (st->error)
 		st->state = DFS_STATE_ERROR;
 	else if (atomic_load(&f->syncing))
@@ -962,7 +974,8 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 	f->blk = atomic_load(&f->fallback) ? DFS_ALIGN_FALLBACK : f->align.off;
 	f->wsize = e->o.buf_size;
 	f->nblocks = (unsigned)(f->wsize / f->blk);
-	f->size = f->disk_size = st.st_size;
+	set_size(f, st.st_size);
+	f->disk_size = st.st_size;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	dfs_engine_link(e, f);
@@ -976,13 +989,21 @@ err_free:
 	return r;
 }
 
+int dfs_file_finish(struct dfs_file *f)
+{
+	if (f->accmode == O_RDONLY)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	bool dirty = f->dirty;
+	int r = file_err(f);
+	pthread_mutex_unlock(&f->lock);
+	return dirty && !r ? dfs_file_sync(f, 0) : r;
+}
+
 int dfs_file_close(struct dfs_file *f)
 {
 	struct dfs_engine *e = f->eng;
-	int r = 0;
-
-	if (f->accmode != O_RDONLY)
-		r = dfs_file_sync(f, 0);
+	int r = dfs_file_finish(f);
 
 	pthread_mutex_lock(&f->lock);
 	/* In error: wait out what is in flight, then drop what is staged. */

@@ -518,6 +518,135 @@ START_TEST(test_engine_counters)
 }
 END_TEST
 
+static unsigned long fsyncs(void)
+{
+	pthread_mutex_lock(&fio.lock);
+	unsigned long n = fio.calls[FI_FSYNC];
+	pthread_mutex_unlock(&fio.lock);
+	return n;
+}
+
+/* Release must not fsync a file nobody changed since its last fsync (a
+ * reader's open, close=sync's flush then release), and must fsync one
+ * that was written, truncated or allocated since. */
+START_TEST(test_finish_skips_clean)
+{
+	char path[4200], buf[5000];
+	memset(buf, 'f', sizeof(buf));
+	struct dfs_file *f = ecreate(path, sizeof(path), "clean");
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_uint_eq(fsyncs(), 0);
+
+	f = eopen(path, O_RDWR);
+	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), sizeof(buf));
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	ck_assert_uint_eq(fsyncs(), 1);
+	ck_assert_int_eq(dfs_file_finish(f), 0);
+	ck_assert_uint_eq(fsyncs(), 1);
+	ck_assert_int_eq(dfs_file_write(f, buf, 100, 7000), 100);
+	ck_assert_int_eq(dfs_file_finish(f), 0);
+	ck_assert_uint_eq(fsyncs(), 2);
+	ck_assert_int_eq(dfs_file_truncate(f, 10), 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_uint_eq(fsyncs(), 3);
+	assert_disk(path, buf, 10);
+
+	/* Opened read-write and only read: no fsync. */
+	f = eopen(path, O_RDWR);
+	char got[10];
+	ck_assert_int_eq(dfs_file_read(f, got, sizeof(got), 0), 10);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_uint_eq(fsyncs(), 3);
+
+	/* An error is still reported by a clean file's finish. */
+	f = eopen(path, O_RDWR);
+	fault_io_add(&fio, (struct fi_rule){ .op = FI_FSYNC, .count = 1,
+					     .err = EIO });
+	ck_assert_int_eq(dfs_file_write(f, buf, 1, 0), 1);
+	ck_assert_int_eq(dfs_file_sync(f, 0), -EIO);
+	ck_assert_int_eq(dfs_file_finish(f), -EIO);
+	ck_assert_int_eq(dfs_file_close(f), -EIO);
+}
+END_TEST
+
+/* While a window's write is held at the disk, the stats are readable and
+ * say so; after finish they say everything is durable. */
+START_TEST(test_stats_during_write)
+{
+	char path[4200];
+	size_t len = 2 * MiB + 100;
+	char *buf = malloc(len);
+	memset(buf, 's', len);
+	struct dfs_file *f = ecreate(path, sizeof(path), "stats");
+	struct dfs_file_stats st;
+
+	fault_io_hold(&fio, true);
+	ck_assert_int_eq(dfs_file_write(f, buf, len, 0), (ssize_t)len);
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.written, len);
+	ck_assert_uint_eq(st.synced + st.pending, len);
+	ck_assert_int_eq(st.size, (off_t)len);
+	ck_assert_int_eq(st.state, DFS_STATE_WRITING);
+	fault_io_wait_held(&fio, 1);
+	dfs_file_stats(f, &st); /* the write is held: must not wait for it */
+	ck_assert_uint_gt(st.pending, 0);
+	fault_io_hold(&fio, false);
+	ck_assert_int_eq(dfs_file_finish(f), 0);
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_uint_eq(st.synced, len);
+	ck_assert_uint_eq(st.durable, len);
+	ck_assert_int_eq(st.state, DFS_STATE_IDLE);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, buf, len);
+	free(buf);
+}
+END_TEST
+
+static _Atomic uint64_t fake_now;
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+/* The mount-wide rate covers the last two seconds and the current one. */
+START_TEST(test_rate)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine *e2;
+	struct dfs_engine_stats es;
+	char path[4200];
+
+	setup_opts(&o);
+	o.now_ns = fake_clock;
+	fake_now = 100ull * 1000000000u;
+	ck_assert_int_eq(dfs_engine_create(&o, &e2), 0);
+	dfs_engine_stats(e2, &es);
+	ck_assert_uint_eq(es.rate, 0);
+
+	struct dfs_file *f = tu_engine_create(e2, path, sizeof(path), "rate");
+	size_t len = 3 * MiB;
+	char *buf = malloc(len);
+	memset(buf, 'r', len);
+	ck_assert_int_eq(dfs_file_write(f, buf, len, 0), (ssize_t)len);
+	ck_assert_int_eq(dfs_file_flush(f), 0);
+	/* Half a second later: 3 MiB over 2.5 s. */
+	fake_now += 500000000u;
+	dfs_engine_stats(e2, &es);
+	ck_assert_uint_eq(es.rate, (uint64_t)(3.0 * MiB / 2.5));
+	/* Two seconds later it still counts; three seconds later it is gone. */
+	fake_now += 2000000000u;
+	dfs_engine_stats(e2, &es);
+	ck_assert_uint_gt(es.rate, 0);
+	fake_now += 1000000000u;
+	dfs_engine_stats(e2, &es);
+	ck_assert_uint_eq(es.rate, 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	dfs_engine_destroy(e2);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -540,6 +669,9 @@ int main(void)
 	tcase_add_test(tc, test_fallback_ramfs);
 	tcase_add_test(tc, test_state_strings);
 	tcase_add_test(tc, test_engine_counters);
+	tcase_add_test(tc, test_finish_skips_clean);
+	tcase_add_test(tc, test_stats_during_write);
+	tcase_add_test(tc, test_rate);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * directfs-progress - live progress of writes into a directfs mount, read
+ * from the user.directfs.* attributes (SPEC 5).
+ *
+ *   directfs-progress [-i SECONDS] [-w SECONDS] TARGET...
+ *
+ * A TARGET is a file in a directfs mount, or the mount's root for the whole
+ * mount.  On a terminal each target has one line, redrawn in place, in
+ * human units; otherwise a plain line per target is printed every interval
+ * with figures in bytes, for scripts and logs:
+ *
+ *   TIME TARGET written=N durable=N pending=N rate=N state=S
+ *
+ * A file's copy has ended when nobody has it open for writing any more and
+ * all of it is durable; the mount's, when no file is open and nothing is
+ * pending for two samples in a row (cp -r opens one file after another).
+ * Exit 0 once every target has ended; 1 as soon as one is in error, naming
+ * it and the errno; 2 for a bad invocation or a target that is not in a
+ * directfs mount.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PREFIX "user.directfs."
+
+struct target {
+	const char *path;
+	bool root;
+	bool done, reported;
+	int idle_samples;
+	double t0, tprev;
+	uint64_t written0, prev_written;
+	/* the latest sample */
+	uint64_t written, durable, pending, rate, open_files, size;
+	char state[64];
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One attribute as text; 0 or -errno. */
+static int get_text(const char *path, const char *key, char *buf, size_t len)
+{
+	char name[64];
+	ssize_t n;
+
+	snprintf(name, sizeof(name), PREFIX "%s", key);
+	n = getxattr(path, name, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int get_u64(const char *path, const char *key, uint64_t *v)
+{
+	char buf[32], *end;
+	int r = get_text(path, key, buf, sizeof(buf));
+
+	if (r)
+		return r;
+	errno = 0;
+	*v = strtoull(buf, &end, 10);
+	return errno || *end || end == buf ? -EINVAL : 0;
+}
+
+static int sample(struct target *t)
+{
+	struct stat st;
+	int r;
+
+	r = get_text(t->path, "state", t->state, sizeof(t->state));
+	if (!r)
+		r = get_u64(t->path, "written", &t->written);
+	if (!r)
+		r = get_u64(t->path, "durable", &t->durable);
+	if (!r)
+		r = get_u64(t->path, "pending", &t->pending);
+	if (!r && t->root) {
+		r = get_u64(t->path, "rate", &t->rate);
+		if (!r)
+			r = get_u64(t->path, "open_files", &t->open_files);
+	}
+	if (!r && !t->root) {
+		if (stat(t->path, &st))
+			return -errno;
+		t->size = (uint64_t)st.st_size;
+	}
+	return r;
+}
+
+static const char *human(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double x = (double)v;
+	unsigned u = 0;
+
+	while (x >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		x /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 " B", v);
+	else
+		snprintf(buf, len, "%.*f %s", x < 10 ? 2 : x < 100 ? 1 : 0, x, units[u]);
+	return buf;
+}
+
+/* Update a file target's rate from its samples: bytes written per second
+ * over the last interval. */
+static void file_rate(struct target *t, double now)
+{
+	if (t->tprev > 0 && now > t->tprev && t->written >= t->prev_written)
+		t->rate = (uint64_t)((double)(t->written - t->prev_written) /
+				     (now - t->tprev));
+	t->tprev = now;
+	t->prev_written = t->written;
+}
+
+static bool ended(struct target *t)
+{
+	bool quiet = !strcmp(t->state, "idle") || !strcmp(t->state, "fallback");
+
+	if (t->root) {
+		quiet = quiet && !t->open_files && !t->pending;
+		t->idle_samples = quiet ? t->idle_samples + 1 : 0;
+		return t->idle_samples >= 2;
+	}
+	return quiet && t->durable >= t->size;
+}
+
+static void print_plain(const struct target *t, double now, double start)
+{
+	printf("%.1f %s written=%" PRIu64 " durable=%" PRIu64 " pending=%" PRIu64
+	       " rate=%" PRIu64 " state=%s\n",
+	       now - start, t->path, t->written, t->durable, t->pending, t->rate, t->state);
+}
+
+static void print_human(const struct target *t, double now)
+{
+	char w[32], d[32], r[32];
+	uint64_t rate = t->rate;
+
+	/* A finished target shows its average rate over the watch. */
+	if (t->done && now > t->t0 && t->written > t->written0)
+		rate = (uint64_t)((double)(t->written - t->written0) / (now - t->t0));
+	printf("\r\033[K%s: %s written, %s durable, %s/s, %s", t->path,
+	       human(t->written, w, sizeof(w)), human(t->durable, d, sizeof(d)),
+	       human(rate, r, sizeof(r)), t->state);
+	if (t->root)
+		printf(", %" PRIu64 " open", t->open_files);
+}
+
+/* "error:ENOSPC" -> the message for ENOSPC. */
+static const char *error_text(const char *state)
+{
+	const char *name = state + strlen("error:");
+
+	for (int e = 1; e < 4096; e++) {
+		const char *n = strerrorname_np(e);
+		if (n && !strcmp(n, name))
+			return strerror(e);
+	}
+	return "unknown error";
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: directfs-progress [-i SECONDS] [-w SECONDS] TARGET...\n"
+		"Show the progress of writes into a directfs mount.  A TARGET is a file\n"
+		"in the mount, or the mount's root for the whole mount.\n"
+		"  -i SECONDS  interval between samples (default 1 on a terminal, 10 otherwise)\n"
+		"  -w SECONDS  how long to wait for a TARGET to appear (default 10)\n"
+		"  -h          this help\n"
+		"Exit 0 when every copy has ended and is durable, 1 on a file in error,\n"
+		"2 on a bad invocation or a TARGET outside a directfs mount.\n");
+}
+
+static bool parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !isfinite(v) || v < 0 || v > 86400)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { .tv_sec = (time_t)s,
+			       .tv_nsec = (long)((s - floor(s)) * 1e9) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Wait up to wait seconds for path to exist; 0 or -errno. */
+static int appear(const char *path, double wait)
+{
+	struct stat st;
+	double until = now_s() + wait;
+
+	for (;;) {
+		if (!stat(path, &st))
+			return 0;
+		if (errno != ENOENT || now_s() >= until)
+			return -errno;
+		sleep_s(0.1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	double interval = tty ? 1 : 10, wait = 10;
+	int opt, ntargets, left, lines = 0;
+
+	while ((opt = getopt(argc, argv, "i:w:h")) != -1) {
+		switch (opt) {
+		case 'i':
+			if (!parse_seconds(optarg, &interval) || interval < 0.01) {
+				fprintf(stderr, "directfs-progress: bad interval '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'w':
+			if (!parse_seconds(optarg, &wait)) {
+				fprintf(stderr, "directfs-progress: bad wait '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	ntargets = argc - optind;
+	if (ntargets < 1) {
+		usage(stderr);
+		return 2;
+	}
+	struct target *ts = calloc((size_t)ntargets, sizeof(*ts));
+	if (!ts) {
+		perror("directfs-progress");
+		return 2;
+	}
+	double start = now_s();
+	for (int i = 0; i < ntargets; i++) {
+		struct target *t = &ts[i];
+		char pid[32];
+		int r;
+
+		t->path = argv[optind + i];
+		r = appear(t->path, wait);
+		if (r) {
+			fprintf(stderr, "directfs-progress: %s: %s\n", t->path, strerror(-r));
+			return 2;
+		}
+		/* Only the mount root answers "pid". */
+		t->root = get_text(t->path, "pid", pid, sizeof(pid)) == 0;
+		r = sample(t);
+		if (r == -ENODATA || r == -ENOTSUP) {
+			fprintf(stderr, "directfs-progress: %s: not a file in a directfs mount\n",
+				t->path);
+			return 2;
+		}
+		if (r) {
+			fprintf(stderr, "directfs-progress: %s: %s\n", t->path, strerror(-r));
+			return 2;
+		}
+		t->t0 = now_s();
+		t->written0 = t->written;
+		if (!t->root)
+			file_rate(t, t->t0);
+	}
+
+	for (left = ntargets;;) {
+		double now = now_s();
+
+		if (tty && lines > 1)
+			printf("\033[%dA", lines - 1);
+		lines = 0;
+		for (int i = 0; i < ntargets; i++) {
+			struct target *t = &ts[i];
+
+			if (!t->done) {
+				int r = sample(t);
+				if (r) {
+					fprintf(stderr, "%sdirectfs-progress: %s: %s\n",
+						tty ? "\n" : "", t->path, strerror(-r));
+					return 1;
+				}
+				if (!t->root)
+					file_rate(t, now);
+				if (!strncmp(t->state, "error", 5)) {
+					if (tty)
+						printf("\n");
+					if (t->root)
+						fprintf(stderr,
+							"directfs-progress: %s: a file in this "
+							"mount is in error (see the daemon's log)\n",
+							t->path);
+					else
+						fprintf(stderr,
+							"directfs-progress: %s: %s (%s)\n",
+							t->path, t->state + strlen("error:"),
+							error_text(t->state));
+					return 1;
+				}
+				if (ended(t)) {
+					t->done = true;
+					left--;
+				}
+			}
+			if (tty) {
+				if (lines)
+					printf("\n");
+				print_human(t, now);
+				lines++;
+			} else if (!t->reported) {
+				print_plain(t, now, start);
+				t->reported = t->done; /* its last line printed */
+			}
+		}
+		fflush(stdout);
+		if (!left)
+			break;
+		sleep_s(interval);
+	}
+	if (tty)
+		printf("\n");
+	free(ts);
+	return 0;
+}
