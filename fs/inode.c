@@ -189,14 +189,22 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 
 int fs_inode_stat(struct fs_inode *ino, struct stat *st)
 {
-	struct dfs_file *f;
+	bool open;
+	off_t size = 0;
 
+	/* Staged bytes and truncates count.  The engine file whose progress
+	 * the inode shows stays attached until its last release has written
+	 * everything out, so when it is gone the backing size is complete;
+	 * and reading it waits for nothing, not even that write-out. */
+	pthread_mutex_lock(&ino->slock);
+	open = ino->stats != NULL;
+	if (open)
+		size = dfs_file_size(ino->stats);
+	pthread_mutex_unlock(&ino->slock);
 	if (fstatat(ino->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
 		return -errno;
-	f = fs_file_get(ino);
-	if (f) /* staged bytes and truncates count */
-		st->st_size = dfs_file_size(f);
-	fs_file_put(ino);
+	if (open)
+		st->st_size = size;
 	/* Tools size their writes by st_blksize (cp: at least 128 KiB); the
 	 * largest FUSE write costs the fewest requests. */
 	if (S_ISREG(st->st_mode))

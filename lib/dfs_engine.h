@@ -90,7 +90,9 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len);
 int dfs_file_flush(struct dfs_file *f);
 /* Flush, then fsync (or fdatasync) and drop the file's cached pages. */
 int dfs_file_sync(struct dfs_file *f, int datasync);
-/* Logical size: the backing size with staged data and truncates applied. */
+/* Logical size: the backing size with staged data and truncates applied.
+ * Never waits, not even for a truncate or fallocate in progress (which
+ * it sees once done). */
 off_t dfs_file_size(struct dfs_file *f);
 /* The sticky error (negative errno) or 0. */
 int dfs_file_error(struct dfs_file *f);

@@ -846,10 +846,7 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 
 off_t dfs_file_size(struct dfs_file *f)
 {
-	pthread_mutex_lock(&f->lock);
-	off_t s = f->size;
-	pthread_mutex_unlock(&f->lock);
-	return s;
+	return (off_t)atomic_load(&f->size_seen);
 }
 
 int dfs_file_error(struct dfs_file *f)

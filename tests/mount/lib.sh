@@ -9,8 +9,9 @@
 #   fail MSG                      print and exit 1
 #
 # Everything mounted, attached or started here is undone by the EXIT trap,
-# even when a test fails: daemons by PID, FUSE mounts with fusermount3,
-# loop mounts with umount, loop devices with losetup -d.
+# even when a test fails: filesystems a test froze (listed in FROZEN) are
+# thawed, daemons stopped by PID, FUSE mounts with fusermount3, loop mounts
+# with umount, loop devices with losetup -d.
 # The daemon logs to $T/daemon.log; dfs_check_log fails the test on an
 # error line nobody expected.
 
@@ -39,11 +40,12 @@ chmod 755 "$T"
 DFS_LOG=$T/daemon.log
 : >"$DFS_LOG"
 declare -A DFS_PID=()  # mount point -> daemon pid
-declare -a LOOP_MNTS=() LOOP_DEVS=()
+declare -a LOOP_MNTS=() LOOP_DEVS=() FROZEN=()
 
 _cleanup() {
 	local rc=$? m pid i
 	set +e
+	for m in "${FROZEN[@]}"; do fsfreeze -u "$m" 2>/dev/null; done
 	exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- # a failed test's open files keep mounts busy
 	for m in "${!DFS_PID[@]}"; do
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null

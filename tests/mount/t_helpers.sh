@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Description: what `cmake --install` puts on the system, and mounting the
+# way Linux users mount.  The build is installed into a staging directory
+# (DESTDIR) and, in a private mount namespace, laid over the real helper
+# and binary directories with overlayfs, so mount(8) finds mount.directfs
+# exactly where an installed system has it; the host is not touched.
+# Then: `mount -t directfs`, fstab lines of type directfs and
+# fuse.directfs (with noauto, nofail, _netdev and x-systemd.* words) used
+# with `mount -a -T FILE` and `mount -T FILE MNT`, and `umount`, which
+# returns only once the daemon has written out, synced and exited: data
+# written just before is on SOURCE with no page resident.  A busy mount is
+# refused and keeps its daemon; umount.directfs also waits for a daemon
+# started by hand; a bad option fails the mount with the daemon's reason.
+if [ -z "${DFS_HELPERS_NS:-}" ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: mount tests run as root"; exit 77; }
+	command -v unshare >/dev/null || { echo "SKIP: no unshare(1)"; exit 77; }
+	DFS_HELPERS_NS=1 exec unshare -m --propagation private bash "$0" "$@"
+fi
+. "$(dirname "$0")/lib.sh"
+: "${DFS_BUILD_DIR:?}" "${DFS_INSTALL_BINDIR:?}" "${DFS_HELPER_DIR:?}"
+
+attr() { # PATH NAME
+	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
+}
+# A mount made through mount(8): its daemon went to the background; the
+# fixture's cleanup unmounts it and waits for that pid.
+adopt() { # MNT
+	mounted "$1" || fail "$1 is not a directfs mount: $(findmnt -n "$1" || echo nothing there)"
+	DFS_PID[$1]=$(attr "$1" pid) || fail "no user.directfs.pid on $1"
+}
+# The daemon must be gone (or a zombie nobody reaped yet).
+exited() { # PID WHAT
+	[ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] ||
+		fail "$2: directfs (pid $1) still running when umount returned"
+}
+# umount(8) must return only after the daemon wrote out, synced and exited.
+umount_waits() { # MNT
+	local pid=${DFS_PID[$1]} rc=0
+	timeout 120 umount "$1" || rc=$?
+	[ $rc -eq 0 ] || fail "umount $1: exit $rc"
+	exited "$pid" "umount $1"
+	mounted "$1" && fail "$1 still mounted after umount"
+	unset "DFS_PID[$1]"
+}
+direct_sha() { # FILE: its sha256, read without the page cache
+	dd if="$1" iflag=direct bs=1M status=none | sha256sum | cut -d' ' -f1
+}
+on_disk() { # DATA BACKING: BACKING holds DATA, with no page resident
+	[ "$(resident "$2")" -eq 0 ] || fail "$2: $(resident "$2") pages resident"
+	[ "$(direct_sha "$2")" = "$(sha "$1")" ] || fail "$2 differs from $1"
+}
+
+# --- what cmake --install puts where ---
+stage=$T/stage
+DESTDIR=$stage cmake --install "$DFS_BUILD_DIR" >"$T/install.log" 2>&1 ||
+	fail "cmake --install: $(cat "$T/install.log")"
+sbin=$stage$DFS_HELPER_DIR bin=$stage$DFS_INSTALL_BINDIR
+for f in "$bin/directfs" "$bin/directfs-progress" "$sbin/mount.directfs" \
+	"$sbin/umount.directfs"; do
+	[ -f "$f" ] && [ -x "$f" ] || fail "not installed: ${f#"$stage"}"
+done
+[ "$(readlink "$sbin/mount.fuse.directfs")" = mount.directfs ] ||
+	fail "mount.fuse.directfs is not a link to mount.directfs"
+[ "$(readlink "$sbin/umount.fuse.directfs")" = umount.directfs ] ||
+	fail "umount.fuse.directfs is not a link to umount.directfs"
+for f in man1/directfs.1 man1/directfs-progress.1 man8/mount.directfs.8 \
+	examples/mnt-directfs.mount; do
+	[ -n "$(find "$stage" -path "*/$f")" ] || fail "not installed: $f"
+done
+echo "install: ok ($(find "$stage" -type f -o -type l | sed "s|^$stage||" | sort | tr '\n' ' '))"
+
+# --- installed, in this namespace only ---
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null ||
+	skip "no overlayfs to lay the staged install over $DFS_HELPER_DIR"
+hdir=$(realpath "$DFS_HELPER_DIR") bdir=$(realpath "$DFS_INSTALL_BINDIR") ||
+	fail "$DFS_HELPER_DIR or $DFS_INSTALL_BINDIR missing"
+mount -t overlay dfs-helpers -o "lowerdir=$sbin:$hdir" "$hdir"
+LOOP_MNTS=("$hdir" "${LOOP_MNTS[@]}")
+if [ "$bdir" != "$hdir" ]; then
+	mount -t overlay dfs-bin -o "lowerdir=$bin:$bdir" "$bdir"
+	LOOP_MNTS=("$bdir" "${LOOP_MNTS[@]}")
+fi
+# libmount's table of userspace options, private to this test.
+mkdir -p /run/mount
+mount -t tmpfs dfs-utab /run/mount
+LOOP_MNTS=(/run/mount "${LOOP_MNTS[@]}")
+[ -x "$DFS_HELPER_DIR/mount.directfs" ] || fail "overlay: no $DFS_HELPER_DIR/mount.directfs"
+
+head -c $((48 << 20)) /dev/urandom >"$T/big"
+head -c $((3 << 20)) "$T/big" >"$T/mid"
+head -c 777777 /dev/urandom >"$T/odd"
+
+# --- mount -t directfs; data written just before umount ---
+src=$T/src1 mnt=$T/mnt1
+mkdir -p "$src" "$mnt"
+timeout 60 mount -t directfs "$src" "$mnt" -o allow_other,buffer_size=1M ||
+	fail "mount -t directfs: exit $?"
+adopt "$mnt"
+[ "$(findmnt -n -o FSTYPE,SOURCE "$mnt")" = "fuse.directfs $src" ] ||
+	fail "mount -t directfs: $(findmnt -n "$mnt")"
+grep -q "x-directfs" /run/mount/utab || fail "mount -t directfs: not recorded in utab"
+# Unaligned sizes: each file's tail is written at release, then synced.
+dd if="$T/big" of="$mnt/big" bs=1M status=none
+cat "$T/odd" >"$mnt/odd"
+umount_waits "$mnt"
+on_disk "$T/big" "$src/big"
+on_disk "$T/odd" "$src/odd"
+grep -q "$mnt" /run/mount/utab && fail "umount left $mnt in utab"
+echo "mount -t directfs, umount: ok"
+
+# --- a bad option: the mount fails with the daemon's reason ---
+rc=0
+out=$(timeout 60 mount -t directfs "$src" "$mnt" -o buffer_size=3 2>&1) || rc=$?
+[ $rc -ne 0 ] || fail "mount -o buffer_size=3 succeeded"
+grep -q "buffer size" <<<"$out" || fail "mount -o buffer_size=3 said: $out"
+mounted "$mnt" && fail "mount -o buffer_size=3 mounted anyway"
+echo "bad option: ok (exit $rc: $out)"
+
+# --- fstab: mount -a -T FILE, mount -T FILE MNT, umount ---
+for i in 2 3 4; do mkdir -p "$T/src$i" "$T/mnt$i"; done
+cat >"$T/fstab" <<EOF
+# directfs lines as an /etc/fstab would have them
+$T/src2 $T/mnt2 directfs nofail,_netdev,x-systemd.after=local-fs.target,x-systemd.requires-mounts-for=$T,buffer_size=1M 0 0
+$T/src3 $T/mnt3 fuse.directfs defaults,nofail 0 0
+$T/src4 $T/mnt4 directfs noauto,allow_other 0 0
+EOF
+timeout 60 mount -a -T "$T/fstab" || fail "mount -a -T: exit $?"
+adopt "$T/mnt2"
+adopt "$T/mnt3"
+mounted "$T/mnt4" && fail "mount -a mounted the noauto line"
+timeout 60 mount -T "$T/fstab" "$T/mnt4" || fail "mount -T FILE $T/mnt4: exit $?"
+adopt "$T/mnt4"
+for i in 2 3 4; do
+	[ "$(findmnt -n -o FSTYPE,SOURCE "$T/mnt$i")" = "fuse.directfs $T/src$i" ] ||
+		fail "fstab line $i: $(findmnt -n "$T/mnt$i")"
+	cp "$T/mid" "$T/mnt$i/mid"
+	cat "$T/odd" >"$T/mnt$i/odd"
+done
+# The fstab buffer_size reached the daemon: with 1M windows (not the
+# default 4M), bytes reach SOURCE while a 3M writer is still writing.
+: "${DFS_SLOWWRITE:?}"
+"$DFS_SLOWWRITE" "$T/mnt2/slow" $((3 << 20)) $((512 << 10)) 500 1 >/dev/null &
+wpid=$!
+for i in $(seq 50); do
+	[ "$(stat -c %s "$T/src2/slow")" -ge $((1 << 20)) ] && break
+	sleep 0.1
+done
+kill -0 $wpid 2>/dev/null || fail "fstab buffer_size=1M: the writer finished first; slow it down"
+[ "$(stat -c %s "$T/src2/slow")" -ge $((1 << 20)) ] ||
+	fail "fstab buffer_size=1M not in effect: nothing on SOURCE during the write"
+wait $wpid || fail "slowwrite into $T/mnt2: exit $?"
+for i in 2 3 4; do
+	umount_waits "$T/mnt$i"
+	on_disk "$T/mid" "$T/src$i/mid"
+	on_disk "$T/odd" "$T/src$i/odd"
+done
+echo "fstab, mount -a, umount: ok"
+
+# --- a busy mount is refused, and its daemon keeps serving ---
+timeout 60 mount -t directfs "$src" "$mnt" || fail "mount -t directfs: exit $?"
+adopt "$mnt"
+exec 6<"$mnt/odd"
+timeout 60 umount "$mnt" 2>"$T/busy.err" && fail "umount of a busy mount succeeded"
+mounted "$mnt" || fail "a refused umount unmounted"
+kill -0 "${DFS_PID[$mnt]}" || fail "a refused umount stopped the daemon"
+cmp <(cat <&6) "$T/odd" || fail "the busy mount stopped serving reads"
+exec 6<&-
+umount_waits "$mnt"
+echo "busy: ok ($(head -n1 "$T/busy.err"))"
+
+# --- umount.directfs for a daemon started by hand ---
+"$DFS_INSTALL_BINDIR/directfs" "$src" "$mnt" || fail "directfs $src $mnt: exit $?"
+adopt "$mnt"
+pid=${DFS_PID[$mnt]}
+dd if="$T/big" of="$mnt/hand" bs=1M status=none
+timeout 120 "$DFS_HELPER_DIR/umount.directfs" "$mnt" || fail "umount.directfs: exit $?"
+exited "$pid" "umount.directfs"
+unset "DFS_PID[$mnt]"
+on_disk "$T/big" "$src/hand"
+echo "umount.directfs: ok"
+echo PASS

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Description: the progress attributes (SPEC 5) and directfs-progress.
+# During a slow copy the figures are readable and monotonic with
+# synced <= written, and durable reaches the size after close.  getxattr's
+# size-0, ERANGE and ENODATA conventions; the names are never listed, not
+# copied by cp -a, rsync -aX or tar --xattrs, and cannot be set or removed.
+# Reading them does not wait for a disk write that cannot finish (the
+# backing filesystem frozen).  directfs-progress on a file, on the mount
+# root, on a file that runs out of space, outside a mount and on a tty.
+. "$(dirname "$0")/lib.sh"
+: "${DFS_XATTRS:?}" "${DFS_PROGRESS:?}" "${DFS_SLOWWRITE:?}"
+
+attr() { # PATH NAME: the value of user.directfs.NAME
+	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
+}
+is_num() { [[ $1 =~ ^[0-9]+$ ]] || fail "not a decimal number: '$1'"; }
+# Wait up to 20 s for the file's durable to equal its size, state idle.
+wait_durable() { # PATH SIZE
+	local i
+	for i in $(seq 200); do
+		[ "$(attr "$1" durable)" = "$2" ] && [ "$(attr "$1" state)" = idle ] && return 0
+		sleep 0.1
+	done
+	fail "$1: durable $(attr "$1" durable), state $(attr "$1" state), want $2 and idle"
+}
+# The bytes slowwrite writes for TOTAL and SEED.
+pattern_sha() { "$DFS_SLOWWRITE" - "$1" 65536 0 "$2" | sha256sum | cut -d' ' -f1; }
+
+src=$T/src mnt=$T/mnt
+dfs_mount "$src" "$mnt" -o buffer_size=1M
+
+# --- a slow copy, sampled ---
+total=$((12 * 1024 * 1024))
+"$DFS_SLOWWRITE" "$mnt/slow" $total 262144 40 7 >"$T/slow.out" &
+wpid=$!
+pw=0 ps=0 pd=0 samples=0 midway=0 root_open=0 root_rate=0
+while kill -0 $wpid 2>/dev/null; do
+	if [ ! -e "$mnt/slow" ]; then sleep 0.05; continue; fi
+	# written last: the others count bytes written by then
+	s=$(attr "$mnt/slow" synced) p=$(attr "$mnt/slow" pending)
+	d=$(attr "$mnt/slow" durable) w=$(attr "$mnt/slow" written)
+	st=$(attr "$mnt/slow" state)
+	ro=$(attr "$mnt" open_files) rr=$(attr "$mnt" rate)
+	for v in "$s" "$w" "$d" "$p" "$ro" "$rr"; do is_num "$v"; done
+	[ "$s" -le "$w" ] || fail "synced $s > written $w"
+	[ "$p" -le "$w" ] || fail "pending $p > written $w"
+	[ "$w" -ge $pw ] && [ "$s" -ge $ps ] && [ "$d" -ge $pd ] ||
+		fail "went backwards: written $pw->$w synced $ps->$s durable $pd->$d"
+	case $st in
+	writing | syncing) ;;
+	idle) # before the creating open is done, or after the release
+		[ "$w" -eq 0 ] || [ "$d" -eq $total ] || fail "idle with durable $d of $total" ;;
+	*) fail "state '$st' during a copy" ;;
+	esac
+	[ "$w" -gt 0 ] && [ "$w" -lt $total ] && midway=$((midway + 1))
+	[ "$ro" -ge 1 ] && root_open=1
+	[ "$rr" -gt 0 ] && root_rate=1
+	pw=$w ps=$s pd=$d samples=$((samples + 1))
+	sleep 0.1
+done
+wait $wpid || fail "slowwrite failed: $(cat "$T/slow.out")"
+[ $midway -ge 3 ] || fail "only $midway samples in the middle of the copy ($samples in all)"
+[ $root_open -eq 1 ] && [ $root_rate -eq 1 ] || fail "the mount root never showed the open file or a rate"
+wait_durable "$mnt/slow" $total
+[ "$(attr "$mnt/slow" written)" = $total ] && [ "$(attr "$mnt/slow" synced)" = $total ] &&
+	[ "$(attr "$mnt/slow" pending)" = 0 ] || fail "after the copy: $(getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1)"
+[ "$(resident "$src/slow")" -eq 0 ] || fail "slow copy left pages cached"
+[ "$(sha "$src/slow")" = "$(pattern_sha $total 7)" ] || fail "slow copy: bytes differ"
+echo "slow copy: ok ($samples samples, $midway midway, monotonic, durable = size after close)"
+
+# --- getxattr conventions, hiding, refusing ---
+xa() { "$DFS_XATTRS" "$@"; }
+expect() { # WANT CMD...: the helper prints WANT
+	local want=$1 got
+	shift
+	got=$("$@")
+	[ "$got" = "$want" ] || fail "$*: got '$got', want '$want'"
+}
+expect "len ${#total}" xa get "$mnt/slow" user.directfs.durable 0
+expect "value $total" xa get "$mnt/slow" user.directfs.durable 64
+expect ERANGE xa get "$mnt/slow" user.directfs.durable 3
+expect ENODATA xa get "$mnt/slow" user.directfs.bogus 64
+expect ENODATA xa get "$mnt" user.directfs.bogus 64
+mkdir "$mnt/dir"
+expect ENODATA xa get "$mnt/dir" user.directfs.state 64
+expect "value idle" xa get "$mnt/slow" user.directfs.state 64
+expect EPERM xa set "$mnt/slow" user.directfs.durable 0
+expect EPERM xa remove "$mnt/slow" user.directfs.state
+grep -q "user.directfs.durable cannot be set" "$DFS_LOG" || fail "refused set not logged"
+grep -q "user.directfs.state cannot be removed" "$DFS_LOG" || fail "refused remove not logged"
+# Other names pass through; the same prefix on SOURCE stays hidden.
+expect ok xa set "$mnt/slow" user.note copied
+[ "$(getfattr --absolute-names --only-values -n user.note "$src/slow")" = copied ] || fail "user.note did not reach SOURCE"
+setfattr -n user.directfs.planted -v 1 "$src/slow"
+expect "len 10" xa list "$mnt/slow" 0 # "user.note\0" only
+expect user.note xa list "$mnt/slow" 64
+expect ERANGE xa list "$mnt/slow" 5
+expect ENODATA xa get "$mnt/slow" user.directfs.planted 64
+getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1 | grep -q directfs && fail "getfattr -d lists user.directfs.*"
+mkdir "$T/out"
+cp -a "$mnt/slow" "$T/out/cp"
+rsync -aX "$mnt/slow" "$T/out/rsync"
+tar --xattrs -C "$mnt" -cf "$T/out.tar" slow
+mkdir "$T/out/tar" && tar --xattrs --xattrs-include='*' -C "$T/out/tar" -xf "$T/out.tar"
+for f in "$T/out/cp" "$T/out/rsync" "$T/out/tar/slow"; do
+	names=$(getfattr --absolute-names -d -m '' "$f" 2>/dev/null)
+	grep -q user.note <<<"$names" || fail "$f: user.note was not copied: $names"
+	grep -q directfs <<<"$names" && fail "$f: progress attributes were copied: $names"
+done
+echo "xattrs: ok (size 0, ERANGE, ENODATA, EPERM logged, hidden from list, cp -a, rsync -aX, tar --xattrs)"
+
+# --- the mount root ---
+[ "$(attr "$mnt" pid)" = "$(dfs_pid "$mnt")" ] || fail "root pid $(attr "$mnt" pid)"
+[ "$(attr "$mnt" open_files)" = 0 ] && [ "$(attr "$mnt" state)" = idle ] &&
+	[ "$(attr "$mnt" pending)" = 0 ] || fail "root after the copy: $(getfattr --absolute-names -d -m '' "$mnt" 2>&1)"
+[ "$(attr "$mnt" written)" -ge $total ] && [ "$(attr "$mnt" durable)" -ge $total ] ||
+	fail "root written/durable below the copy"
+for n in synced rate staging fallback_files error_files; do is_num "$(attr "$mnt" $n)"; done
+echo "root: ok ($(for n in open_files written durable rate state; do printf '%s=%s ' $n "$(attr "$mnt" $n)"; done))"
+
+# --- directfs-progress on a file: waits for it, follows it, exits 0 ---
+"$DFS_PROGRESS" -i 0.2 "$mnt/p1" >"$T/p1.out" 2>&1 &
+ppid=$!
+sleep 0.3
+"$DFS_SLOWWRITE" "$mnt/p1" 6000000 200000 50 3 >/dev/null
+wait $ppid || fail "directfs-progress exited $?: $(cat "$T/p1.out")"
+re="^[0-9.]+ $mnt/p1 written=([0-9]+) durable=([0-9]+) pending=([0-9]+) rate=([0-9]+) state=([a-z:A-Z]+)$"
+lines=0 prev=0 writing=0 rate=0
+while read -r line; do
+	[[ $line =~ $re ]] || fail "directfs-progress line: '$line'"
+	w=${BASH_REMATCH[1]}
+	[ "$w" -ge $prev ] || fail "directfs-progress: written went back: $line"
+	[ "${BASH_REMATCH[5]}" = writing ] && writing=1
+	[ "${BASH_REMATCH[4]}" -gt 0 ] && rate=1
+	prev=$w lines=$((lines + 1))
+done <"$T/p1.out"
+[ $lines -ge 4 ] && [ $writing -eq 1 ] && [ $rate -eq 1 ] || fail "directfs-progress output: $(cat "$T/p1.out")"
+tail -n 1 "$T/p1.out" | grep -q "written=6000000 durable=6000000 pending=0 rate=[0-9]* state=idle$" ||
+	fail "last line: $(tail -n 1 "$T/p1.out")"
+echo "directfs-progress FILE: ok ($lines lines, last: $(tail -n 1 "$T/p1.out" | cut -d' ' -f3-))"
+
+# --- on the mount root: two copies one after the other ---
+"$DFS_PROGRESS" -i 0.2 "$mnt" >"$T/root.out" 2>&1 &
+ppid=$!
+("$DFS_SLOWWRITE" "$mnt/r1" 3000000 200000 40 4 && "$DFS_SLOWWRITE" "$mnt/r2" 3000000 200000 40 5) >/dev/null
+t_end=$(date +%s.%N)
+wait $ppid || fail "directfs-progress on the root exited $?: $(cat "$T/root.out")"
+grep -q "state=writing" "$T/root.out" || fail "root progress never saw writing: $(cat "$T/root.out")"
+tail -n 1 "$T/root.out" | grep -q "pending=0 rate=[0-9]* state=idle$" || fail "root last line: $(tail -n 1 "$T/root.out")"
+[ "$(attr "$mnt/r2" durable)" = 3000000 ] || fail "root progress ended before r2 was durable"
+echo "directfs-progress ROOT: ok ($(wc -l <"$T/root.out") lines)"
+
+# --- on a terminal: one line redrawn in place, human units ---
+script -qefc "$DFS_PROGRESS -i 0.2 $mnt/slow" "$T/tty.out" >/dev/null || fail "directfs-progress on a tty failed"
+grep -q $'\r\e\[K'"$mnt/slow: 12.0 MiB written, 12.0 MiB durable, .*idle" "$T/tty.out" ||
+	fail "tty output: $(cat -v "$T/tty.out")"
+echo "directfs-progress on a tty: ok ($(tr -d '\r' <"$T/tty.out" | sed 's/\x1b\[K//g' | tail -n 1))"
+
+# --- outside a mount, and bad arguments ---
+out=$("$DFS_PROGRESS" "$T" 2>&1) && fail "directfs-progress outside a mount succeeded"
+rc=0
+"$DFS_PROGRESS" "$T" >/dev/null 2>&1 || rc=$?
+[ $rc -eq 2 ] && grep -q "not a file in a directfs mount" <<<"$out" || fail "outside a mount ($rc): $out"
+"$DFS_PROGRESS" -i x "$mnt" >/dev/null 2>&1 && fail "-i x accepted"
+"$DFS_PROGRESS" -w 0 "$mnt/missing" >/dev/null 2>&1 && fail "a missing file was watched"
+echo "directfs-progress errors: ok ($out)"
+
+# --- a copy that runs out of space: state error:ENOSPC, exit 1 ---
+loop_fs ext4 24 512 "$T/small"
+mkdir "$T/small/src"
+dfs_mount "$T/small/src" "$T/mnt2"
+"$DFS_SLOWWRITE" "$T/mnt2/big" 40000000 1000000 20 9 >"$T/big.out" &
+wpid=$!
+rc=0
+"$DFS_PROGRESS" -i 0.2 "$T/mnt2/big" >"$T/big.prog" 2>&1 || rc=$?
+wait $wpid && fail "40 MB into 24 MiB succeeded"
+[ $rc -eq 1 ] || fail "directfs-progress on ENOSPC exited $rc: $(cat "$T/big.prog")"
+grep -q "$T/mnt2/big: ENOSPC (No space left on device)" "$T/big.prog" ||
+	fail "directfs-progress did not name the file and errno: $(cat "$T/big.prog")"
+[ "$(attr "$T/mnt2/big" state)" = error:ENOSPC ] || fail "state after ENOSPC: $(attr "$T/mnt2/big" state)"
+[ "$(attr "$T/mnt2" state)" = error ] && [ "$(attr "$T/mnt2" error_files)" -ge 1 ] ||
+	fail "root after ENOSPC: $(getfattr --absolute-names -d -m '' "$T/mnt2" 2>&1)"
+echo "ENOSPC: ok ($(grep ENOSPC "$T/big.prog"))"
+rm "$T/mnt2/big"
+dfs_umount "$T/mnt2" || true
+
+# --- reading attributes while the disk write cannot finish ---
+loop_fs ext4 64 512 "$T/fz"
+mkdir "$T/fz/src"
+# Enough disk writers that f's windows (depth 2) cannot take them all:
+# g's write-out must still be started while f is held.
+dfs_mount "$T/fz/src" "$T/mnt3" -o buffer_size=1M,depth=2,io_threads=8
+head -c 6000000 /dev/urandom >"$T/rand"
+head -c 1500000 /dev/urandom >"$T/rand2"
+# Created before the freeze: a create or an O_TRUNC open would wait for
+# the thaw; opens without O_TRUNC (dd conv=notrunc, <>) do not.
+: >"$T/mnt3/f"
+: >"$T/mnt3/g"
+fsfreeze -f "$T/fz"
+FROZEN+=("$T/fz")
+# f: more than the stage holds, so dd waits in write(2); g: all staged,
+# so cat waits in close(2) (a FUSE flush) for the write-out.
+dd if="$T/rand" of="$T/mnt3/f" bs=1M conv=notrunc status=none &
+ddpid=$!
+cat "$T/rand2" 1<>"$T/mnt3/g" &
+cppid=$!
+# Wait until both are held: data pending and the counts no longer moving.
+last=-1 held=
+for i in $(seq 100); do
+	w="$(attr "$T/mnt3/f" written) $(attr "$T/mnt3/g" written)"
+	if [ "$w" = "$last" ] && [ "$(attr "$T/mnt3/f" pending)" -gt 0 ] &&
+		[ "$(attr "$T/mnt3/g" pending)" -gt 0 ]; then
+		held=1
+		break
+	fi
+	last=$w
+	sleep 0.3
+done
+[ -n "$held" ] || fail "writers not held by the frozen disk after 30 s: written f g = $w"
+start=$(date +%s%N)
+for f in f g; do
+	for n in written synced durable pending state; do
+		v=$(timeout 5 getfattr --absolute-names --only-values -n user.directfs.$n "$T/mnt3/$f") ||
+			fail "getfattr $n of $f blocked on a frozen disk"
+		eval "${f}_$n=\$v"
+	done
+	timeout 5 stat "$T/mnt3/$f" >/dev/null || fail "stat of $f blocked on a frozen disk"
+done
+for n in open_files pending state rate; do
+	timeout 5 getfattr --absolute-names --only-values -n user.directfs.$n "$T/mnt3" >/dev/null ||
+		fail "root $n blocked on a frozen disk"
+done
+took=$((($(date +%s%N) - start) / 1000000))
+kill -0 $ddpid 2>/dev/null && kill -0 $cppid 2>/dev/null || fail "a write finished on a frozen filesystem"
+[ "$f_written" -gt 0 ] && [ "$f_pending" -gt 0 ] && [ "$f_state" = writing ] ||
+	fail "frozen: f written=$f_written pending=$f_pending state=$f_state"
+[ "$g_written" = 1500000 ] && [ "$g_pending" -gt 0 ] && [ "$g_state" = writing ] ||
+	fail "frozen: g written=$g_written pending=$g_pending state=$g_state"
+fsfreeze -u "$T/fz"
+FROZEN=()
+wait $ddpid || fail "dd failed after the thaw"
+wait $cppid || fail "cat failed after the thaw"
+wait_durable "$T/mnt3/f" 6000000
+wait_durable "$T/mnt3/g" 1500000
+same_file "$T/rand" "$T/mnt3/f"
+same_file "$T/rand2" "$T/mnt3/g"
+echo "frozen disk: ok (14 attribute reads and 2 stats in ${took} ms; held in write: written=$f_written pending=$f_pending; held in close: pending=$g_pending)"
+dfs_umount "$T/mnt3"
+
+dfs_umount "$mnt"
+dfs_check_log 'cannot be (set|removed)|No space left|writing out at release failed|not written|stays in error'
+echo PASS
