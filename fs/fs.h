@@ -29,6 +29,10 @@
  *      ino->lock, then ino->io.  The I/O calls themselves may block on
  *      engine back-pressure while holding io for reading; that only delays
  *      a replacement.
+ *      ino->slock (a leaf mutex, never held across I/O) guards ino->stats
+ *      and ino->last.  getattr and the progress attributes take only it,
+ *      never ino->lock or ino->io, so neither waits behind a disk write,
+ *      a release's fsync or a replacement.
  *
  *  - struct fs_handle: one per open file (fi->fh).  Regular files do all
  *    I/O through the inode's engine file; other types (FIFOs, devices)

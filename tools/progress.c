@@ -229,52 +229,16 @@ static int appear(const char *path, double wait)
 	}
 }
 
-int main(int argc, char **argv)
+/* Wait for each target to appear and take its first sample; 0, or 2
+ * (said on stderr) if one cannot be watched. */
+static int open_targets(struct target *ts, int n, char **paths, double wait)
 {
-	bool tty = isatty(STDOUT_FILENO);
-	double interval = tty ? 1 : 10, wait = 10;
-	int opt, ntargets, left, lines = 0;
-
-	while ((opt = getopt(argc, argv, "i:w:h")) != -1) {
-		switch (opt) {
-		case 'i':
-			if (!parse_seconds(optarg, &interval) || interval < 0.01) {
-				fprintf(stderr, "directfs-progress: bad interval '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'w':
-			if (!parse_seconds(optarg, &wait)) {
-				fprintf(stderr, "directfs-progress: bad wait '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	ntargets = argc - optind;
-	if (ntargets < 1) {
-		usage(stderr);
-		return 2;
-	}
-	struct target *ts = calloc((size_t)ntargets, sizeof(*ts));
-	if (!ts) {
-		perror("directfs-progress");
-		return 2;
-	}
-	double start = now_s();
-	for (int i = 0; i < ntargets; i++) {
+	for (int i = 0; i < n; i++) {
 		struct target *t = &ts[i];
 		char pid[32];
 		int r;
 
-		t->path = argv[optind + i];
+		t->path = paths[i];
 		r = appear(t->path, wait);
 		if (r) {
 			fprintf(stderr, "directfs-progress: %s: %s\n", t->path, strerror(-r));
@@ -297,14 +261,22 @@ int main(int argc, char **argv)
 		if (!t->root)
 			file_rate(t, t->t0);
 	}
+	return 0;
+}
 
-	for (left = ntargets;;) {
+/* Sample and print until every target has ended (0) or one is in
+ * error (1). */
+static int watch(struct target *ts, int n, bool tty, double interval, double start)
+{
+	int left, lines = 0;
+
+	for (left = n;;) {
 		double now = now_s();
 
 		if (tty && lines > 1)
 			printf("\033[%dA", lines - 1);
 		lines = 0;
-		for (int i = 0; i < ntargets; i++) {
+		for (int i = 0; i < n; i++) {
 			struct target *t = &ts[i];
 
 			if (!t->done) {
@@ -353,6 +325,52 @@ int main(int argc, char **argv)
 	}
 	if (tty)
 		printf("\n");
-	free(ts);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bool tty = isatty(STDOUT_FILENO);
+	double interval = tty ? 1 : 10, wait = 10;
+	int opt, ntargets, r;
+
+	while ((opt = getopt(argc, argv, "i:w:h")) != -1) {
+		switch (opt) {
+		case 'i':
+			if (!parse_seconds(optarg, &interval) || interval < 0.01) {
+				fprintf(stderr, "directfs-progress: bad interval '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'w':
+			if (!parse_seconds(optarg, &wait)) {
+				fprintf(stderr, "directfs-progress: bad wait '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	ntargets = argc - optind;
+	if (ntargets < 1) {
+		usage(stderr);
+		return 2;
+	}
+	struct target *ts = calloc((size_t)ntargets, sizeof(*ts));
+	if (!ts) {
+		perror("directfs-progress");
+		return 2;
+	}
+	double start = now_s();
+	r = open_targets(ts, ntargets, argv + optind, wait);
+	if (!r)
+		r = watch(ts, ntargets, tty, interval, start);
+	free(ts);
+	return r;
 }

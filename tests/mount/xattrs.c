@@ -33,9 +33,13 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "get")) {
 		size_t size = strtoul(argv[4], NULL, 10);
 		char *buf = malloc(size + 1);
+		if (!buf)
+			return 2;
 		n = getxattr(argv[2], argv[3], size ? buf : NULL, size);
-		if (n < 0)
+		if (n < 0) {
+			free(buf);
 			return show_err();
+		}
 		if (!size)
 			printf("len %zd\n", n);
 		else
@@ -46,9 +50,13 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "list")) {
 		size_t size = strtoul(argv[3], NULL, 10);
 		char *buf = malloc(size + 1);
+		if (!buf)
+			return 2;
 		n = listxattr(argv[2], size ? buf : NULL, size);
-		if (n < 0)
+		if (n < 0) {
+			free(buf);
 			return show_err();
+		}
 		if (!size)
 			printf("len %zd\n", n);
 		for (char *p = buf; size && p < buf + n; p += strlen(p) + 1)
