@@ -23,7 +23,7 @@ install_packages() {
 build_and_test() { # DIR CMAKE-ARGS...
 	local dir=$1
 	shift
-	cmake -S "$top" -B "$dir" -DDFS_WERROR=ON "$@" >/dev/null
+	cmake -S "$top" -B "$dir" -DDFS_WERROR=ON -DDFS_BUILD_TESTS=ON "$@" >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
 	(cd "$dir" && ctest --output-on-failure)
 }
@@ -32,7 +32,7 @@ mount_default() {
 	local src=${DIRECTFS_SOURCE:-/var/lib/directfs/backing}
 	local mnt=${DIRECTFS_MOUNT:-/mnt/directfs}
 	cmake -S "$top" -B "$top/build" -DDFS_BUILD_TESTS=OFF >/dev/null
-	cmake --build "$top/build" -j"$jobs" --target directfs >/dev/null
+	cmake --build "$top/build" -j"$jobs" --target directfs directfs-progress >/dev/null
 	mkdir -p "$src" "$mnt"
 	if findmnt -n -M "$mnt" >/dev/null; then
 		echo "$mnt is already mounted:"
@@ -45,6 +45,9 @@ mount_default() {
 		Copy into it with any tool; the page cache stays empty:
 		    cp big.img $mnt/ && sync
 		    fincore $src/big.img        # 0 pages resident
+		Watch a copy (or the whole mount) reach the disk:
+		    $top/build/tools/directfs-progress $mnt/big.img
+		    getfattr --only-values -n user.directfs.durable $mnt/big.img
 		The daemon logs to syslog (journalctl -t directfs).
 		Unmount (writes out and syncs every open file first):
 		    fusermount3 -u $mnt
