@@ -86,13 +86,15 @@ static int sample(struct target *t)
 	struct stat st;
 	int r;
 
+	/* One at a time, so in an order that keeps a line consistent while
+	 * they move: written last covers what pending and durable counted. */
 	r = get_text(t->path, "state", t->state, sizeof(t->state));
 	if (!r)
-		r = get_u64(t->path, "written", &t->written);
+		r = get_u64(t->path, "pending", &t->pending);
 	if (!r)
 		r = get_u64(t->path, "durable", &t->durable);
 	if (!r)
-		r = get_u64(t->path, "pending", &t->pending);
+		r = get_u64(t->path, "written", &t->written);
 	if (!r && t->root) {
 		r = get_u64(t->path, "rate", &t->rate);
 		if (!r)
@@ -127,7 +129,11 @@ static const char *human(uint64_t v, char *buf, size_t len)
  * over the last interval. */
 static void file_rate(struct target *t, double now)
 {
-	if (t->tprev > 0 && now > t->tprev && t->written >= t->prev_written)
+	/* Samples closer than this (the first one after the start) would
+	 * make noise of a rate; the next sample measures it. */
+	if (t->tprev > 0 && now - t->tprev < 0.05)
+		return;
+	if (t->tprev > 0 && t->written >= t->prev_written)
 		t->rate = (uint64_t)((double)(t->written - t->prev_written) /
 				     (now - t->tprev));
 	t->tprev = now;

@@ -121,26 +121,46 @@ echo "xattrs: ok (size 0, ERANGE, ENODATA, EPERM logged, hidden from list, cp -a
 for n in synced rate staging fallback_files error_files; do is_num "$(attr "$mnt" $n)"; done
 echo "root: ok ($(for n in open_files written durable rate state; do printf '%s=%s ' $n "$(attr "$mnt" $n)"; done))"
 
-# --- directfs-progress on a file: waits for it, follows it, exits 0 ---
+# --- directfs-progress on a file: follows it, exits 0 ---
+# Every line: written never goes back, pending and durable never above
+# it, and the rate (bytes/s) within what the writer can do (4 MB/s, with
+# bursts: under 64 MiB/s).
+check_prog() { # OUT FILE SIZE
+	local line re w lines=0 prev=0 writing=0 rate=0
+	re="^[0-9.]+ $2 written=([0-9]+) durable=([0-9]+) pending=([0-9]+) rate=([0-9]+) state=([a-z:A-Z]+)$"
+	while read -r line; do
+		[[ $line =~ $re ]] || fail "directfs-progress line: '$line'"
+		w=${BASH_REMATCH[1]}
+		[ "$w" -ge $prev ] || fail "directfs-progress: written went back: $line"
+		[ "${BASH_REMATCH[2]}" -le "$w" ] && [ "${BASH_REMATCH[3]}" -le "$w" ] ||
+			fail "directfs-progress: durable or pending above written: $line"
+		[ "${BASH_REMATCH[4]}" -lt $((64 << 20)) ] || fail "directfs-progress: rate: $line"
+		[ "${BASH_REMATCH[5]}" = writing ] && writing=1
+		[ "${BASH_REMATCH[4]}" -gt 0 ] && rate=1
+		prev=$w lines=$((lines + 1))
+	done <"$1"
+	[ $lines -ge 4 ] && [ $writing -eq 1 ] && [ $rate -eq 1 ] || fail "directfs-progress output: $(cat "$1")"
+	tail -n 1 "$1" | grep -q "written=$3 durable=$3 pending=0 rate=[0-9]* state=idle$" ||
+		fail "last line: $(tail -n 1 "$1")"
+	echo "directfs-progress FILE: ok ($lines lines, last: $(tail -n 1 "$1" | cut -d' ' -f3-))"
+}
+# Started before the file exists: it waits for it.
 "$DFS_PROGRESS" -i 0.2 "$mnt/p1" >"$T/p1.out" 2>&1 &
 ppid=$!
 sleep 0.3
 "$DFS_SLOWWRITE" "$mnt/p1" 6000000 200000 50 3 >/dev/null
 wait $ppid || fail "directfs-progress exited $?: $(cat "$T/p1.out")"
-re="^[0-9.]+ $mnt/p1 written=([0-9]+) durable=([0-9]+) pending=([0-9]+) rate=([0-9]+) state=([a-z:A-Z]+)$"
-lines=0 prev=0 writing=0 rate=0
-while read -r line; do
-	[[ $line =~ $re ]] || fail "directfs-progress line: '$line'"
-	w=${BASH_REMATCH[1]}
-	[ "$w" -ge $prev ] || fail "directfs-progress: written went back: $line"
-	[ "${BASH_REMATCH[5]}" = writing ] && writing=1
-	[ "${BASH_REMATCH[4]}" -gt 0 ] && rate=1
-	prev=$w lines=$((lines + 1))
-done <"$T/p1.out"
-[ $lines -ge 4 ] && [ $writing -eq 1 ] && [ $rate -eq 1 ] || fail "directfs-progress output: $(cat "$T/p1.out")"
-tail -n 1 "$T/p1.out" | grep -q "written=6000000 durable=6000000 pending=0 rate=[0-9]* state=idle$" ||
-	fail "last line: $(tail -n 1 "$T/p1.out")"
-echo "directfs-progress FILE: ok ($lines lines, last: $(tail -n 1 "$T/p1.out" | cut -d' ' -f3-))"
+check_prog "$T/p1.out" "$mnt/p1" 6000000
+# Started in the middle of the copy.
+"$DFS_SLOWWRITE" "$mnt/p2" 6000000 200000 50 4 >/dev/null &
+wpid=$!
+for i in $(seq 100); do
+	[ "$(stat -c %s "$mnt/p2" 2>/dev/null || echo 0)" -ge 1000000 ] && break
+	sleep 0.05
+done
+"$DFS_PROGRESS" -i 0.2 "$mnt/p2" >"$T/p2.out" 2>&1 || fail "directfs-progress exited $?: $(cat "$T/p2.out")"
+wait $wpid || fail "slowwrite p2 failed"
+check_prog "$T/p2.out" "$mnt/p2" 6000000
 
 # --- on the mount root: two copies one after the other ---
 "$DFS_PROGRESS" -i 0.2 "$mnt" >"$T/root.out" 2>&1 &
