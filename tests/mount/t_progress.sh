@@ -6,7 +6,8 @@
 # copied by cp -a, rsync -aX or tar --xattrs, and cannot be set or removed.
 # Reading them does not wait for a disk write that cannot finish (the
 # backing filesystem frozen).  directfs-progress on a file, on the mount
-# root, on a file that runs out of space, outside a mount and on a tty.
+# root, on several files at once, started mid-copy, on a file that runs
+# out of space, outside a mount and on a tty.
 . "$(dirname "$0")/lib.sh"
 : "${DFS_XATTRS:?}" "${DFS_PROGRESS:?}" "${DFS_SLOWWRITE:?}"
 
@@ -173,11 +174,26 @@ tail -n 1 "$T/root.out" | grep -q "pending=0 rate=[0-9]* state=idle$" || fail "r
 [ "$(attr "$mnt/r2" durable)" = 3000000 ] || fail "root progress ended before r2 was durable"
 echo "directfs-progress ROOT: ok ($(wc -l <"$T/root.out") lines)"
 
-# --- on a terminal: one line redrawn in place, human units ---
-script -qefc "$DFS_PROGRESS -i 0.2 $mnt/slow" "$T/tty.out" >/dev/null || fail "directfs-progress on a tty failed"
-grep -q $'\r\e\[K'"$mnt/slow: 12.0 MiB written, 12.0 MiB durable, .*idle" "$T/tty.out" ||
+# --- several files at once: each followed to its end ---
+"$DFS_SLOWWRITE" "$mnt/m1" 3000000 200000 60 6 >/dev/null &
+w1=$!
+"$DFS_SLOWWRITE" "$mnt/m2" 5000000 200000 60 7 >/dev/null &
+w2=$!
+"$DFS_PROGRESS" -i 0.2 "$mnt/m1" "$mnt/m2" >"$T/multi.out" 2>&1 ||
+	fail "directfs-progress on two files exited $?: $(cat "$T/multi.out")"
+wait $w1 && wait $w2 || fail "slowwrite m1/m2 failed"
+for f in m1:3000000 m2:5000000; do
+	n=${f%%:*} size=${f#*:}
+	grep "$mnt/$n " "$T/multi.out" >"$T/$n.out"
+	check_prog "$T/$n.out" "$mnt/$n" "$size"
+done
+
+# --- on a terminal: a line per target redrawn in place, human units ---
+script -qefc "$DFS_PROGRESS -i 0.2 $mnt/slow $mnt/m2" "$T/tty.out" >/dev/null || fail "directfs-progress on a tty failed"
+grep -q $'\r\e\[K'"$mnt/slow: 12.0 MiB written, 12.0 MiB durable, .*idle" "$T/tty.out" &&
+	grep -q $'\r\e\[K'"$mnt/m2: 4.77 MiB written, 4.77 MiB durable, .*idle" "$T/tty.out" ||
 	fail "tty output: $(cat -v "$T/tty.out")"
-echo "directfs-progress on a tty: ok ($(tr -d '\r' <"$T/tty.out" | sed 's/\x1b\[K//g' | tail -n 1))"
+echo "directfs-progress on a tty: ok ($(tr -d '\r' <"$T/tty.out" | sed 's/\x1b\[K//g' | grep -F "$mnt/m2" | tail -n 1))"
 
 # --- outside a mount, and bad arguments ---
 out=$("$DFS_PROGRESS" "$T" 2>&1) && fail "directfs-progress outside a mount succeeded"
