@@ -8,7 +8,9 @@
 # fuse.directfs (with noauto, nofail, _netdev and x-systemd.* words) used
 # with `mount -a -T FILE` and `mount -T FILE MNT`, and `umount`, which
 # returns only once the daemon has written out, synced and exited: data
-# written just before is on SOURCE with no page resident.  A busy mount is
+# written just before is on SOURCE with no page resident.  The example
+# systemd unit passes systemd-analyze verify, and its type and options
+# mount and unmount as systemd would run them.  A busy mount is
 # refused and keeps its daemon; umount.directfs also waits for a daemon
 # started by hand; a bad option fails the mount with the daemon's reason.
 if [ -z "${DFS_HELPERS_NS:-}" ]; then
@@ -120,7 +122,7 @@ echo "bad option: ok (exit $rc: $out)"
 for i in 2 3 4; do mkdir -p "$T/src$i" "$T/mnt$i"; done
 cat >"$T/fstab" <<EOF
 # directfs lines as an /etc/fstab would have them
-$T/src2 $T/mnt2 directfs nofail,_netdev,x-systemd.after=local-fs.target,x-systemd.requires-mounts-for=$T,buffer_size=1M 0 0
+$T/src2 $T/mnt2 directfs nofail,_netdev,x-systemd.after=local-fs.target,buffer_size=1M 0 0
 $T/src3 $T/mnt3 fuse.directfs defaults,nofail 0 0
 $T/src4 $T/mnt4 directfs noauto,allow_other 0 0
 EOF
@@ -155,6 +157,24 @@ for i in 2 3 4; do
 	on_disk "$T/odd" "$T/src$i/odd"
 done
 echo "fstab, mount -a, umount: ok"
+
+# --- the example systemd unit ---
+unit=$(find "$stage" -name mnt-directfs.mount)
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify "$unit" >"$T/verify.out" 2>&1 ||
+		fail "systemd-analyze verify $unit: $(cat "$T/verify.out")"
+	verified="systemd-analyze verify: ok"
+else
+	verified="systemd-analyze not installed: unit syntax not checked"
+fi
+# What systemd runs for it: mount WHAT WHERE -t TYPE -o OPTIONS, then umount.
+utype=$(sed -n 's/^Type=//p' "$unit") uopts=$(sed -n 's/^Options=//p' "$unit")
+timeout 60 mount "$src" "$mnt" -t "$utype" -o "$uopts" || fail "the unit's mount: exit $?"
+adopt "$mnt"
+cp "$T/mid" "$mnt/mid"
+umount_waits "$mnt"
+on_disk "$T/mid" "$src/mid"
+echo "systemd unit: ok ($verified; mount -t $utype -o $uopts, umount)"
 
 # --- a busy mount is refused, and its daemon keeps serving ---
 timeout 60 mount -t directfs "$src" "$mnt" || fail "mount -t directfs: exit $?"

@@ -174,6 +174,18 @@ tail -n 1 "$T/root.out" | grep -q "pending=0 rate=[0-9]* state=idle$" || fail "r
 [ "$(attr "$mnt/r2" durable)" = 3000000 ] || fail "root progress ended before r2 was durable"
 echo "directfs-progress ROOT: ok ($(wc -l <"$T/root.out") lines)"
 
+# --- the README's example: cp in the background, watched to its end ---
+head -c $((40 << 20)) /dev/urandom >"$T/big.img"
+cp "$T/big.img" "$mnt/" & "$DFS_PROGRESS" -i 0.2 "$mnt/big.img" >"$T/cp.out" 2>&1 ||
+	fail "directfs-progress on cp exited $?: $(cat "$T/cp.out")"
+wait $! || fail "cp into the mount failed"
+tail -n 1 "$T/cp.out" | grep -q "written=$((40 << 20)) durable=$((40 << 20)) pending=0 rate=[0-9]* state=idle$" ||
+	fail "directfs-progress on cp: $(cat "$T/cp.out")"
+[ "$(resident "$src/big.img")" -eq 0 ] || fail "cp left pages resident"
+same_file "$T/big.img" "$src/big.img"
+rm "$mnt/big.img"
+echo "README example (cp & directfs-progress): ok ($(wc -l <"$T/cp.out") lines)"
+
 # --- several files at once: each followed to its end ---
 "$DFS_SLOWWRITE" "$mnt/m1" 3000000 200000 60 6 >/dev/null &
 w1=$!
