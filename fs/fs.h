@@ -55,13 +55,6 @@
 /* Largest FUSE write and read request (see fs_init). */
 #define FS_MAX_WRITE (1024u * 1024u)
 
-/* How a regular file's last session (first open to last release) ended. */
-struct fs_last {
-	uint64_t written, synced, durable;
-	int error; /* the release's error, -errno, or 0 */
-	bool fallback;
-};
-
 struct fs_inode {
 	int fd; /* O_PATH | O_NOFOLLOW */
 	dev_t dev;
@@ -85,10 +78,10 @@ struct fs_inode {
 	 * for the disk.  stats is the engine file whose counters are shown:
 	 * ino->file from its install until the last release has written out
 	 * and synced it.  last is what the previous open-to-release session
-	 * ended with. */
+	 * ended with (its error: the release's). */
 	pthread_mutex_t slock;
 	struct dfs_file *stats;
-	struct fs_last last;
+	struct dfs_file_stats last;
 	atomic_uint writers; /* handles open for writing, until released */
 };
 

@@ -48,12 +48,8 @@ void fs_progress_detach(struct fs_inode *ino, int err)
 	if (ino->stats) {
 		dfs_file_stats(ino->stats, &st);
 		/* A session that only read leaves the one before as it was. */
-		if (st.written || st.error || err) {
-			ino->last.written = st.written;
-			ino->last.synced = st.synced;
-			ino->last.durable = st.durable;
-			ino->last.fallback = st.fallback;
-		}
+		if (st.written || st.error || err)
+			ino->last = st;
 		ino->last.error = err;
 		ino->stats = NULL;
 	}
@@ -77,12 +73,8 @@ static void file_progress(struct fs_inode *ino, struct dfs_file_stats *st)
 		off_t size = st->size; /* the open file's logical size */
 		bool open = ino->stats != NULL;
 
-		st->written = ino->last.written;
-		st->synced = ino->last.synced;
-		st->durable = ino->last.durable;
+		*st = ino->last;
 		st->pending = 0;
-		st->error = ino->last.error;
-		st->fallback = ino->last.fallback;
 		pthread_mutex_unlock(&ino->slock);
 		if (!open)
 			size = fstat(ino->fd, &sb) ? 0 : sb.st_size;
@@ -189,9 +181,12 @@ static int xattr_path(fuse_req_t req, fuse_ino_t nodeid, char *path, size_t len)
 	return 0;
 }
 
-/* Reply to a get or list call: the size when size is 0, else the bytes. */
+/* Reply to a get or list call: the size when size is 0, else the bytes,
+ * or ERANGE when they do not fit. */
 static void reply_sized(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 {
+	if (n >= 0 && size && (size_t)n > size)
+		n = -ERANGE;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else if (size == 0)
@@ -210,8 +205,6 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t siz
 		char val[64];
 
 		n = progress_value(fs, fs_inode_get(fs, nodeid), name, val, sizeof(val));
-		if (n >= 0 && size && (size_t)n > size)
-			n = -ERANGE;
 		reply_sized(req, n, val, size);
 		return;
 	}
@@ -277,8 +270,6 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
 	}
 	if (!n)
 		n = list_visible(path, &buf);
-	if (n >= 0 && size && (size_t)n > size)
-		n = -ERANGE;
 	reply_sized(req, n, buf, size);
 	free(buf);
 }

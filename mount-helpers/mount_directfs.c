@@ -19,15 +19,13 @@
  * -s "sloppy", so they are not passed on.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "helper.h"
 
 #ifndef DFS_DAEMON_PATH
 #define DFS_DAEMON_PATH "/usr/local/bin/directfs"
@@ -35,35 +33,6 @@
 #ifndef DFS_MOUNT_PATH
 #define DFS_MOUNT_PATH "/bin/mount"
 #endif
-
-/* Run argv; its exit status, or 1 if it could not be run or was killed. */
-static int run(char *const argv[], bool verbose)
-{
-	pid_t pid;
-	int st;
-
-	if (verbose) {
-		fprintf(stderr, "mount.directfs:");
-		for (int i = 0; argv[i]; i++)
-			fprintf(stderr, " %s", argv[i]);
-		fprintf(stderr, "\n");
-	}
-	pid = fork();
-	if (pid < 0) {
-		perror("mount.directfs: fork");
-		return 1;
-	}
-	if (pid == 0) {
-		execv(argv[0], argv);
-		fprintf(stderr, "mount.directfs: cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
 
 static void usage(void)
 {
@@ -115,22 +84,15 @@ int main(int argc, char **argv)
 		usage();
 		return 1;
 	}
-	if (ns) {
-		/* Mount in another mount namespace (mount -N). */
-		int fd = open(ns, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNS)) {
-			fprintf(stderr, "mount.directfs: cannot enter namespace %s: %s\n", ns,
-				strerror(errno));
-			return 1;
-		}
-		close(fd);
-	}
+	/* Mount in another mount namespace (mount -N). */
+	if (ns && helper_setns("mount.directfs", ns))
+		return 1;
 	if (fake)
 		return 0;
 
 	char *dargv[] = { DFS_DAEMON_PATH, (char *)src, (char *)mnt,
 			  opts ? "-o" : NULL, (char *)opts, NULL };
-	int r = run(dargv, verbose);
+	int r = helper_run("mount.directfs", dargv, verbose);
 	if (r)
 		return 32; /* mount(8)'s "mount failure"; the daemon said why */
 	if (nomtab)
@@ -139,7 +101,7 @@ int main(int argc, char **argv)
 	char *margv[] = { DFS_MOUNT_PATH, "--fake", "--no-canonicalize", "-i",
 			  "-t", "fuse.directfs", "-o", "x-directfs", (char *)src,
 			  (char *)mnt, NULL };
-	if (run(margv, verbose))
+	if (helper_run("mount.directfs", margv, verbose))
 		fprintf(stderr,
 			"mount.directfs: %s is mounted, but could not be recorded in "
 			"the mount table; umount will not wait for the daemon "

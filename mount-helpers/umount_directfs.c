@@ -16,43 +16,21 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+#include "helper.h"
 
 #ifndef DFS_UMOUNT_PATH
 #define DFS_UMOUNT_PATH "/bin/umount"
 #endif
-
-static int run(char *const argv[])
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid < 0) {
-		perror("umount.directfs: fork");
-		return 1;
-	}
-	if (pid == 0) {
-		execv(argv[0], argv);
-		fprintf(stderr, "umount.directfs: cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
 
 /* A pidfd on the daemon serving mnt, or -1 if there is none to wait for. */
 static int daemon_pidfd(const char *mnt, long *pid)
@@ -123,15 +101,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (ns) {
-		int fd = open(ns, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || setns(fd, CLONE_NEWNS)) {
-			fprintf(stderr, "umount.directfs: cannot enter namespace %s: %s\n", ns,
-				strerror(errno));
-			return 1;
-		}
-		close(fd);
-	}
+	if (ns && helper_setns("umount.directfs", ns))
+		return 1;
 
 	pidfd = lazy ? -1 : daemon_pidfd(mnt, &pid);
 
@@ -151,7 +122,7 @@ int main(int argc, char **argv)
 		uargv[i++] = "-v";
 	uargv[i++] = (char *)mnt;
 	uargv[i] = NULL;
-	int r = run(uargv);
+	int r = helper_run("umount.directfs", uargv, verbose);
 	if (r || pidfd < 0)
 		return r;
 

@@ -7,6 +7,7 @@
 #                                 wait for the daemon; returns its status
 #   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
 #   fail MSG                      print and exit 1
+#   attr PATH NAME                the value of user.directfs.NAME
 #
 # Everything mounted, attached or started here is undone by the EXIT trap,
 # even when a test fails: filesystems a test froze (listed in FROZEN) are
@@ -131,6 +132,11 @@ loop_fs() { # TYPE MIB SECTOR DIR
 	mkdir -p "$dir"
 	mount "$dev" "$dir"
 	LOOP_MNTS=("$dir" "${LOOP_MNTS[@]}")
+}
+
+# A progress attribute: the value of user.directfs.NAME (10 s at most).
+attr() { # PATH NAME
+	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
 }
 
 # Resident pages of files (fincore), summed.

@@ -21,9 +21,6 @@ fi
 . "$(dirname "$0")/lib.sh"
 : "${DFS_BUILD_DIR:?}" "${DFS_INSTALL_BINDIR:?}" "${DFS_HELPER_DIR:?}"
 
-attr() { # PATH NAME
-	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
-}
 # A mount made through mount(8): its daemon went to the background; the
 # fixture's cleanup unmounts it and waits for that pid.
 adopt() { # MNT

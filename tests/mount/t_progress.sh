@@ -11,9 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 : "${DFS_XATTRS:?}" "${DFS_PROGRESS:?}" "${DFS_SLOWWRITE:?}"
 
-attr() { # PATH NAME: the value of user.directfs.NAME
-	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
-}
 is_num() { [[ $1 =~ ^[0-9]+$ ]] || fail "not a decimal number: '$1'"; }
 # Wait up to 20 s for the file's durable to equal its size, state idle.
 wait_durable() { # PATH SIZE
