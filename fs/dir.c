@@ -44,11 +44,11 @@ void fs_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	fd = openat(ino->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
-		r = errno;
+		r = -errno;
 		if (fd >= 0)
 			close(fd);
 		free(d);
-		fuse_reply_err(req, r);
+		fuse_reply_err(req, -r);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -92,7 +92,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 			errno = 0;
 			d->entry = readdir(d->dp);
 			if (!d->entry) {
-				err = errno;
+				err = -errno;
 				break;
 			}
 		}
@@ -102,8 +102,8 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 				e.attr.st_ino = de->d_ino;
 				e.attr.st_mode = (mode_t)de->d_type << 12;
 			} else {
-				err = -fs_do_lookup(fs, dir, de->d_name, &e);
-				if (err == ENOENT) { /* removed meanwhile */
+				err = fs_lookup_name(fs, dir, de->d_name, &e);
+				if (err == -ENOENT) { /* removed meanwhile */
 					err = 0;
 					d->entry = NULL;
 					d->pos = de->d_off;
@@ -134,7 +134,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	}
 	/* An error after some entries: send those, the error comes next time. */
 	if (err && p == buf)
-		fuse_reply_err(req, err);
+		fuse_reply_err(req, -err);
 	else
 		fuse_reply_buf(req, buf, size - left);
 	free(buf);
@@ -168,6 +168,6 @@ void fs_fsyncdir(fuse_req_t req, fuse_ino_t nodeid, int datasync,
 	int fd = dirfd(dir_of(fi)->dp), r;
 
 	(void)nodeid;
-	r = datasync ? fdatasync(fd) : fsync(fd);
-	fuse_reply_err(req, r ? errno : 0);
+	r = (datasync ? fdatasync(fd) : fsync(fd)) ? -errno : 0;
+	fuse_reply_err(req, -r);
 }

@@ -1,25 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file.c - open, create, read, write, flush, release, fsync, fallocate and
- * lseek, translated into calls on the inode's engine file.
+ * file.c - the file handlers: open, create, read, write, flush, release,
+ * fsync, fallocate and lseek, translated into calls on the inode's engine
+ * file, which ofile.c owns: a handler takes a reference on it for each
+ * call (ofile_get .. ofile_put) and never a lock.
  *
  * Every file is opened with FUSE direct I/O, so the kernel keeps no page
  * cache for the mount; every byte written reaches write_buf, and the engine
- * stages it.  The engine file is created by the first open of an inode
- * (backing file opened O_RDWR whenever the daemon may, so a later writer
- * finds it writable) and closed by the last release.
+ * stages it.
  *
- * Close policy (SPEC 3): flush, that is close(2), waits until everything
- * this file has staged, tail included, is written, and returns any error;
- * release then fsyncs.  With close=sync, flush fsyncs too.  An error at
- * release cannot reach the application: it is logged, kept on the inode and
- * returned by the first flush or fsync of the next open.
+ * Close policy (README, "Using it"): flush, that is close(2), waits until
+ * everything this file has staged, tail included, is written, and returns
+ * any error; release then fsyncs.  With close=sync, flush fsyncs too.  An
+ * error at release cannot reach the application: ofile.c logs it and the
+ * next flush or fsync of the file returns it.
  *
  * Not here: copy_file_range (left unimplemented, so the kernel and tools
  * fall back to read and write, which go through the stage) and locks (the
  * kernel's own local locking serves everyone on this mount; see README).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -77,125 +78,6 @@ static void *scratch_get(size_t len)
 	return s->buf;
 }
 
-/* ---- the inode's engine file ---- */
-
-struct dfs_file *fs_file_get(struct fs_inode *ino)
-{
-	pthread_rwlock_rdlock(&ino->io);
-	return ino->file;
-}
-
-void fs_file_put(struct fs_inode *ino)
-{
-	pthread_rwlock_unlock(&ino->io);
-}
-
-static int open_backing(struct fs_inode *ino, int accmode)
-{
-	char path[64];
-	int fd;
-
-	fs_proc_path(path, sizeof(path), ino->fd);
-	fd = open(path, accmode | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
-/* Open the backing file with access mode acc, start an engine file on it
- * and install it; what it replaces comes back in *old and *oldfd.  ino->lock
- * held. */
-static int file_install(struct fs *fs, struct fs_inode *ino, int acc,
-			struct dfs_file **old, int *oldfd)
-{
-	struct dfs_file *f;
-	int fd = open_backing(ino, acc), r;
-
-	if (fd < 0)
-		return fd;
-	r = dfs_file_open(fs->eng, fd, &f);
-	if (r) {
-		close(fd);
-		return r;
-	}
-	pthread_rwlock_wrlock(&ino->io);
-	*old = ino->file;
-	*oldfd = ino->bfd;
-	ino->file = f;
-	ino->bfd = fd;
-	ino->accmode = acc;
-	fs_progress_attach(ino, f);
-	pthread_rwlock_unlock(&ino->io);
-	return 0;
-}
-
-/* ino->lock held, no file yet. */
-static int file_start(struct fs *fs, struct fs_inode *ino)
-{
-	struct dfs_file *none;
-	int nofd, r = file_install(fs, ino, O_RDWR, &none, &nofd);
-
-	/* Read-only for now; a later writer gets the reason again. */
-	if (r == -EACCES || r == -EPERM || r == -EROFS || r == -ETXTBSY)
-		r = file_install(fs, ino, O_RDONLY, &none, &nofd);
-	return r;
-}
-
-int fs_file_make_writable(struct fs *fs, struct fs_inode *ino)
-{
-	struct dfs_file *old;
-	int oldfd, r;
-
-	if (ino->accmode == O_RDWR)
-		return 0;
-	r = file_install(fs, ino, O_RDWR, &old, &oldfd);
-	if (!r) {
-		dfs_file_close(old); /* read-only: nothing staged */
-		close(oldfd);
-	}
-	return r;
-}
-
-int fs_file_shut(struct fs *fs, struct fs_inode *ino)
-{
-	char path[64], name[4096];
-	struct dfs_file *f;
-	ssize_t n;
-	int r, r2, fd;
-
-	/* Write out under the exclusive lock, so nobody sees the backing
-	 * size before the staged data is in it; fsync without it, so stat
-	 * and reads of other handles do not wait for the disk.  The progress
-	 * attributes follow the file until the fsync is done. */
-	pthread_rwlock_wrlock(&ino->io);
-	f = ino->file;
-	r = dfs_file_flush(f);
-	ino->file = NULL;
-	fd = ino->bfd;
-	ino->bfd = -1;
-	pthread_rwlock_unlock(&ino->io);
-
-	r2 = dfs_file_finish(f);
-	if (!r)
-		r = r2;
-	fs_progress_detach(ino, r);
-	r2 = dfs_file_close(f);
-	if (!r)
-		r = r2;
-	if (r) {
-		fs_proc_path(path, sizeof(path), fd);
-		n = readlink(path, name, sizeof(name) - 1);
-		name[n > 0 ? n : 0] = '\0';
-		fs_log(fs, LOG_ERR,
-		       "%s: writing out at release failed: %s; "
-		       "the next open's first fsync or close reports it",
-		       name, strerror(-r));
-		if (!ino->release_err)
-			atomic_fetch_add(&fs->release_errors, 1);
-		ino->release_err = r;
-	}
-	close(fd);
-	return r;
-}
-
 /* ---- handles ---- */
 
 static struct fs_handle *handle_of(struct fuse_file_info *fi)
@@ -203,95 +85,27 @@ static struct fs_handle *handle_of(struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
-/* ino->lock held. */
-static void handle_link(struct fs_inode *ino, struct fs_handle *h)
+/* The engine file of a regular file's handle, referenced. */
+static struct fs_ofile *handle_ofile(struct fs_handle *h)
 {
-	h->prev = NULL;
-	h->next = ino->handles;
-	if (h->next)
-		h->next->prev = h;
-	ino->handles = h;
+	struct fs_ofile *of = ofile_get(h->inode);
+
+	assert(of); /* an open handle keeps one */
+	return of;
 }
 
-static void handle_unlink(struct fs_inode *ino, struct fs_handle *h)
-{
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		ino->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-}
-
-/* Let go of one open; ino->lock not held. */
+/* Let go of one open. */
 static void handle_drop(struct fs *fs, struct fs_handle *h)
 {
 	struct fs_inode *ino = h->inode;
 
+	/* The kernel may forget the inode while its release runs. */
 	fs_inode_pin(fs, ino);
-	pthread_mutex_lock(&ino->lock);
-	handle_unlink(ino, h);
-	if (h->fd >= 0) {
+	ofile_release(fs, ino, h);
+	if (h->fd >= 0)
 		close(h->fd);
-	} else {
-		if (!--ino->opens && ino->file)
-			fs_file_shut(fs, ino);
-		/* Only now: a file being released still counts as being
-		 * written, until its data is durable. */
-		if (h->writable)
-			atomic_fetch_sub(&ino->writers, 1);
-		atomic_store(&ino->busy, ino->opens || ino->release_err);
-	}
-	pthread_mutex_unlock(&ino->lock);
 	fs_inode_unref(fs, ino, 1);
 	free(h);
-}
-
-/* FIFOs, sockets and devices: the daemon's own descriptor, no staging. */
-static int open_special(struct fs_inode *ino, struct fuse_file_info *fi,
-			struct fs_handle *h)
-{
-	int flags = fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_DIRECT);
-
-	h->fd = open_backing(ino, flags);
-	if (h->fd < 0)
-		return h->fd;
-	fi->nonseekable = ino->type != S_IFBLK;
-	pthread_mutex_lock(&ino->lock);
-	handle_link(ino, h);
-	pthread_mutex_unlock(&ino->lock);
-	return 0;
-}
-
-static int open_regular(struct fs *fs, struct fs_inode *ino, struct fuse_file_info *fi,
-			struct fs_handle *h)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&ino->lock);
-	if (!ino->file)
-		r = file_start(fs, ino);
-	if (!r && (h->writable || (fi->flags & O_TRUNC)))
-		r = fs_file_make_writable(fs, ino);
-	if (!r && (fi->flags & O_TRUNC)) {
-		r = dfs_file_truncate(fs_file_get(ino), 0);
-		fs_file_put(ino);
-	}
-	if (!r) {
-		ino->opens++;
-		handle_link(ino, h);
-		atomic_store(&h->deferred_err, ino->release_err);
-		if (ino->release_err)
-			atomic_fetch_sub(&fs->release_errors, 1);
-		ino->release_err = 0;
-		if (h->writable)
-			atomic_fetch_add(&ino->writers, 1);
-		atomic_store(&ino->busy, true);
-	} else if (!ino->opens && ino->file) {
-		fs_file_shut(fs, ino);
-	}
-	pthread_mutex_unlock(&ino->lock);
-	return r;
 }
 
 static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
@@ -310,12 +124,23 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
 	h->append = fi->flags & O_APPEND;
 	h->sync = (fi->flags & O_SYNC) == O_SYNC;
 	h->dsync = !h->sync && (fi->flags & O_DSYNC);
-	if (ino->type == S_IFREG)
-		r = open_regular(fs, ino, fi, h);
-	else
-		r = open_special(ino, fi, h);
-	if (r)
+	if (ino->type != S_IFREG) {
+		/* FIFOs, sockets and devices: the daemon's own descriptor,
+		 * no staging. */
+		h->fd = dfs_reopen(ino->fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
+							  O_TRUNC | O_DIRECT));
+		if (h->fd < 0) {
+			r = h->fd;
+			goto fail;
+		}
+		fi->nonseekable = ino->type != S_IFBLK;
+	}
+	r = ofile_open(fs, ino, h, fi->flags & O_TRUNC);
+	if (r) {
+		if (h->fd >= 0)
+			close(h->fd);
 		goto fail;
+	}
 
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
@@ -356,7 +181,6 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct fs_inode *dir = fs_inode_get(fs, parent);
 	int flags = (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
 	struct fuse_entry_param e;
-	char path[64];
 	bool as_caller;
 	int fd, pfd, r;
 
@@ -376,12 +200,9 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fs_proc_path(path, sizeof(path), fd);
-	pfd = open(path, O_PATH | O_CLOEXEC);
-	r = pfd < 0 ? -errno : 0;
+	pfd = dfs_reopen(fd, O_PATH);
 	close(fd);
-	if (!r)
-		r = fs_lookup_fd(fs, pfd, &e);
+	r = pfd < 0 ? pfd : fs_lookup_fd(fs, pfd, &e);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -413,8 +234,10 @@ static ssize_t special_io(struct fs_handle *h, struct fuse_file_info *fi, void *
 void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	void *buf = scratch_get(size);
+	struct fs_ofile *of;
 	ssize_t n;
 
 	(void)nodeid;
@@ -425,8 +248,9 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	if (h->fd >= 0) {
 		n = special_io(h, fi, buf, size, off, false);
 	} else {
-		n = dfs_file_read(fs_file_get(h->inode), buf, size, off);
-		fs_file_put(h->inode);
+		of = handle_ofile(h);
+		n = dfs_file_read(of->file, buf, size, off);
+		ofile_put(fs, h->inode, of);
 	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -434,52 +258,55 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* The payload of a write request as one piece of memory. */
+static ssize_t write_payload(struct fuse_bufvec *bufv, const char **data)
+{
+	size_t len = fuse_buf_size(bufv);
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(len);
+	ssize_t n;
+
+	if (bufv->count == 1 && bufv->idx == 0 &&
+	    !(bufv->buf[0].flags & FUSE_BUF_IS_FD)) {
+		*data = (const char *)bufv->buf[0].mem + bufv->off;
+		return (ssize_t)len;
+	}
+	dst.buf[0].mem = scratch_get(len);
+	if (!dst.buf[0].mem)
+		return -ENOMEM;
+	n = fuse_buf_copy(&dst, bufv, 0);
+	*data = dst.buf[0].mem;
+	return n;
+}
+
 void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, off_t off,
 		  struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	size_t len = fuse_buf_size(bufv);
-	struct dfs_file *f;
+	struct fs_ofile *of;
 	const char *data;
-	ssize_t n;
-	off_t at;
+	ssize_t n = write_payload(bufv, &data);
 
 	(void)nodeid;
-	if (bufv->count == 1 && bufv->idx == 0 &&
-	    !(bufv->buf[0].flags & FUSE_BUF_IS_FD)) {
-		data = (const char *)bufv->buf[0].mem + bufv->off;
-	} else {
-		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(len);
-
-		dst.buf[0].mem = scratch_get(len);
-		if (!dst.buf[0].mem) {
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		n = fuse_buf_copy(&dst, bufv, 0);
-		if (n < 0) {
-			fuse_reply_err(req, (int)-n);
-			return;
-		}
-		data = dst.buf[0].mem;
-		len = (size_t)n;
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
 	}
-
 	if (h->fd >= 0) {
-		n = special_io(h, fi, (void *)data, len, off, true);
+		n = special_io(h, fi, (void *)data, (size_t)n, off, true);
 	} else {
-		f = fs_file_get(h->inode);
+		of = handle_ofile(h);
 		if (h->append)
-			n = dfs_file_append(f, data, len, &at);
+			n = dfs_file_append(of->file, data, (size_t)n, NULL);
 		else
-			n = dfs_file_write(f, data, len, off);
+			n = dfs_file_write(of->file, data, (size_t)n, off);
 		if (n >= 0 && (h->sync || h->dsync)) {
-			int r = dfs_file_sync(f, h->dsync);
+			int r = dfs_file_sync(of->file, h->dsync);
 
 			if (r)
 				n = r;
 		}
-		fs_file_put(h->inode);
+		ofile_put(fs, h->inode, of);
 	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -492,30 +319,33 @@ void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	int r = atomic_exchange(&h->deferred_err, 0), r2 = 0;
+	struct fs_ofile *of;
 
 	(void)nodeid;
 	/* A reader's close does not push a writer's half-filled buffers. */
 	if (h->fd < 0 && h->writable) {
-		struct dfs_file *f = fs_file_get(h->inode);
-
-		r2 = fs->o.close_policy == FS_CLOSE_SYNC ? dfs_file_sync(f, 0)
-							 : dfs_file_flush(f);
-		fs_file_put(h->inode);
+		of = handle_ofile(h);
+		r2 = fs->o.close_policy == FS_CLOSE_SYNC ? dfs_file_sync(of->file, 0)
+							 : dfs_file_flush(of->file);
+		ofile_put(fs, h->inode, of);
 	}
 	fuse_reply_err(req, -(r ? r : r2));
 }
 
 void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	int r = atomic_exchange(&h->deferred_err, 0), r2;
+	struct fs_ofile *of;
 
 	(void)nodeid;
 	if (h->fd >= 0) {
 		r2 = (datasync ? fdatasync(h->fd) : fsync(h->fd)) ? -errno : 0;
 	} else {
-		r2 = dfs_file_sync(fs_file_get(h->inode), datasync);
-		fs_file_put(h->inode);
+		of = handle_ofile(h);
+		r2 = dfs_file_sync(of->file, datasync);
+		ofile_put(fs, h->inode, of);
 	}
 	fuse_reply_err(req, -(r ? r : r2));
 }
@@ -523,7 +353,9 @@ void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_
 void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off_t length,
 		  struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
+	struct fs_ofile *of;
 	int r;
 
 	(void)nodeid;
@@ -532,8 +364,9 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 	} else if (!h->writable) {
 		r = -EBADF;
 	} else {
-		r = dfs_file_fallocate(fs_file_get(h->inode), mode, offset, length);
-		fs_file_put(h->inode);
+		of = handle_ofile(h);
+		r = dfs_file_fallocate(of->file, mode, offset, length);
+		ofile_put(fs, h->inode, of);
 	}
 	fuse_reply_err(req, -r);
 }
@@ -541,30 +374,25 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	struct fs_inode *ino = h->inode;
+	struct fs_ofile *of;
 	off_t at;
-	int r;
 
 	(void)nodeid;
 	if (h->fd >= 0) {
 		at = lseek(h->fd, off, whence);
-		r = at < 0 ? -errno : 0;
+		if (at < 0)
+			at = -errno;
 	} else if (whence != SEEK_DATA && whence != SEEK_HOLE) {
-		r = -EINVAL; /* the kernel answers the others itself */
+		at = -EINVAL; /* the kernel answers the others itself */
 	} else {
-		/* Holes are the backing file's: write out what is staged, so
-		 * it has them where the logical file has them. */
-		r = dfs_file_flush(fs_file_get(ino));
-		at = 0;
-		if (!r) {
-			at = lseek(ino->bfd, off, whence);
-			r = at < 0 ? -errno : 0;
-		}
-		fs_file_put(ino);
+		of = handle_ofile(h);
+		at = dfs_file_seek_data(of->file, off, whence);
+		ofile_put(fs, h->inode, of);
 	}
-	if (r)
-		fuse_reply_err(req, -r);
+	if (at < 0)
+		fuse_reply_err(req, (int)-at);
 	else
 		fuse_reply_lseek(req, at);
 }

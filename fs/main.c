@@ -249,10 +249,6 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 		fprintf(stderr, "directfs: bad options: %s\n", why);
 		return -EINVAL;
 	}
-	o->buf_size = eo->buf_size;
-	o->mem_cap = eo->mem_cap;
-	o->depth = eo->depth;
-	o->workers = eo->workers;
 	return 0;
 }
 
@@ -330,38 +326,14 @@ static int check_odirect(int srcfd, const char *src)
 
 static int sync_source(int pathfd)
 {
-	char path[64];
-	int fd, r = 0;
+	int fd = dfs_reopen(pathfd, O_RDONLY | O_DIRECTORY), r = 0;
 
-	fs_proc_path(path, sizeof(path), pathfd);
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (syncfs(fd))
 		r = -errno;
 	close(fd);
 	return r;
-}
-
-static int root_init(struct fs *fs, int fd)
-{
-	struct stat st;
-
-	if (fstat(fd, &st))
-		return -errno;
-	fs->root.fd = fd;
-	fs->root.dev = st.st_dev;
-	fs->root.ino = st.st_ino;
-	fs->root.type = S_IFDIR;
-	fs->root.nlookup = 2;
-	fs->root.bfd = -1;
-	pthread_mutex_init(&fs->root.lock, NULL);
-	pthread_rwlock_init(&fs->root.io, NULL);
-	pthread_mutex_init(&fs->root.slock, NULL);
-	if (fs_table_init(&fs->table))
-		return -ENOMEM;
-	fs_table_add_root(fs);
-	return 0;
 }
 
 /* -ofsname=SOURCE, with SOURCE's commas and backslashes escaped. */
@@ -459,10 +431,11 @@ int main(int argc, char **argv)
 	} else {
 		fs.ngroups = 0;
 	}
-	eo.log = fs_engine_log;
+	eo.log = fs_log_sink;
 	eo.log_arg = &fs;
-	r = root_init(&fs, srcfd);
+	r = fs_table_init(&fs, srcfd);
 	if (r) {
+		close(srcfd);
 		fprintf(stderr, "directfs: cannot start: %s\n", strerror(-r));
 		goto out_engine;
 	}
@@ -495,7 +468,7 @@ int main(int argc, char **argv)
 	}
 
 	r = run(&fs, se, &cmd);
-	failed = fs_sync_all(&fs);
+	failed = fs_table_shut_all(&fs);
 	/* Names too: creates, renames and unlinks are not in any file's
 	 * fsync. */
 	synced = sync_source(fs.root.fd);

@@ -1,24 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * xattr.c - setxattr, getxattr, listxattr and removexattr, passed through to
- * SOURCE, and the progress attributes (SPEC 5) that directfs answers itself.
+ * SOURCE, and the progress attributes that directfs answers itself (names
+ * and words: lib/dfs_progress.h; figures of a file: ofile_progress()).
  *
  * The xattr calls take no O_PATH descriptor, so they go through
  * /proc/self/fd/N, which names the inode itself.  For a symlink that name
  * would be followed, so symlinks report no attributes and refuse new ones
  * (Linux allows only trusted.* and security.* on them anyway).
  *
- * Progress attributes: every name under "user.directfs." belongs to
- * directfs.  They are answered from atomic counters (the engine file's, or
- * the figures its last session left on the inode), never listed, and
- * cannot be set or removed; the same names on SOURCE are hidden.
- *
- * A regular file's figures are those of its current session (first open
- * to last release) once that session has changed the file; until then,
- * and when the file is not open, those of the session before.  A file not
- * being written holds nothing of directfs's in memory, so once its last
- * release has synced it (or if it was never written through this mount)
- * durable is its size.
+ * Progress attributes: every name under the prefix belongs to directfs.
+ * They are answered from atomic counters (the engine file's, or the
+ * figures its last session left on the inode), never listed, and cannot be
+ * set or removed; the same names on SOURCE are hidden.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -33,76 +27,61 @@
 
 /* ---- progress ---- */
 
-void fs_progress_attach(struct fs_inode *ino, struct dfs_file *f)
-{
-	pthread_mutex_lock(&ino->slock);
-	ino->stats = f;
-	pthread_mutex_unlock(&ino->slock);
-}
-
-void fs_progress_detach(struct fs_inode *ino, int err)
-{
-	struct dfs_file_stats st;
-
-	pthread_mutex_lock(&ino->slock);
-	if (ino->stats) {
-		dfs_file_stats(ino->stats, &st);
-		/* A session that only read leaves the one before as it was. */
-		if (st.written || st.error || err)
-			ino->last = st;
-		ino->last.error = err;
-		ino->stats = NULL;
-	}
-	pthread_mutex_unlock(&ino->slock);
-}
-
-/* A regular file's progress figures, as SPEC 5 names them. */
-static void file_progress(struct fs_inode *ino, struct dfs_file_stats *st)
-{
-	struct stat sb;
-	bool live = false;
-
-	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&ino->slock);
-	if (ino->stats) {
-		dfs_file_stats(ino->stats, st);
-		live = st->written || st->pending || st->error ||
-		       st->state == DFS_STATE_SYNCING;
-	}
-	if (!live) {
-		off_t size = st->size; /* the open file's logical size */
-		bool open = ino->stats != NULL;
-
-		*st = ino->last;
-		st->pending = 0;
-		pthread_mutex_unlock(&ino->slock);
-		if (!open)
-			size = fstat(ino->fd, &sb) ? 0 : sb.st_size;
-		st->size = size;
-		if (!st->error)
-			st->durable = (uint64_t)size;
-		st->state = st->error	 ? DFS_STATE_ERROR
-			    : st->fallback ? DFS_STATE_FALLBACK
-					   : DFS_STATE_IDLE;
-	} else {
-		pthread_mutex_unlock(&ino->slock);
-	}
-	/* Open for writing is "writing" until the last release is done,
-	 * so a watcher knows the copy has not ended yet. */
-	if ((st->state == DFS_STATE_IDLE || st->state == DFS_STATE_FALLBACK) &&
-	    atomic_load(&ino->writers))
-		st->state = DFS_STATE_WRITING;
-}
-
-static const char *root_state(struct fs *fs, const struct dfs_engine_stats *es)
+static enum dfs_state root_state(struct fs *fs, const struct dfs_engine_stats *es)
 {
 	if (es->error_files || atomic_load(&fs->release_errors))
-		return "error";
+		return DFS_STATE_ERROR;
 	if (es->fallback_files)
-		return "fallback";
+		return DFS_STATE_FALLBACK;
 	if (es->pending || es->open_files)
-		return "writing";
-	return "idle";
+		return DFS_STATE_WRITING;
+	return DFS_STATE_IDLE;
+}
+
+/* A mount-wide figure. */
+static int root_value(struct fs *fs, enum dfs_attr a, char *buf, size_t len)
+{
+	struct dfs_engine_stats es;
+	uint64_t v;
+
+	dfs_engine_stats(fs->eng, &es);
+	switch (a) {
+	case DFS_ATTR_STATE: return dfs_state_format(root_state(fs, &es), 0, buf, len);
+	case DFS_ATTR_PID: return snprintf(buf, len, "%ld", (long)getpid());
+	case DFS_ATTR_OPEN_FILES: v = es.open_files; break;
+	case DFS_ATTR_WRITTEN: v = es.written; break;
+	case DFS_ATTR_SYNCED: v = es.synced; break;
+	case DFS_ATTR_DURABLE: v = es.durable; break;
+	case DFS_ATTR_PENDING: v = es.pending; break;
+	case DFS_ATTR_RATE: v = es.rate; break;
+	case DFS_ATTR_STAGING: v = es.mem_used; break;
+	case DFS_ATTR_FALLBACK_FILES: v = es.fallback_files; break;
+	case DFS_ATTR_ERROR_FILES:
+		v = es.error_files + atomic_load(&fs->release_errors);
+		break;
+	default: return -ENODATA;
+	}
+	return snprintf(buf, len, "%" PRIu64, v);
+}
+
+/* A regular file's figure. */
+static int file_value(struct fs_inode *ino, enum dfs_attr a, char *buf, size_t len)
+{
+	struct dfs_file_stats st;
+	uint64_t v;
+
+	if (a >= DFS_ATTR_ROOT_ONLY)
+		return -ENODATA;
+	ofile_progress(ino, &st);
+	switch (a) {
+	case DFS_ATTR_STATE: return dfs_state_format(st.state, st.error, buf, len);
+	case DFS_ATTR_WRITTEN: v = st.written; break;
+	case DFS_ATTR_SYNCED: v = st.synced; break;
+	case DFS_ATTR_DURABLE: v = st.durable; break;
+	case DFS_ATTR_PENDING: v = st.pending; break;
+	default: return -ENODATA;
+	}
+	return snprintf(buf, len, "%" PRIu64, v);
 }
 
 /*
@@ -112,61 +91,15 @@ static const char *root_state(struct fs *fs, const struct dfs_engine_stats *es)
 static int progress_value(struct fs *fs, struct fs_inode *ino, const char *name,
 			  char *buf, size_t len)
 {
-	const char *key = name + strlen(FS_XATTR_PREFIX);
-	char state[48];
+	int a = dfs_attr_lookup(name);
 
-	if (ino == &fs->root) {
-		struct dfs_engine_stats es;
-		unsigned errs = atomic_load(&fs->release_errors);
-
-		dfs_engine_stats(fs->eng, &es);
-		if (!strcmp(key, "state"))
-			return snprintf(buf, len, "%s", root_state(fs, &es));
-		if (!strcmp(key, "pid"))
-			return snprintf(buf, len, "%ld", (long)getpid());
-		const struct {
-			const char *key;
-			uint64_t v;
-		} figs[] = {
-			{ "open_files", es.open_files },
-			{ "written", es.written },
-			{ "synced", es.synced },
-			{ "durable", es.durable },
-			{ "pending", es.pending },
-			{ "rate", es.rate },
-			{ "staging", es.mem_used },
-			{ "fallback_files", es.fallback_files },
-			{ "error_files", es.error_files + errs },
-		};
-		for (size_t i = 0; i < sizeof(figs) / sizeof(figs[0]); i++)
-			if (!strcmp(key, figs[i].key))
-				return snprintf(buf, len, "%" PRIu64, figs[i].v);
+	if (a < 0)
 		return -ENODATA;
-	}
-	if (ino->type != S_IFREG)
-		return -ENODATA;
-
-	struct dfs_file_stats st;
-	file_progress(ino, &st);
-	if (!strcmp(key, "state"))
-		return snprintf(buf, len, "%s", dfs_state_string(&st, state, sizeof(state)));
-	uint64_t v;
-	if (!strcmp(key, "written"))
-		v = st.written;
-	else if (!strcmp(key, "synced"))
-		v = st.synced;
-	else if (!strcmp(key, "durable"))
-		v = st.durable;
-	else if (!strcmp(key, "pending"))
-		v = st.pending;
-	else
-		return -ENODATA;
-	return snprintf(buf, len, "%" PRIu64, v);
-}
-
-static bool is_progress_name(const char *name)
-{
-	return !strncmp(name, FS_XATTR_PREFIX, strlen(FS_XATTR_PREFIX));
+	if (ino == &fs->root)
+		return root_value(fs, (enum dfs_attr)a, buf, len);
+	if (ino->type == S_IFREG)
+		return file_value(ino, (enum dfs_attr)a, buf, len);
+	return -ENODATA;
 }
 
 /* ---- passthrough ---- */
@@ -177,7 +110,7 @@ static int xattr_path(fuse_req_t req, fuse_ino_t nodeid, char *path, size_t len)
 
 	if (ino->type == S_IFLNK)
 		return -EOPNOTSUPP;
-	fs_proc_path(path, len, ino->fd);
+	dfs_proc_path(path, len, ino->fd);
 	return 0;
 }
 
@@ -200,7 +133,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t siz
 	char path[64], *buf = NULL;
 	ssize_t n;
 
-	if (is_progress_name(name)) {
+	if (dfs_attr_is_ours(name)) {
 		struct fs *fs = fs_of(req);
 		char val[64];
 
@@ -224,7 +157,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t siz
 }
 
 /*
- * SOURCE's names without any under user.directfs.; into a buffer of our
+ * SOURCE's names without any of ours (dfs_progress.h); into a buffer of our
  * own, since hiding names changes the length a size-0 call must report.
  */
 static ssize_t list_visible(const char *path, char **out)
@@ -250,7 +183,7 @@ static ssize_t list_visible(const char *path, char **out)
 	}
 	for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
 		size_t l = strlen(p) + 1;
-		if (is_progress_name(p))
+		if (dfs_attr_is_ours(p))
 			continue;
 		memmove(buf + keep, p, l);
 		keep += (ssize_t)l;
@@ -276,12 +209,12 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
 
 static int refuse_progress(fuse_req_t req, const char *name, const char *what)
 {
-	if (!is_progress_name(name))
+	if (!dfs_attr_is_ours(name))
 		return 0;
 	fs_log(fs_of(req), LOG_NOTICE,
-	       "%s cannot be %s: user.directfs.* are progress figures kept by "
-	       "directfs (pid %ld asked)",
-	       name, what, (long)fuse_req_ctx(req)->pid);
+	       "%s cannot be %s: %s* are progress figures kept by directfs (pid %ld "
+	       "asked)",
+	       name, what, DFS_XATTR_PREFIX, (long)fuse_req_ctx(req)->pid);
 	return -EPERM;
 }
 

@@ -30,6 +30,8 @@
 
 #include "dfs_align.h"
 #include "dfs_io.h"
+#include "dfs_log.h"
+#include "dfs_progress.h"
 
 #define DFS_MIB (1024u * 1024u)
 
@@ -41,8 +43,8 @@ struct dfs_engine_opts {
 	unsigned workers;    /* I/O threads */
 	int no_fallback;     /* refuse (EOPNOTSUPP) files that cannot do O_DIRECT */
 	int no_dontcache;    /* never try RWF_DONTCACHE */
-	const struct dfs_io_ops *io;			    /* NULL: real calls */
-	void (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
+	const struct dfs_io_ops *io; /* NULL: real calls */
+	dfs_log_sink *log;	     /* NULL: stderr */
 	void *log_arg;
 	uint64_t (*now_ns)(void); /* NULL: CLOCK_MONOTONIC; tests fake time */
 };
@@ -86,6 +88,10 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
 int dfs_file_truncate(struct dfs_file *f, off_t size);
 /* fallocate(2) on the backing file after writing out staged data. */
 int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len);
+/* SEEK_DATA or SEEK_HOLE from off: writes out what is staged, so the
+ * backing file has its holes where the logical file has them, and asks it.
+ * The offset found, or -errno (-ENXIO past the end). */
+off_t dfs_file_seek_data(struct dfs_file *f, off_t off, int whence);
 /* Write out everything staged, tail included, and wait for it. */
 int dfs_file_flush(struct dfs_file *f);
 /* Flush, then fsync (or fdatasync) and drop the file's cached pages. */
@@ -96,14 +102,6 @@ int dfs_file_sync(struct dfs_file *f, int datasync);
 off_t dfs_file_size(struct dfs_file *f);
 /* The sticky error (negative errno) or 0. */
 int dfs_file_error(struct dfs_file *f);
-
-enum dfs_state {
-	DFS_STATE_IDLE,
-	DFS_STATE_WRITING,  /* data staged or in flight */
-	DFS_STATE_SYNCING,  /* fsync running */
-	DFS_STATE_FALLBACK, /* idle, but this file cannot use O_DIRECT */
-	DFS_STATE_ERROR,
-};
 
 struct dfs_file_stats {
 	uint64_t written; /* bytes accepted from applications */
@@ -130,7 +128,8 @@ struct dfs_engine_stats {
 };
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);
 
-/* "idle", "writing", ..., "error:ENOSPC" into buf; returns buf. */
+/* The file's state as the progress protocol spells it ("idle", ...,
+ * "error:ENOSPC"; dfs_progress.h) into buf; returns buf. */
 const char *dfs_state_string(const struct dfs_file_stats *st, char *buf, size_t len);
 
 #endif /* DFS_ENGINE_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dfs_internal.h - structures shared by engine.c (pool, workers, reclaim)
- * and file.c (staging).  Not installed; fs/ uses dfs_engine.h only.
+ * dfs_internal.h - structures shared by the engine's files: engine.c (pool,
+ * workers, reclaim), file.c (a file's life), stage.c (staging windows),
+ * read.c and disk.c.  Not installed; fs/ uses dfs_engine.h only.
  *
  * Locking and ownership, the one place they are written down:
  *
@@ -36,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "dfs_engine.h"
 
@@ -73,10 +75,10 @@ struct dfs_file {
 	unsigned nblocks; /* blocks per window */
 	size_t wsize;
 
-	off_t size;	 /* logical size */
+	off_t size;		/* logical size; set with size_set() */
 	atomic_llong size_seen; /* a copy of size for readers without the lock */
 	bool dirty;		/* written, truncated or allocated since the last fsync */
-	off_t disk_size; /* what the backing file holds, as far as we wrote */
+	off_t disk_size;	/* what the backing file holds, as far as we wrote */
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;
 	unsigned nstaged, nflight;
@@ -91,8 +93,8 @@ struct dfs_file {
 	atomic_uint reclaimable; /* staged windows + spare, a hint for reclaim */
 
 	/* under e->lock */
-	struct dfs_file *enext, *eprev;
-	unsigned refs; /* reclaimers holding the file */
+	LIST_ENTRY(dfs_file) elink; /* e->files */
+	unsigned refs;		    /* reclaimers holding the file */
 	bool dying;
 };
 
@@ -116,8 +118,8 @@ struct dfs_engine {
 	unsigned nthreads;
 
 	/* open files, under lock */
-	struct dfs_file *files;
-	struct dfs_file *reclaim_cursor;
+	LIST_HEAD(, dfs_file) files;
+	struct dfs_file *reclaim_cursor; /* where the next reclaim looks first */
 	uint64_t nfiles;
 
 	atomic_bool fallback_logged;
@@ -130,6 +132,52 @@ struct dfs_engine {
 	atomic_uint_fast64_t written, synced, durable, pending;
 	atomic_uint_fast64_t fallback_files, error_files;
 };
+
+/* ---- small helpers shared by the engine's files ---- */
+
+static inline off_t win_off(const struct dfs_file *f, const struct dfs_window *w)
+{
+	return (off_t)(w->idx * f->wsize);
+}
+
+static inline bool blk_valid(const struct dfs_window *w, unsigned b)
+{
+	return w->valid[b / 64] & (1ull << (b % 64));
+}
+
+/* The sticky error: set once, under f->lock; read anywhere. */
+static inline int file_err(struct dfs_file *f)
+{
+	return atomic_load(&f->err);
+}
+
+/* Under f->lock (or before the file is shared): the logical size, and its
+ * copy for readers without the lock. */
+static inline void size_set(struct dfs_file *f, off_t size)
+{
+	f->size = size;
+	atomic_store(&f->size_seen, (long long)size);
+}
+
+static inline void count_add(atomic_uint_fast64_t *fc, atomic_uint_fast64_t *ec,
+			     uint64_t n)
+{
+	atomic_fetch_add(fc, n);
+	atomic_fetch_add(ec, n);
+}
+
+static inline void count_sub_pending(struct dfs_file *f, uint64_t n)
+{
+	atomic_fetch_sub(&f->pending, n);
+	atomic_fetch_sub(&f->eng->pending, n);
+}
+
+/* Bytes leave the stage: written out, or dropped by a truncate. */
+static inline void settle(struct dfs_file *f, uint64_t n)
+{
+	count_sub_pending(f, n);
+	count_add(&f->synced, &f->eng->synced, n);
+}
 
 /* engine.c */
 char *dfs_pool_try_get(struct dfs_engine *e);
@@ -145,7 +193,30 @@ void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f);
 void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* file.c, called by engine.c */
+/* disk.c: no locks needed */
+/* The file cannot use O_DIRECT (why, said once per mount in the log). */
+void dfs_disk_enter_fallback(struct dfs_file *f, const char *why);
+/* Buffered write that leaves no page cache behind. */
+int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off);
+/* Whole aligned blocks from an aligned buffer, with O_DIRECT. */
+int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off);
+/* [off, off + len) into buf, zero-filled at and past disk_size. */
+ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
+		      off_t disk_size);
+
+/* stage.c: all under f->lock but the worker and reclaim entries */
+struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx);
+/* Record the first error; it stays until close. */
+void dfs_stage_set_error(struct dfs_file *f, int err);
+/* Wait for one window completion; returns the sticky error. */
+int dfs_stage_wait(struct dfs_file *f);
+/* Write out every staged window and wait for all; the sticky error. */
+int dfs_stage_flush_locked(struct dfs_file *f);
+/* Forget staged bytes at and past size. */
+void dfs_stage_trim(struct dfs_file *f, off_t size);
+/* Drop every staged window of a file in error, and its spare buffer;
+ * returns the bytes applications wrote that are lost. */
+uint64_t dfs_stage_discard(struct dfs_file *f);
 void dfs_window_write_out(struct dfs_window *w); /* worker, no locks held */
 void dfs_file_reclaim(struct dfs_file *f);	 /* no locks held */
 

@@ -55,4 +55,18 @@ int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf, size
 ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf, size_t len,
 			 off_t off, unsigned blk);
 
+/*
+ * "/proc/self/fd/N" into buf: a name for the inode fd refers to that
+ * resolves no path (fd may be an O_PATH descriptor).
+ */
+void dfs_proc_path(char *buf, size_t len, int fd);
+
+/*
+ * A new open file description of the file fd refers to, opened with flags
+ * (O_CLOEXEC added) through its /proc/self/fd name.  Never dup(): a dup
+ * shares the description, its O_APPEND (which makes pwrite ignore its
+ * offset) and any O_DIRECT toggle.  Returns the descriptor or -errno.
+ */
+int dfs_reopen(int fd, int flags);
+
 #endif /* DFS_IO_H */

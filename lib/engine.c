@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "dfs_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -57,16 +58,11 @@ int dfs_engine_opts_check(const struct dfs_engine_opts *o, const char **why)
 
 void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	dfs_vlogf(e->o.log, e->o.log_arg, level, fmt, ap);
 	va_end(ap);
-	if (e->o.log)
-		e->o.log(e->o.log_arg, level, msg);
-	else
-		fprintf(stderr, "directfs: %s\n", msg);
 }
 
 /* ---- pool ---- */
@@ -116,13 +112,15 @@ char *dfs_pool_try_get(struct dfs_engine *e)
 /* Under e->lock: an open file with something to reclaim, pinned. */
 static struct dfs_file *pick_victim_locked(struct dfs_engine *e)
 {
-	struct dfs_file *start = e->reclaim_cursor ? e->reclaim_cursor : e->files;
+	struct dfs_file *start =
+		e->reclaim_cursor ? e->reclaim_cursor : LIST_FIRST(&e->files);
 	struct dfs_file *f = start;
 
 	if (!f)
 		return NULL;
 	do {
-		struct dfs_file *next = f->enext ? f->enext : e->files;
+		struct dfs_file *next =
+			LIST_NEXT(f, elink) ? LIST_NEXT(f, elink) : LIST_FIRST(&e->files);
 		if (!f->dying && atomic_load(&f->reclaimable)) {
 			e->reclaim_cursor = next;
 			f->refs++;
@@ -235,11 +233,7 @@ static void *worker_main(void *arg)
 void dfs_engine_link(struct dfs_engine *e, struct dfs_file *f)
 {
 	pthread_mutex_lock(&e->lock);
-	f->eprev = NULL;
-	f->enext = e->files;
-	if (e->files)
-		e->files->eprev = f;
-	e->files = f;
+	LIST_INSERT_HEAD(&e->files, f, elink);
 	e->nfiles++;
 	pthread_mutex_unlock(&e->lock);
 }
@@ -251,14 +245,10 @@ void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f)
 	f->dying = true;
 	while (f->refs)
 		pthread_cond_wait(&e->refs_cv, &e->lock);
-	if (f->eprev)
-		f->eprev->enext = f->enext;
-	else
-		e->files = f->enext;
-	if (f->enext)
-		f->enext->eprev = f->eprev;
 	if (e->reclaim_cursor == f)
-		e->reclaim_cursor = f->enext;
+		e->reclaim_cursor = LIST_NEXT(f, elink);
+	LIST_REMOVE(f, elink);
+	assert(e->nfiles > 0);
 	e->nfiles--;
 	pthread_mutex_unlock(&e->lock);
 }
@@ -306,6 +296,7 @@ int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out)
 	pthread_cond_init(&e->pool_cv, NULL);
 	pthread_cond_init(&e->queue_cv, NULL);
 	pthread_cond_init(&e->refs_cv, NULL);
+	LIST_INIT(&e->files);
 	e->cap_bufs = o->mem_cap / o->buf_size;
 	e->free_bufs = calloc(e->cap_bufs, sizeof(*e->free_bufs));
 	e->threads = calloc(o->workers, sizeof(*e->threads));
@@ -396,19 +387,6 @@ void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st)
 
 const char *dfs_state_string(const struct dfs_file_stats *st, char *buf, size_t len)
 {
-	static const char *const names[] = {
-		[DFS_STATE_IDLE] = "idle",	 [DFS_STATE_WRITING] = "writing",
-		[DFS_STATE_SYNCING] = "syncing", [DFS_STATE_FALLBACK] = "fallback",
-		[DFS_STATE_ERROR] = "error",
-	};
-	if (st->state == DFS_STATE_ERROR) {
-		const char *name = strerrorname_np(-st->error);
-		if (name)
-			snprintf(buf, len, "error:%s", name);
-		else
-			snprintf(buf, len, "error:%d", -st->error);
-	} else {
-		snprintf(buf, len, "%s", names[st->state]);
-	}
+	dfs_state_format(st->state, st->error, buf, len);
 	return buf;
 }

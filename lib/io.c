@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * io.c - the default I/O table (real system calls) and the loops that make
- * short transfers and EINTR invisible to the rest of the engine.
+ * io.c - the default I/O table (real system calls), the loops that make
+ * short transfers and EINTR invisible to the rest of the engine, and
+ * reopening a descriptor through /proc/self/fd.
  */
 #define _GNU_SOURCE
 #include "dfs_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -120,4 +122,19 @@ ssize_t dfs_io_read_full(const struct dfs_io_ops *io, int fd, void *buf, size_t 
 			break; /* ended inside a block: end of file */
 	}
 	return (ssize_t)done;
+}
+
+void dfs_proc_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+int dfs_reopen(int fd, int flags)
+{
+	char path[64];
+	int nfd;
+
+	dfs_proc_path(path, sizeof(path), fd);
+	nfd = open(path, flags | O_CLOEXEC);
+	return nfd < 0 ? -errno : nfd;
 }

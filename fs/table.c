@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * table.c - the inodes the kernel knows: (st_dev, st_ino) -> struct
+ * fs_inode, lookups relative to a parent's O_PATH descriptor, reference
+ * counts, stat with the logical size, and the walk over every inode at
+ * exit.  Locking rules: table.h.
+ *
+ * Names are always resolved one component at a time, relative to the
+ * parent's O_PATH descriptor, with O_NOFOLLOW: the daemon never follows a
+ * symlink while resolving.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define TABLE_BUCKETS_MIN 1024
+
+int fs_name_ok(const char *name)
+{
+	if (!name[0] || strchr(name, '/'))
+		return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid)
+{
+	if (nodeid == FUSE_ROOT_ID)
+		return &fs->root;
+	return (struct fs_inode *)(uintptr_t)nodeid;
+}
+
+static fuse_ino_t node_id(struct fs *fs, struct fs_inode *ino)
+{
+	return ino == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)ino;
+}
+
+/* ---- the hash table: chained, grown at load 1, under t->lock ---- */
+
+static size_t bucket_of(const struct fs_table *t, dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
+	return (size_t)(h ^ h >> 29) & (t->nbuckets - 1);
+}
+
+static struct fs_inode *table_find(struct fs_table *t, dev_t dev, ino_t ino)
+{
+	struct fs_inode *i;
+
+	for (i = t->buckets[bucket_of(t, dev, ino)]; i; i = i->hnext)
+		if (i->dev == dev && i->ino == ino)
+			return i;
+	return NULL;
+}
+
+static void table_grow(struct fs_table *t)
+{
+	size_t n = t->nbuckets * 2, old = t->nbuckets, b;
+	struct fs_inode **nb = calloc(n, sizeof(*nb)), **ob = t->buckets;
+
+	if (!nb)
+		return; /* longer chains, still correct */
+	t->buckets = nb;
+	t->nbuckets = n;
+	for (b = 0; b < old; b++) {
+		struct fs_inode *i = ob[b], *next;
+
+		for (; i; i = next) {
+			size_t k = bucket_of(t, i->dev, i->ino);
+
+			next = i->hnext;
+			i->hnext = nb[k];
+			nb[k] = i;
+		}
+	}
+	free(ob);
+}
+
+static void table_insert(struct fs_table *t, struct fs_inode *i)
+{
+	size_t k;
+
+	if (t->count >= t->nbuckets)
+		table_grow(t);
+	k = bucket_of(t, i->dev, i->ino);
+	i->hnext = t->buckets[k];
+	t->buckets[k] = i;
+	t->count++;
+}
+
+static void table_remove(struct fs_table *t, struct fs_inode *i)
+{
+	struct fs_inode **p = &t->buckets[bucket_of(t, i->dev, i->ino)];
+
+	while (*p != i)
+		p = &(*p)->hnext;
+	*p = i->hnext;
+	t->count--;
+}
+
+static void inode_init(struct fs_inode *i, int fd, const struct stat *st)
+{
+	memset(i, 0, sizeof(*i));
+	i->fd = fd;
+	i->dev = st->st_dev;
+	i->ino = st->st_ino;
+	i->type = st->st_mode & S_IFMT;
+	ofile_slot_init(&i->of);
+}
+
+static struct fs_inode *inode_new(int fd, const struct stat *st)
+{
+	struct fs_inode *i = malloc(sizeof(*i));
+
+	if (i)
+		inode_init(i, fd, st);
+	return i;
+}
+
+static void inode_free(struct fs *fs, struct fs_inode *i)
+{
+	ofile_free_handles(i);
+	ofile_slot_destroy(&i->of);
+	close(i->fd);
+	if (i != &fs->root)
+		free(i);
+}
+
+int fs_table_init(struct fs *fs, int rootfd)
+{
+	struct fs_table *t = &fs->table;
+	struct stat st;
+
+	if (fstat(rootfd, &st))
+		return -errno;
+	t->nbuckets = TABLE_BUCKETS_MIN;
+	t->count = 0;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->buckets)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	inode_init(&fs->root, rootfd, &st);
+	fs->root.nlookup = 1; /* the kernel's, never forgotten */
+	table_insert(t, &fs->root);
+	return 0;
+}
+
+void fs_table_destroy(struct fs *fs)
+{
+	struct fs_table *t = &fs->table;
+	size_t b;
+
+	if (!t->buckets)
+		return;
+	for (b = 0; b < t->nbuckets; b++) {
+		struct fs_inode *i = t->buckets[b], *next;
+
+		for (; i; i = next) {
+			next = i->hnext;
+			inode_free(fs, i);
+		}
+	}
+	free(t->buckets);
+	t->buckets = NULL;
+	pthread_mutex_destroy(&t->lock);
+}
+
+unsigned fs_table_shut_all(struct fs *fs)
+{
+	struct fs_table *t = &fs->table;
+	unsigned failed = 0;
+	size_t b;
+
+	/* The session is over: no request runs, nothing else takes t->lock
+	 * or an inode's locks. */
+	pthread_mutex_lock(&t->lock);
+	for (b = 0; b < t->nbuckets; b++)
+		for (struct fs_inode *i = t->buckets[b]; i; i = i->hnext)
+			failed += ofile_shut(fs, i) != 0;
+	pthread_mutex_unlock(&t->lock);
+	return failed;
+}
+
+void fs_inode_pin(struct fs *fs, struct fs_inode *ino)
+{
+	pthread_mutex_lock(&fs->table.lock);
+	ino->nlookup++;
+	pthread_mutex_unlock(&fs->table.lock);
+}
+
+void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
+{
+	bool gone;
+
+	if (ino == &fs->root)
+		return;
+	pthread_mutex_lock(&fs->table.lock);
+	assert(n <= ino->nlookup);
+	ino->nlookup -= n;
+	/* An inode whose last release failed stays busy, so the next open of
+	 * the file (which finds it again by dev/ino) can report the error. */
+	gone = !ino->nlookup && !atomic_load(&ino->of.busy);
+	if (gone)
+		table_remove(&fs->table, ino);
+	pthread_mutex_unlock(&fs->table.lock);
+	if (gone)
+		inode_free(fs, ino);
+}
+
+/* ---- attributes and lookups ---- */
+
+int fs_inode_stat(struct fs_inode *ino, struct stat *st)
+{
+	off_t size;
+	bool open = ofile_size(ino, &size);
+
+	/* Staged bytes and truncates count.  An engine file stays visible to
+	 * ofile_size() until its last release has written everything out, so
+	 * when there is none the backing size is complete; and reading it
+	 * waits for nothing, not even that write-out. */
+	if (fstatat(ino->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (open)
+		st->st_size = size;
+	/* Tools size their writes by st_blksize (cp: at least 128 KiB); the
+	 * largest FUSE write costs the fewest requests. */
+	if (S_ISREG(st->st_mode))
+		st->st_blksize = FS_MAX_WRITE;
+	return 0;
+}
+
+int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
+{
+	struct fs_inode *ino, *fresh = NULL;
+	struct stat st;
+	int r;
+
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+
+	pthread_mutex_lock(&fs->table.lock);
+	ino = table_find(&fs->table, st.st_dev, st.st_ino);
+	if (!ino) {
+		ino = fresh = inode_new(fd, &st);
+		if (fresh)
+			table_insert(&fs->table, fresh);
+	}
+	if (ino)
+		ino->nlookup++;
+	pthread_mutex_unlock(&fs->table.lock);
+	if (!fresh)
+		close(fd);
+	if (!ino)
+		return -ENOMEM;
+
+	memset(e, 0, sizeof(*e));
+	r = fs_inode_stat(ino, &e->attr);
+	if (r) {
+		fs_inode_unref(fs, ino, 1);
+		return r;
+	}
+	e->ino = node_id(fs, ino);
+	e->attr_timeout = fs->o.timeout;
+	e->entry_timeout = fs->o.timeout;
+	return 0;
+}
+
+int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
+		   struct fuse_entry_param *e)
+{
+	int fd, r = fs_name_ok(name);
+
+	if (r)
+		return r;
+	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fs_lookup_fd(fs, fd, e);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * table.h - the inodes the kernel knows, owned by table.c.
+ *
+ * One struct fs_inode per backing inode the kernel has looked up, keyed by
+ * (st_dev, st_ino).  It holds an O_PATH | O_NOFOLLOW descriptor, so every
+ * operation resolves names relative to a parent descriptor and never walks
+ * a path from the root: a symlink inside SOURCE cannot lead the daemon out
+ * of it.  The FUSE node id is the inode's address (the root is
+ * FUSE_ROOT_ID and lives in struct fs).
+ *
+ * Locking rules, the one place they are written down:
+ *  - t->lock guards the buckets, count and every inode's nlookup and hnext.
+ *    It is a leaf as far as inodes go: nobody takes it while holding an
+ *    inode's open-file locks (ofile.h), and it is never held across I/O.
+ *  - fd, dev, ino and type never change after the inode is made.
+ *  - An inode is freed when nlookup drops to 0 and its open-file slot is
+ *    not busy.  A release pins its inode with one more lookup while it
+ *    runs, because the kernel may forget the inode before it is done.
+ *
+ * Invariants: nlookup never goes below 0 (fs_inode_unref asserts n <=
+ * nlookup); the root is never freed.
+ */
+#ifndef DFS_FS_TABLE_H
+#define DFS_FS_TABLE_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "ofile.h"
+
+struct fs;
+
+struct fs_inode {
+	int fd; /* O_PATH | O_NOFOLLOW */
+	dev_t dev;
+	ino_t ino;
+	mode_t type; /* S_IFMT bits */
+	uint64_t nlookup;
+	struct fs_inode *hnext;
+	struct fs_ofile_slot of; /* regular files: the engine file (ofile.c) */
+};
+
+struct fs_table {
+	pthread_mutex_t lock;
+	struct fs_inode **buckets;
+	size_t nbuckets, count;
+};
+
+/* Make the table with the root inode on the O_PATH descriptor rootfd
+ * (taken over). */
+int fs_table_init(struct fs *fs, int rootfd);
+/* Free every inode still known (and the handles the kernel never
+ * released); after the session is gone. */
+void fs_table_destroy(struct fs *fs);
+/* At exit: write out and close every engine file; how many failed. */
+unsigned fs_table_shut_all(struct fs *fs);
+
+struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
+void fs_inode_pin(struct fs *fs, struct fs_inode *ino);
+void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n);
+/* stat of the inode, with the logical size of a file being written. */
+int fs_inode_stat(struct fs_inode *ino, struct stat *st);
+
+/* A name a lookup or create may use: not empty, ".", ".." or with '/'. */
+int fs_name_ok(const char *name);
+/* Look name up under parent; on success fills e and takes one lookup. */
+int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
+		   struct fuse_entry_param *e);
+/* The same for an O_PATH descriptor the caller opened (taken over). */
+int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e);
+
+#endif /* DFS_FS_TABLE_H */

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * disk.c - the disk I/O of one backing file: O_DIRECT writes of whole
+ * aligned blocks, uncached buffered writes (the tail, and whole files in
+ * fallback), and reads that zero-fill past what the disk holds.  No lock
+ * is needed here: only descriptors and flags are read.  Locking rules:
+ * dfs_internal.h.
+ */
+#define _GNU_SOURCE
+#include "dfs_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+/* Largest bounce buffer for an unaligned piece of a read. */
+#define BOUNCE_MAX (256u * 1024u)
+
+void dfs_disk_enter_fallback(struct dfs_file *f, const char *why)
+{
+	if (atomic_exchange(&f->fallback, true))
+		return;
+	atomic_fetch_add(&f->eng->fallback_files, 1);
+	if (!atomic_exchange(&f->eng->fallback_logged, true))
+		dfs_log(f->eng, LOG_WARNING,
+			"backing filesystem refuses O_DIRECT (%s): writing uncached "
+			"buffered instead",
+			why);
+}
+
+/*
+ * Buffered write that leaves no page cache behind: RWF_DONTCACHE where the
+ * kernel and filesystem have it, else write, write back the range and drop
+ * it.  Used for the tail and for whole files in fallback mode.
+ */
+int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	int r;
+
+	if (!atomic_load(&f->no_dontcache)) {
+		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
+		if (r != -EOPNOTSUPP && r != -EINVAL)
+			return r;
+		atomic_store(&f->no_dontcache, true);
+	}
+	r = dfs_io_write_full(io, f->fd, buf, len, off, 0);
+	if (r)
+		return r;
+	r = io->sync_file_range(io->arg, f->fd, off, (off_t)len,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					SYNC_FILE_RANGE_WAIT_AFTER);
+	if (r && r != -ENOSYS && r != -EINVAL && r != -ESPIPE)
+		return r;
+	io->fadvise(io->arg, f->fd, off, (off_t)len, POSIX_FADV_DONTNEED);
+	return 0;
+}
+
+/* Whole aligned blocks from an aligned buffer. */
+int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off)
+{
+	if (atomic_load(&f->fallback))
+		return dfs_disk_write_uncached(f, buf, len, off);
+	int r = dfs_io_write_full(f->eng->io, f->dfd, buf, len, off, 0);
+	if (r == -EINVAL) {
+		/* Aligned by construction, so this filesystem accepted the
+		 * O_DIRECT open but not the I/O. */
+		dfs_disk_enter_fallback(f, "write refused");
+		r = dfs_disk_write_uncached(f, buf, len, off);
+	}
+	return r;
+}
+
+/*
+ * Read [off, off + len) of the backing file into buf, zero-filling at and
+ * past disk_size (or the real end of file).  O_DIRECT in whole blocks, into
+ * buf where it is aligned, else through a bounce buffer.
+ */
+ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
+		      off_t disk_size)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	size_t want = len;
+	char *bounce = NULL;
+	ssize_t r = 0;
+
+	if (off >= disk_size)
+		want = 0;
+	else if ((off_t)(off + len) > disk_size)
+		want = (size_t)(disk_size - off);
+
+	if (atomic_load(&f->fallback) && want) {
+		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
+		if (r < 0)
+			return r;
+		io->fadvise(io->arg, f->fd, off, (off_t)want, POSIX_FADV_DONTNEED);
+		memset(buf + r, 0, len - (size_t)r);
+		return (ssize_t)len;
+	}
+
+	const off_t blk = f->blk;
+	size_t done = 0;
+	while (done < want) {
+		off_t pos = off + (off_t)done;
+		char *dst = buf + done;
+		size_t left = want - done;
+		if (pos % blk == 0 && left >= (size_t)blk &&
+		    (uintptr_t)dst % f->align.mem == 0) {
+			size_t n = left - left % (size_t)blk;
+			r = dfs_io_read_full(io, f->dfd, dst, n, pos, f->blk);
+			if (r < 0)
+				goto out;
+			done += (size_t)r;
+			if ((size_t)r < n)
+				break; /* end of file */
+			continue;
+		}
+		/* Unaligned piece: whole blocks into the bounce buffer. */
+		off_t astart = pos - pos % blk;
+		off_t aend = pos + (off_t)left;
+		aend = (aend + blk - 1) / blk * blk;
+		size_t alen = (size_t)(aend - astart);
+		if (alen > BOUNCE_MAX)
+			alen = BOUNCE_MAX;
+		if (!bounce && posix_memalign((void **)&bounce, 4096, BOUNCE_MAX)) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = dfs_io_read_full(io, f->dfd, bounce, alen, astart, f->blk);
+		if (r < 0)
+			goto out;
+		off_t got_end = astart + r;
+		if (got_end <= pos)
+			break; /* end of file */
+		size_t n = (size_t)(got_end - pos);
+		if (n > left)
+			n = left;
+		memcpy(dst, bounce + (pos - astart), n);
+		done += n;
+		if ((size_t)r < alen)
+			break;
+	}
+	memset(buf + done, 0, len - done);
+	r = (ssize_t)len;
+out:
+	free(bounce);
+	return r;
+}

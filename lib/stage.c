@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stage.c - staging windows of one file: a write at any offset copied
+ * into aligned windows (with read-modify-write of partly covered blocks),
+ * full windows handed to the workers, their write-out and completion,
+ * flushing every window, trimming at a truncate, and giving buffers back
+ * to the pool.  Locking rules and invariants: dfs_internal.h.
+ *
+ * A window covers wsize bytes at a multiple of wsize and carries a bitmap
+ * of valid blocks.  A write makes every block it touches valid: a block it
+ * covers only in part is first read from disk (or zero-filled past
+ * disk_size).  Write-out writes runs of valid blocks with O_DIRECT, except
+ * the block holding a partial end of file, which is written at its exact
+ * length without O_DIRECT (disk.c).  Invalid blocks are never written, so
+ * holes and untouched data stay as they are.
+ *
+ * A window is submitted to the workers when it is full (every block valid,
+ * and the logical size reaches its end), when the file has too many staged
+ * windows, when the pool needs buffers back, and by flush/sync/truncate.
+ * A partially valid window may be submitted many times over a file's life:
+ * each time its valid blocks are written and it is gone.
+ */
+#define _GNU_SOURCE
+#include "dfs_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+static void blk_set_valid(struct dfs_window *w, unsigned b)
+{
+	if (!blk_valid(w, b)) {
+		w->valid[b / 64] |= 1ull << (b % 64);
+		w->nvalid++;
+	}
+}
+
+static void blk_clear_valid(struct dfs_window *w, unsigned b)
+{
+	if (blk_valid(w, b)) {
+		w->valid[b / 64] &= ~(1ull << (b % 64));
+		w->nvalid--;
+	}
+}
+
+static size_t bitmap_words(const struct dfs_file *f)
+{
+	return (f->nblocks + 63) / 64;
+}
+
+struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
+{
+	for (struct dfs_window *w = f->windows; w; w = w->next)
+		if (w->idx == idx)
+			return w;
+	return NULL;
+}
+
+static void update_reclaimable(struct dfs_file *f)
+{
+	atomic_store(&f->reclaimable, f->nstaged + (f->spare ? 1 : 0));
+}
+
+/* Under f->lock: record the first error; it stays until close. */
+void dfs_stage_set_error(struct dfs_file *f, int err)
+{
+	if (atomic_load(&f->err))
+		return;
+	atomic_store(&f->err, err);
+	atomic_fetch_add(&f->eng->error_files, 1);
+	dfs_log(f->eng, LOG_ERR,
+		"backing write failed: %s; the file stays in error until closed",
+		strerror(-err));
+	pthread_cond_broadcast(&f->cv);
+}
+
+/* ---- windows ---- */
+
+static struct dfs_window *window_new(struct dfs_file *f, uint64_t idx)
+{
+	struct dfs_window *w = f->free_windows;
+
+	if (w) {
+		f->free_windows = w->next;
+	} else {
+		w = malloc(sizeof(*w) + bitmap_words(f) * sizeof(uint64_t));
+		if (!w)
+			return NULL;
+	}
+	memset(w, 0, sizeof(*w) + bitmap_words(f) * sizeof(uint64_t));
+	w->file = f;
+	w->idx = idx;
+	w->buf = f->spare;
+	f->spare = NULL;
+	w->next = f->windows;
+	f->windows = w;
+	f->nstaged++;
+	update_reclaimable(f);
+	return w;
+}
+
+static void window_unlink(struct dfs_file *f, struct dfs_window *w)
+{
+	struct dfs_window **pp = &f->windows;
+	while (*pp != w)
+		pp = &(*pp)->next;
+	*pp = w->next;
+	w->next = f->free_windows;
+	f->free_windows = w;
+}
+
+/*
+ * A staged window leaves without being written: truncated away (its bytes
+ * are settled), or dropped by the close of a file in error (lost).
+ */
+static void window_drop(struct dfs_file *f, struct dfs_window *w, bool settled)
+{
+	if (settled)
+		settle(f, w->app_bytes);
+	else
+		count_sub_pending(f, w->app_bytes);
+	dfs_pool_put(f->eng, w->buf);
+	w->buf = NULL;
+	f->nstaged--;
+	window_unlink(f, w);
+	update_reclaimable(f);
+}
+
+/* Under f->lock: give the waiting spare buffer back to the pool. */
+static void spare_release(struct dfs_file *f)
+{
+	if (!f->spare)
+		return;
+	dfs_pool_put(f->eng, f->spare);
+	f->spare = NULL;
+	update_reclaimable(f);
+}
+
+static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
+{
+	return w->nvalid == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
+}
+
+/* Under f->lock, with f->nflight < depth: hand w to the workers. */
+static void submit(struct dfs_file *f, struct dfs_window *w)
+{
+	if (w->nvalid == 0) {
+		window_drop(f, w, true);
+		return;
+	}
+	w->inflight = true;
+	w->eof = f->size;
+	f->nstaged--;
+	f->nflight++;
+	update_reclaimable(f);
+
+	/* The backing file will reach at least the last valid block. */
+	unsigned last = f->nblocks;
+	while (last > 0 && !blk_valid(w, last - 1))
+		last--;
+	off_t end = win_off(f, w) + (off_t)last * f->blk;
+	if (end > w->eof)
+		end = w->eof;
+	if (end > f->disk_size)
+		f->disk_size = end;
+
+	dfs_engine_enqueue(f->eng, w);
+}
+
+static struct dfs_window *oldest_staged(struct dfs_file *f, bool full_only)
+{
+	struct dfs_window *best = NULL;
+	for (struct dfs_window *w = f->windows; w; w = w->next) {
+		if (w->inflight || (full_only && !window_full(f, w)))
+			continue;
+		if (!best || w->lru < best->lru)
+			best = w;
+	}
+	return best;
+}
+
+/* Under f->lock: wait for one completion.  Returns the sticky error. */
+int dfs_stage_wait(struct dfs_file *f)
+{
+	if (!file_err(f))
+		pthread_cond_wait(&f->cv, &f->lock);
+	return file_err(f);
+}
+
+/* Write one window's valid blocks.  Worker thread, no locks held. */
+static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
+{
+	const off_t base = win_off(f, w);
+	const off_t blk = f->blk;
+	unsigned b = 0;
+
+	while (b < f->nblocks) {
+		if (!blk_valid(w, b)) {
+			b++;
+			continue;
+		}
+		unsigned e = b;
+		while (e < f->nblocks && blk_valid(w, e))
+			e++;
+		off_t off = base + (off_t)b * blk;
+		off_t end = base + (off_t)e * blk;
+		const char *src = w->buf + (size_t)b * (size_t)blk;
+		int r = 0;
+		if (end > w->eof) {
+			/* The run holds the partial block at end of file. */
+			off_t whole = (w->eof - off) / blk * blk;
+			if (whole > 0)
+				r = dfs_disk_write_direct(f, src, (size_t)whole, off);
+			size_t tail = (size_t)(w->eof - off - whole);
+			if (!r && tail)
+				r = dfs_disk_write_uncached(f, src + whole, tail,
+							    off + whole);
+		} else {
+			r = dfs_disk_write_direct(f, src, (size_t)(end - off), off);
+		}
+		if (r)
+			return r;
+		b = e;
+	}
+	return 0;
+}
+
+void dfs_window_write_out(struct dfs_window *w)
+{
+	struct dfs_file *f = w->file;
+	int r = window_write_runs(f, w);
+
+	pthread_mutex_lock(&f->lock);
+	if (r) {
+		count_sub_pending(f, w->app_bytes);
+		dfs_stage_set_error(f, r);
+	} else {
+		settle(f, w->app_bytes);
+		dfs_engine_count_rate(f->eng, w->app_bytes);
+	}
+	char *buf = w->buf;
+	w->buf = NULL;
+	w->inflight = false;
+	f->nflight--;
+	window_unlink(f, w);
+	/* Return the buffer before waking the file's waiters, so that a
+	 * writer woken here finds it in the pool. */
+	dfs_pool_put_written(f->eng, buf);
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- staging writes ---- */
+
+/*
+ * Under f->lock: make room for a new window.  Returns 0 with *ready true
+ * when f->spare holds the buffer for it; 0 with *ready false after
+ * anything that submitted a window or dropped the lock (the caller looks
+ * again); or -errno.
+ */
+static int prepare_new_window(struct dfs_file *f, bool *ready)
+{
+	struct dfs_engine *e = f->eng;
+	struct dfs_window *w;
+
+	*ready = false;
+	if (file_err(f))
+		return file_err(f);
+	/* Full windows waiting for a free slot go first: back-pressure. */
+	w = oldest_staged(f, true);
+	if (!w && f->nstaged >= e->o.max_staged)
+		w = oldest_staged(f, false);
+	if (w) {
+		if (f->nflight >= e->o.depth)
+			return dfs_stage_wait(f);
+		submit(f, w);
+		return 0;
+	}
+	if (!f->spare) {
+		f->spare = dfs_pool_try_get(e);
+		if (!f->spare) {
+			pthread_mutex_unlock(&f->lock);
+			char *buf = dfs_pool_get(e);
+			pthread_mutex_lock(&f->lock);
+			if (!buf)
+				return -ENOMEM;
+			if (f->spare)
+				dfs_pool_put(e, buf);
+			else
+				f->spare = buf;
+			update_reclaimable(f);
+			return 0;
+		}
+		update_reclaimable(f);
+	}
+	*ready = true;
+	return 0;
+}
+
+/* Make block b of staged window w valid, reading it if needed. */
+static int fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
+{
+	if (blk_valid(w, b))
+		return 0;
+	char *dst = w->buf + (size_t)b * f->blk;
+	off_t off = win_off(f, w) + (off_t)b * f->blk;
+	if (off >= f->disk_size) {
+		memset(dst, 0, f->blk);
+	} else {
+		ssize_t r = dfs_disk_read(f, dst, f->blk, off, f->disk_size);
+		if (r < 0)
+			return (int)r;
+	}
+	blk_set_valid(w, b);
+	return 0;
+}
+
+/* Copy [off, off + len), which lies inside staged window w. */
+static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
+		      size_t len, off_t off)
+{
+	const off_t base = win_off(f, w);
+	const off_t blk = f->blk;
+	unsigned first = (unsigned)((off - base) / blk);
+	unsigned last = (unsigned)((off + (off_t)len - 1 - base) / blk);
+	int r;
+
+	if ((off - base) % blk) {
+		r = fill_block(f, w, first);
+		if (r)
+			return r;
+	}
+	if ((off + (off_t)len - base) % blk) {
+		r = fill_block(f, w, last);
+		if (r)
+			return r;
+	}
+	memcpy(w->buf + (off - base), src, len);
+	for (unsigned b = first; b <= last; b++)
+		blk_set_valid(w, b);
+	/* The zero-past-size invariant holds for a freshly filled last block
+	 * too: fill_block() zeroed or read past size. */
+	w->app_bytes += len;
+	w->lru = ++f->clock;
+	if (off + (off_t)len > f->size)
+		size_set(f, off + (off_t)len);
+	f->dirty = true;
+	count_add(&f->written, &f->eng->written, len);
+	count_add(&f->pending, &f->eng->pending, len);
+	return 0;
+}
+
+static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t len,
+				  off_t off)
+{
+	size_t done = 0;
+	int err = 0;
+
+	while (done < len) {
+		if (file_err(f)) {
+			err = file_err(f);
+			break;
+		}
+		off_t pos = off + (off_t)done;
+		uint64_t idx = (uint64_t)pos / f->wsize;
+		struct dfs_window *w = dfs_stage_find(f, idx);
+		if (w && w->inflight) {
+			/* Overwriting data on its way to disk: wait for it. */
+			dfs_stage_wait(f);
+			continue;
+		}
+		if (!w) {
+			bool ready;
+
+			err = prepare_new_window(f, &ready);
+			if (err)
+				break;
+			if (!ready)
+				continue;
+			w = window_new(f, idx);
+			if (!w) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		off_t wend = (off_t)((idx + 1) * f->wsize);
+		size_t n = len - done;
+		if ((off_t)n > wend - pos)
+			n = (size_t)(wend - pos);
+		err = stage_copy(f, w, buf + done, n, pos);
+		if (err)
+			break;
+		done += n;
+		if (window_full(f, w) && f->nflight < f->eng->o.depth)
+			submit(f, w);
+	}
+	return done ? (ssize_t)done : err;
+}
+
+static int check_write_range(const struct dfs_file *f, size_t len, off_t off)
+{
+	if (f->accmode == O_RDONLY)
+		return -EBADF;
+	if (off < 0)
+		return -EINVAL;
+	if (len > (size_t)INT64_MAX || off > INT64_MAX - (off_t)len)
+		return -EFBIG;
+	return 0;
+}
+
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off)
+{
+	int err = check_write_range(f, len, off);
+	if (err)
+		return err;
+	if (len == 0)
+		return atomic_load(&f->err);
+	pthread_mutex_lock(&f->lock);
+	ssize_t r = stage_write_locked(f, buf, len, off);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at)
+{
+	pthread_mutex_lock(&f->lock);
+	off_t off = f->size;
+	ssize_t r = check_write_range(f, len, off);
+	if (!r && len)
+		r = stage_write_locked(f, buf, len, off);
+	pthread_mutex_unlock(&f->lock);
+	if (at)
+		*at = off;
+	return r;
+}
+
+/* ---- flush, trim, reclaim ---- */
+
+/* Under f->lock: write out every staged window and wait for all. */
+int dfs_stage_flush_locked(struct dfs_file *f)
+{
+	for (;;) {
+		if (file_err(f))
+			return file_err(f);
+		struct dfs_window *w = oldest_staged(f, false);
+		if (w && f->nflight < f->eng->o.depth) {
+			submit(f, w);
+			continue;
+		}
+		if (!w && !f->nflight)
+			break;
+		dfs_stage_wait(f);
+	}
+	spare_release(f);
+	return 0;
+}
+
+/* Under f->lock: forget staged bytes at and past size. */
+void dfs_stage_trim(struct dfs_file *f, off_t size)
+{
+	struct dfs_window *w = f->windows, *next;
+
+	for (; w; w = next) {
+		next = w->next;
+		off_t base = win_off(f, w);
+		if (base >= size) {
+			window_drop(f, w, true);
+			continue;
+		}
+		if (base + (off_t)f->wsize <= size)
+			continue;
+		off_t rel = size - base;
+		unsigned keep = (unsigned)((rel + f->blk - 1) / f->blk);
+		for (unsigned b = keep; b < f->nblocks; b++)
+			blk_clear_valid(w, b);
+		if (rel % f->blk && blk_valid(w, keep - 1))
+			memset(w->buf + rel, 0, f->blk - (size_t)(rel % f->blk));
+	}
+}
+
+void dfs_file_reclaim(struct dfs_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	if (f->spare) {
+		spare_release(f);
+	} else if (f->nflight < f->eng->o.depth) {
+		struct dfs_window *w = oldest_staged(f, false);
+		if (w)
+			submit(f, w);
+	}
+	pthread_mutex_unlock(&f->lock);
+}
+
+uint64_t dfs_stage_discard(struct dfs_file *f)
+{
+	uint64_t lost = 0;
+
+	assert(f->nflight == 0);
+	while (f->windows) {
+		lost += f->windows->app_bytes;
+		window_drop(f, f->windows, false);
+	}
+	spare_release(f);
+	return lost;
+}
