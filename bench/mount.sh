@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/mount.sh - directfs against raw O_DIRECT and libfuse's passthrough_ll,
-# side by side in one run on one disk (SPEC section 6).
+# side by side in one run on one disk (the targets in the README, "Benchmarks").
 #
 #   bench/mount.sh [DIR [GIB [BUILD]]]
 #

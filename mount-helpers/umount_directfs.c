@@ -26,6 +26,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dfs_progress.h"
 #include "helper.h"
 
 #ifndef DFS_UMOUNT_PATH
@@ -36,7 +37,7 @@
 static int daemon_pidfd(const char *mnt, long *pid)
 {
 	char buf[32], comm[64], path[64];
-	ssize_t n = getxattr(mnt, "user.directfs.pid", buf, sizeof(buf) - 1);
+	ssize_t n = getxattr(mnt, dfs_attr_name(DFS_ATTR_PID), buf, sizeof(buf) - 1);
 	FILE *f;
 	int fd;
 
@@ -71,34 +72,22 @@ int main(int argc, char **argv)
 	int opt, pidfd;
 
 	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr,
-			"usage: umount.directfs MOUNTPOINT [-nlfvr] [-t TYPE] [-N NAMESPACE]\n");
+		fprintf(stderr, "usage: umount.directfs MOUNTPOINT [-nlfvr] [-t TYPE] "
+				"[-N NAMESPACE]\n");
 		return 1;
 	}
 	mnt = argv[1];
 	optind = 2;
 	while ((opt = getopt(argc, argv, "nlfvrt:N:")) != -1) {
 		switch (opt) {
-		case 'n':
-			nomtab = true;
-			break;
-		case 'l':
-			lazy = true;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'v':
-			verbose = true;
-			break;
+		case 'n': nomtab = true; break;
+		case 'l': lazy = true; break;
+		case 'f': force = true; break;
+		case 'v': verbose = true; break;
 		case 'r':
-		case 't':
-			break;
-		case 'N':
-			ns = optarg;
-			break;
-		default:
-			return 1;
+		case 't': break;
+		case 'N': ns = optarg; break;
+		default: return 1;
 		}
 	}
 	if (ns && helper_setns("umount.directfs", ns))
@@ -126,7 +115,7 @@ int main(int argc, char **argv)
 	if (r || pidfd < 0)
 		return r;
 
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
 	int waited = 0;
 	for (;;) {
 		int n = poll(&p, 1, 2000);
@@ -134,7 +123,8 @@ int main(int argc, char **argv)
 			break;
 		if (n == 0 && !waited++)
 			fprintf(stderr,
-				"umount.directfs: waiting for directfs (pid %ld) to write "
+				"umount.directfs: waiting for directfs (pid %ld) to "
+				"write "
 				"out and sync %s\n",
 				pid, mnt);
 	}

@@ -493,6 +493,47 @@ START_TEST(test_state_strings)
 }
 END_TEST
 
+/* What the daemon formats, directfs-progress parses back, for every state
+ * and the errors a copy meets; and nothing else parses. */
+START_TEST(test_progress_protocol)
+{
+	const int errs[] = {0, -ENOSPC, -EIO, -EDQUOT, -EROFS};
+	enum dfs_state st;
+	char buf[64];
+	int err;
+
+	for (int s = 0; s < DFS_STATE_COUNT; s++)
+		for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+			int e = s == DFS_STATE_ERROR ? errs[i] : 0;
+			int n = dfs_state_format((enum dfs_state)s, e, buf, sizeof(buf));
+
+			ck_assert_int_eq(n, (int)strlen(buf));
+			ck_assert_int_eq(dfs_state_parse(buf, &st, &err), 0);
+			ck_assert_int_eq(st, s);
+			ck_assert_int_eq(err, e);
+		}
+	dfs_state_format(DFS_STATE_ERROR, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "error"); /* the mount root's */
+	ck_assert_int_eq(dfs_state_parse("error:ENOSUCH", &st, &err), -EINVAL);
+	ck_assert_int_eq(dfs_state_parse("idler", &st, &err), -EINVAL);
+	ck_assert_int_eq(dfs_state_parse("", &st, &err), -EINVAL);
+	ck_assert_int_eq(dfs_state_parse("idle:EIO", &st, &err), -EINVAL);
+
+	/* Every name is under the prefix, distinct, and looks itself up. */
+	for (int a = 0; a < DFS_ATTR_COUNT; a++) {
+		const char *name = dfs_attr_name((enum dfs_attr)a);
+
+		ck_assert(dfs_attr_is_ours(name));
+		ck_assert_int_eq(dfs_attr_lookup(name), a);
+	}
+	ck_assert_str_eq(dfs_attr_name(DFS_ATTR_DURABLE), "user.directfs.durable");
+	ck_assert_int_eq(dfs_attr_lookup("user.directfs.nosuch"), -1);
+	ck_assert(dfs_attr_is_ours("user.directfs.nosuch"));
+	ck_assert(!dfs_attr_is_ours("user.other"));
+	ck_assert(!dfs_attr_is_ours("user.directfs"));
+}
+END_TEST
+
 START_TEST(test_engine_counters)
 {
 	char p1[4200], p2[4200];
@@ -560,8 +601,7 @@ START_TEST(test_finish_skips_clean)
 
 	/* An error is still reported by a clean file's finish. */
 	f = eopen(path, O_RDWR);
-	fault_io_add(&fio, (struct fi_rule){ .op = FI_FSYNC, .count = 1,
-					     .err = EIO });
+	fault_io_add(&fio, (struct fi_rule){.op = FI_FSYNC, .count = 1, .err = EIO});
 	ck_assert_int_eq(dfs_file_write(f, buf, 1, 0), 1);
 	ck_assert_int_eq(dfs_file_sync(f, 0), -EIO);
 	ck_assert_int_eq(dfs_file_finish(f), -EIO);
@@ -668,6 +708,7 @@ int main(void)
 	tcase_add_test(tc, test_fallback_at_runtime);
 	tcase_add_test(tc, test_fallback_ramfs);
 	tcase_add_test(tc, test_state_strings);
+	tcase_add_test(tc, test_progress_protocol);
 	tcase_add_test(tc, test_engine_counters);
 	tcase_add_test(tc, test_finish_skips_clean);
 	tcase_add_test(tc, test_stats_during_write);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * directfs-progress - live progress of writes into a directfs mount, read
- * from the user.directfs.* attributes (SPEC 5).
+ * from the progress attributes (names and state words: lib/dfs_progress.h).
  *
  *   directfs-progress [-i SECONDS] [-w SECONDS] TARGET...
  *
@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PREFIX "user.directfs."
+#include "dfs_progress.h"
 
 struct target {
 	const char *path;
@@ -44,7 +44,9 @@ struct target {
 	uint64_t written0, prev_written;
 	/* the latest sample */
 	uint64_t written, durable, pending, rate, open_files, size;
-	char state[64];
+	char state[64]; /* as read */
+	enum dfs_state st;
+	int err; /* of a file in error, -errno */
 };
 
 static double now_s(void)
@@ -56,23 +58,20 @@ static double now_s(void)
 }
 
 /* One attribute as text; 0 or -errno. */
-static int get_text(const char *path, const char *key, char *buf, size_t len)
+static int get_text(const char *path, enum dfs_attr a, char *buf, size_t len)
 {
-	char name[64];
-	ssize_t n;
+	ssize_t n = getxattr(path, dfs_attr_name(a), buf, len - 1);
 
-	snprintf(name, sizeof(name), PREFIX "%s", key);
-	n = getxattr(path, name, buf, len - 1);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
 	return 0;
 }
 
-static int get_u64(const char *path, const char *key, uint64_t *v)
+static int get_u64(const char *path, enum dfs_attr a, uint64_t *v)
 {
 	char buf[32], *end;
-	int r = get_text(path, key, buf, sizeof(buf));
+	int r = get_text(path, a, buf, sizeof(buf));
 
 	if (r)
 		return r;
@@ -88,17 +87,19 @@ static int sample(struct target *t)
 
 	/* One at a time, so in an order that keeps a line consistent while
 	 * they move: written last covers what pending and durable counted. */
-	r = get_text(t->path, "state", t->state, sizeof(t->state));
+	r = get_text(t->path, DFS_ATTR_STATE, t->state, sizeof(t->state));
 	if (!r)
-		r = get_u64(t->path, "pending", &t->pending);
+		r = dfs_state_parse(t->state, &t->st, &t->err);
 	if (!r)
-		r = get_u64(t->path, "durable", &t->durable);
+		r = get_u64(t->path, DFS_ATTR_PENDING, &t->pending);
 	if (!r)
-		r = get_u64(t->path, "written", &t->written);
+		r = get_u64(t->path, DFS_ATTR_DURABLE, &t->durable);
+	if (!r)
+		r = get_u64(t->path, DFS_ATTR_WRITTEN, &t->written);
 	if (!r && t->root) {
-		r = get_u64(t->path, "rate", &t->rate);
+		r = get_u64(t->path, DFS_ATTR_RATE, &t->rate);
 		if (!r)
-			r = get_u64(t->path, "open_files", &t->open_files);
+			r = get_u64(t->path, DFS_ATTR_OPEN_FILES, &t->open_files);
 	}
 	if (!r && !t->root) {
 		if (stat(t->path, &st))
@@ -110,7 +111,7 @@ static int sample(struct target *t)
 
 static const char *human(uint64_t v, char *buf, size_t len)
 {
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
 	double x = (double)v;
 	unsigned u = 0;
 
@@ -142,7 +143,7 @@ static void file_rate(struct target *t, double now)
 
 static bool ended(struct target *t)
 {
-	bool quiet = !strcmp(t->state, "idle") || !strcmp(t->state, "fallback");
+	bool quiet = t->st == DFS_STATE_IDLE || t->st == DFS_STATE_FALLBACK;
 
 	if (t->root) {
 		quiet = quiet && !t->open_files && !t->pending;
@@ -156,7 +157,8 @@ static void print_plain(const struct target *t, double now, double start)
 {
 	printf("%.1f %s written=%" PRIu64 " durable=%" PRIu64 " pending=%" PRIu64
 	       " rate=%" PRIu64 " state=%s\n",
-	       now - start, t->path, t->written, t->durable, t->pending, t->rate, t->state);
+	       now - start, t->path, t->written, t->durable, t->pending, t->rate,
+	       t->state);
 }
 
 static void print_human(const struct target *t, double now)
@@ -174,26 +176,14 @@ static void print_human(const struct target *t, double now)
 		printf(", %" PRIu64 " open", t->open_files);
 }
 
-/* "error:ENOSPC" -> the message for ENOSPC. */
-static const char *error_text(const char *state)
-{
-	const char *name = state + strlen("error:");
-
-	for (int e = 1; e < 4096; e++) {
-		const char *n = strerrorname_np(e);
-		if (n && !strcmp(n, name))
-			return strerror(e);
-	}
-	return "unknown error";
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: directfs-progress [-i SECONDS] [-w SECONDS] TARGET...\n"
 		"Show the progress of writes into a directfs mount.  A TARGET is a file\n"
 		"in the mount, or the mount's root for the whole mount.\n"
-		"  -i SECONDS  interval between samples (default 1 on a terminal, 10 otherwise)\n"
+		"  -i SECONDS  interval between samples (default 1 on a terminal, 10 "
+		"otherwise)\n"
 		"  -w SECONDS  how long to wait for a TARGET to appear (default 10)\n"
 		"  -h          this help\n"
 		"Exit 0 when every copy has ended and is durable, 1 on a file in error,\n"
@@ -213,8 +203,8 @@ static bool parse_seconds(const char *s, double *out)
 
 static void sleep_s(double s)
 {
-	struct timespec ts = { .tv_sec = (time_t)s,
-			       .tv_nsec = (long)((s - floor(s)) * 1e9) };
+	struct timespec ts = {.tv_sec = (time_t)s,
+			      .tv_nsec = (long)((s - floor(s)) * 1e9)};
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -247,19 +237,22 @@ static int open_targets(struct target *ts, int n, char **paths, double wait)
 		t->path = paths[i];
 		r = appear(t->path, wait);
 		if (r) {
-			fprintf(stderr, "directfs-progress: %s: %s\n", t->path, strerror(-r));
+			fprintf(stderr, "directfs-progress: %s: %s\n", t->path,
+				strerror(-r));
 			return 2;
 		}
-		/* Only the mount root answers "pid". */
-		t->root = get_text(t->path, "pid", pid, sizeof(pid)) == 0;
+		/* Only the mount root answers the root's attributes. */
+		t->root = get_text(t->path, DFS_ATTR_PID, pid, sizeof(pid)) == 0;
 		r = sample(t);
 		if (r == -ENODATA || r == -ENOTSUP) {
-			fprintf(stderr, "directfs-progress: %s: not a file in a directfs mount\n",
+			fprintf(stderr,
+				"directfs-progress: %s: not a file in a directfs mount\n",
 				t->path);
 			return 2;
 		}
 		if (r) {
-			fprintf(stderr, "directfs-progress: %s: %s\n", t->path, strerror(-r));
+			fprintf(stderr, "directfs-progress: %s: %s\n", t->path,
+				strerror(-r));
 			return 2;
 		}
 		t->t0 = now_s();
@@ -294,19 +287,22 @@ static int watch(struct target *ts, int n, bool tty, double interval, double sta
 				}
 				if (!t->root)
 					file_rate(t, now);
-				if (!strncmp(t->state, "error", 5)) {
+				if (t->st == DFS_STATE_ERROR) {
 					if (tty)
 						printf("\n");
-					if (t->root)
+					if (t->root || !t->err)
 						fprintf(stderr,
-							"directfs-progress: %s: a file in this "
-							"mount is in error (see the daemon's log)\n",
+							"directfs-progress: %s: a file "
+							"in this "
+							"mount is in error (see the "
+							"daemon's log)\n",
 							t->path);
 					else
 						fprintf(stderr,
-							"directfs-progress: %s: %s (%s)\n",
-							t->path, t->state + strlen("error:"),
-							error_text(t->state));
+							"directfs-progress: %s: %s "
+							"(%s)\n",
+							t->path, strerrorname_np(-t->err),
+							strerror(-t->err));
 					return 1;
 				}
 				if (ended(t)) {
@@ -351,16 +347,13 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			if (!parse_seconds(optarg, &wait)) {
-				fprintf(stderr, "directfs-progress: bad wait '%s'\n", optarg);
+				fprintf(stderr, "directfs-progress: bad wait '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	ntargets = argc - optind;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Description: the progress attributes (SPEC 5) and directfs-progress.
+# Description: the progress attributes (README, "Progress") and directfs-progress.
 # During a slow copy the figures are readable and monotonic with
 # synced <= written, and durable reaches the size after close.  getxattr's
 # size-0, ERANGE and ENODATA conventions; the names are never listed, not
