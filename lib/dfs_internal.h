@@ -10,7 +10,10 @@
  *    window list, size, disk_size, counts, spare.  err is written
  *    under it (first error wins) and read anywhere.
  *  - e->lock protects the engine's pool (free list, nalloc, inflight), the
- *    work queue, the list of open files and every file's refs/dying.
+ *    job queue, the list of pool clients (open files) and every client's
+ *    refs/dying.  engine.c knows files only as clients and windows only as
+ *    jobs: it calls back through their function pointers, never into
+ *    stage.c or file.c by name.
  *  - Lock order is f->lock, then e->lock.  Nobody takes a file lock while
  *    holding e->lock: the reclaim path picks a victim under e->lock, pins
  *    it with refs, drops e->lock and only then locks the victim.
@@ -36,6 +39,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -48,9 +52,28 @@
 
 #define DFS_RATE_SLOTS 4
 
+#define dfs_container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* Work for the I/O threads: run(job) on a worker, with no locks held. */
+struct dfs_job {
+	struct dfs_job *next; /* e->qhead while queued */
+	void (*run)(struct dfs_job *job);
+};
+
+/* A user of the buffer pool that can give buffers back when the pool runs
+ * dry: an open file. */
+struct dfs_client {
+	LIST_ENTRY(dfs_client) link; /* e->clients */
+	/* Give a buffer back, or start writing one out; no locks held. */
+	void (*reclaim)(struct dfs_client *c);
+	atomic_uint reclaimable; /* buffers it could give back, a hint */
+	unsigned refs;		 /* reclaimers holding it, under e->lock */
+	bool dying;		 /* leaving: no new reclaimer may take it */
+};
+
 struct dfs_window {
-	struct dfs_window *next;  /* f->windows or f->free_windows */
-	struct dfs_window *qnext; /* e->queue while queued */
+	struct dfs_window *next; /* f->windows or f->free_windows */
+	struct dfs_job job;	 /* its write-out, while submitted */
 	struct dfs_file *file;
 	uint64_t idx;	    /* covers [idx * wsize, (idx + 1) * wsize) */
 	char *buf;	    /* wsize bytes, aligned */
@@ -90,12 +113,8 @@ struct dfs_file {
 	atomic_int err;
 	atomic_int syncing;
 	atomic_uint_fast64_t written, synced, durable, pending;
-	atomic_uint reclaimable; /* staged windows + spare, a hint for reclaim */
 
-	/* under e->lock */
-	LIST_ENTRY(dfs_file) elink; /* e->files */
-	unsigned refs;		    /* reclaimers holding the file */
-	bool dying;
+	struct dfs_client client; /* of the pool; reclaimable: staged windows + spare */
 };
 
 struct dfs_engine {
@@ -112,14 +131,14 @@ struct dfs_engine {
 	char **free_bufs;
 
 	/* work queue, under lock */
-	struct dfs_window *qhead, *qtail;
+	struct dfs_job *qhead, *qtail;
 	bool stop;
 	pthread_t *threads;
 	unsigned nthreads;
 
 	/* open files, under lock */
-	LIST_HEAD(, dfs_file) files;
-	struct dfs_file *reclaim_cursor; /* where the next reclaim looks first */
+	LIST_HEAD(, dfs_client) clients;
+	struct dfs_client *reclaim_cursor; /* where the next reclaim looks first */
 	uint64_t nfiles;
 
 	atomic_bool fallback_logged;
@@ -185,11 +204,12 @@ char *dfs_pool_get(struct dfs_engine *e); /* blocks; NULL only if mmap fails */
 void dfs_pool_put(struct dfs_engine *e, char *buf);
 /* A worker finished window w's buffer: back to the pool, one less in flight. */
 void dfs_pool_put_written(struct dfs_engine *e, char *buf);
-void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_window *w);
+void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job);
 /* n bytes reached the backing file just now. */
 void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n);
-void dfs_engine_link(struct dfs_engine *e, struct dfs_file *f);
-void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f);
+void dfs_engine_link(struct dfs_engine *e, struct dfs_client *c);
+/* After this no reclaimer holds or can find c. */
+void dfs_engine_unlink(struct dfs_engine *e, struct dfs_client *c);
 void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -217,7 +237,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size);
 /* Drop every staged window of a file in error, and its spare buffer;
  * returns the bytes applications wrote that are lost. */
 uint64_t dfs_stage_discard(struct dfs_file *f);
-void dfs_window_write_out(struct dfs_window *w); /* worker, no locks held */
-void dfs_file_reclaim(struct dfs_file *f);	 /* no locks held */
+/* A new file's pool client: reclaims through the stage. */
+void dfs_stage_client_init(struct dfs_file *f);
 
 #endif /* DFS_INTERNAL_H */

@@ -109,25 +109,25 @@ char *dfs_pool_try_get(struct dfs_engine *e)
 	return must_alloc ? pool_alloc_reserved(e) : b;
 }
 
-/* Under e->lock: an open file with something to reclaim, pinned. */
-static struct dfs_file *pick_victim_locked(struct dfs_engine *e)
+/* Under e->lock: a client with something to reclaim, pinned. */
+static struct dfs_client *pick_victim_locked(struct dfs_engine *e)
 {
-	struct dfs_file *start =
-		e->reclaim_cursor ? e->reclaim_cursor : LIST_FIRST(&e->files);
-	struct dfs_file *f = start;
+	struct dfs_client *start =
+		e->reclaim_cursor ? e->reclaim_cursor : LIST_FIRST(&e->clients);
+	struct dfs_client *c = start;
 
-	if (!f)
+	if (!c)
 		return NULL;
 	do {
-		struct dfs_file *next =
-			LIST_NEXT(f, elink) ? LIST_NEXT(f, elink) : LIST_FIRST(&e->files);
-		if (!f->dying && atomic_load(&f->reclaimable)) {
+		struct dfs_client *next =
+			LIST_NEXT(c, link) ? LIST_NEXT(c, link) : LIST_FIRST(&e->clients);
+		if (!c->dying && atomic_load(&c->reclaimable)) {
 			e->reclaim_cursor = next;
-			f->refs++;
-			return f;
+			c->refs++;
+			return c;
 		}
-		f = next;
-	} while (f != start);
+		c = next;
+	} while (c != start);
 	return NULL;
 }
 
@@ -145,7 +145,7 @@ char *dfs_pool_get(struct dfs_engine *e)
 			pthread_cond_wait(&e->pool_cv, &e->lock);
 			continue;
 		}
-		struct dfs_file *victim = pick_victim_locked(e);
+		struct dfs_client *victim = pick_victim_locked(e);
 		if (!victim) {
 			/* Buffers are between a pool get and a window: they
 			 * show up in a moment. */
@@ -160,7 +160,7 @@ char *dfs_pool_get(struct dfs_engine *e)
 			continue;
 		}
 		pthread_mutex_unlock(&e->lock);
-		dfs_file_reclaim(victim);
+		victim->reclaim(victim);
 		pthread_mutex_lock(&e->lock);
 		if (--victim->refs == 0 && victim->dying)
 			pthread_cond_broadcast(&e->refs_cv);
@@ -192,15 +192,15 @@ void dfs_pool_put_written(struct dfs_engine *e, char *buf)
 
 /* ---- workers ---- */
 
-void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_window *w)
+void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job)
 {
 	pthread_mutex_lock(&e->lock);
-	w->qnext = NULL;
+	job->next = NULL;
 	if (e->qtail)
-		e->qtail->qnext = w;
+		e->qtail->next = job;
 	else
-		e->qhead = w;
-	e->qtail = w;
+		e->qhead = job;
+	e->qtail = job;
 	e->inflight++;
 	pthread_cond_signal(&e->queue_cv);
 	pthread_mutex_unlock(&e->lock);
@@ -216,38 +216,37 @@ static void *worker_main(void *arg)
 			pthread_cond_wait(&e->queue_cv, &e->lock);
 		if (!e->qhead)
 			break;
-		struct dfs_window *w = e->qhead;
-		e->qhead = w->qnext;
+		struct dfs_job *job = e->qhead;
+		e->qhead = job->next;
 		if (!e->qhead)
 			e->qtail = NULL;
 		pthread_mutex_unlock(&e->lock);
-		dfs_window_write_out(w);
+		job->run(job);
 		pthread_mutex_lock(&e->lock);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return NULL;
 }
 
-/* ---- files ---- */
+/* ---- pool clients ---- */
 
-void dfs_engine_link(struct dfs_engine *e, struct dfs_file *f)
+void dfs_engine_link(struct dfs_engine *e, struct dfs_client *c)
 {
 	pthread_mutex_lock(&e->lock);
-	LIST_INSERT_HEAD(&e->files, f, elink);
+	LIST_INSERT_HEAD(&e->clients, c, link);
 	e->nfiles++;
 	pthread_mutex_unlock(&e->lock);
 }
 
-/* After this no reclaimer holds or can find f. */
-void dfs_engine_unlink(struct dfs_engine *e, struct dfs_file *f)
+void dfs_engine_unlink(struct dfs_engine *e, struct dfs_client *c)
 {
 	pthread_mutex_lock(&e->lock);
-	f->dying = true;
-	while (f->refs)
+	c->dying = true;
+	while (c->refs)
 		pthread_cond_wait(&e->refs_cv, &e->lock);
-	if (e->reclaim_cursor == f)
-		e->reclaim_cursor = LIST_NEXT(f, elink);
-	LIST_REMOVE(f, elink);
+	if (e->reclaim_cursor == c)
+		e->reclaim_cursor = LIST_NEXT(c, link);
+	LIST_REMOVE(c, link);
 	assert(e->nfiles > 0);
 	e->nfiles--;
 	pthread_mutex_unlock(&e->lock);
@@ -296,7 +295,7 @@ int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out)
 	pthread_cond_init(&e->pool_cv, NULL);
 	pthread_cond_init(&e->queue_cv, NULL);
 	pthread_cond_init(&e->refs_cv, NULL);
-	LIST_INIT(&e->files);
+	LIST_INIT(&e->clients);
 	e->cap_bufs = o->mem_cap / o->buf_size;
 	e->free_bufs = calloc(e->cap_bufs, sizeof(*e->free_bufs));
 	e->threads = calloc(o->workers, sizeof(*e->threads));

@@ -229,7 +229,8 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 	f->disk_size = st.st_size;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cv, NULL);
-	dfs_engine_link(e, f);
+	dfs_stage_client_init(f);
+	dfs_engine_link(e, &f->client);
 	*out = f;
 	return 0;
 
@@ -267,7 +268,7 @@ int dfs_file_close(struct dfs_file *f)
 			"closing a file in error: %llu staged bytes were not written",
 			(unsigned long long)lost);
 
-	dfs_engine_unlink(e, f);
+	dfs_engine_unlink(e, &f->client);
 	if (file_err(f))
 		atomic_fetch_sub(&e->error_files, 1);
 	if (atomic_load(&f->fallback))

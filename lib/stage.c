@@ -61,7 +61,7 @@ struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
 
 static void update_reclaimable(struct dfs_file *f)
 {
-	atomic_store(&f->reclaimable, f->nstaged + (f->spare ? 1 : 0));
+	atomic_store(&f->client.reclaimable, f->nstaged + (f->spare ? 1 : 0));
 }
 
 /* Under f->lock: record the first error; it stays until close. */
@@ -144,6 +144,8 @@ static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
 	return w->nvalid == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
 }
 
+static void window_write_out(struct dfs_job *job);
+
 /* Under f->lock, with f->nflight < depth: hand w to the workers. */
 static void submit(struct dfs_file *f, struct dfs_window *w)
 {
@@ -167,7 +169,8 @@ static void submit(struct dfs_file *f, struct dfs_window *w)
 	if (end > f->disk_size)
 		f->disk_size = end;
 
-	dfs_engine_enqueue(f->eng, w);
+	w->job.run = window_write_out;
+	dfs_engine_enqueue(f->eng, &w->job);
 }
 
 static struct dfs_window *oldest_staged(struct dfs_file *f, bool full_only)
@@ -228,8 +231,9 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 	return 0;
 }
 
-void dfs_window_write_out(struct dfs_window *w)
+static void window_write_out(struct dfs_job *job)
 {
+	struct dfs_window *w = dfs_container_of(job, struct dfs_window, job);
 	struct dfs_file *f = w->file;
 	int r = window_write_runs(f, w);
 
@@ -481,8 +485,10 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 	}
 }
 
-void dfs_file_reclaim(struct dfs_file *f)
+static void reclaim(struct dfs_client *c)
 {
+	struct dfs_file *f = dfs_container_of(c, struct dfs_file, client);
+
 	pthread_mutex_lock(&f->lock);
 	if (f->spare) {
 		spare_release(f);
@@ -505,4 +511,9 @@ uint64_t dfs_stage_discard(struct dfs_file *f)
 	}
 	spare_release(f);
 	return lost;
+}
+
+void dfs_stage_client_init(struct dfs_file *f)
+{
+	f->client.reclaim = reclaim;
 }
