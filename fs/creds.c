@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
@@ -16,6 +17,19 @@
 #include "fs.h"
 
 #define GROUPS_MAX 256
+
+void fs_creds_init(struct fs *fs)
+{
+	fs->is_root = geteuid() == 0;
+	fs->ngroups = getgroups(0, NULL);
+	if (fs->ngroups <= 0) {
+		fs->ngroups = 0;
+		return;
+	}
+	fs->groups = calloc((size_t)fs->ngroups, sizeof(gid_t));
+	if (!fs->groups || getgroups(fs->ngroups, fs->groups) != fs->ngroups)
+		fs->ngroups = 0;
+}
 
 int fs_creds_enter(fuse_req_t req, bool *switched)
 {

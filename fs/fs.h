@@ -65,8 +65,10 @@ static inline struct fs *fs_of(fuse_req_t req)
 void fs_log_sink(void *arg, int level, const char *msg);
 #define fs_log(fs, level, ...) dfs_logf(fs_log_sink, (fs), (level), __VA_ARGS__)
 
-/* creds.c: run the rest of a creating request as the caller (fsuid, fsgid,
- * supplementary groups), on this thread only. */
+/* creds.c: note who the daemon runs as; then run the rest of a creating
+ * request as the caller (fsuid, fsgid, supplementary groups), on this
+ * thread only. */
+void fs_creds_init(struct fs *fs);
 int fs_creds_enter(fuse_req_t req, bool *switched);
 void fs_creds_leave(struct fs *fs, bool switched);
 

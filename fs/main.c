@@ -350,6 +350,51 @@ static int add_fsname(struct fuse_args *args, const char *src)
 	return r;
 }
 
+/* -h, -V or a usage error: the exit status, once answered; else -1. */
+static int cli_answered(const char *prog, const struct cli *c,
+			const struct fuse_cmdline_opts *cmd)
+{
+	if (cmd->show_help) {
+		usage(prog);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 0;
+	}
+	if (cmd->show_version) {
+		printf("directfs version %s\n", DFS_VERSION);
+		fuse_lowlevel_version();
+		return 0;
+	}
+	if (!c->source || !c->mountpoint || c->extra) {
+		fprintf(stderr,
+			"usage: %s [-o OPTIONS] SOURCE MOUNTPOINT (%s -h for help)\n",
+			prog, prog);
+		return 2;
+	}
+	return -1;
+}
+
+/* After the session: write out and fsync every file, then sync SOURCE
+ * (names too: creates, renames and unlinks are in no file's fsync).
+ * The exit status: 1 if anything failed. */
+static int write_out_at_exit(struct fs *fs, const char *mnt)
+{
+	unsigned failed = fs_table_shut_all(fs);
+	int synced = sync_source(fs->root.fd);
+
+	if (synced)
+		fs_log(fs, LOG_ERR, "syncing %s failed: %s", fs->o.source,
+		       strerror(-synced));
+	if (failed)
+		fs_log(fs, LOG_ERR, "%u file(s) could not be written out at exit",
+		       failed);
+	else
+		fs_log(fs, LOG_INFO, "all files written out and synced; unmounting %s",
+		       mnt);
+	return failed || synced ? 1 : 0;
+}
+
 static int run(struct fs *fs, struct fuse_session *se, struct fuse_cmdline_opts *cmd)
 {
 	struct fuse_loop_config *cfg;
@@ -381,33 +426,15 @@ int main(int argc, char **argv)
 	struct cli c = {0};
 	struct fs fs = {0};
 	char src[PATH_MAX], mnt[PATH_MAX];
-	int srcfd, ret = 1, r, synced;
-	unsigned failed;
+	int srcfd, ret, r;
 
 	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) ||
 	    fuse_parse_cmdline(&args, &cmd))
 		return 2;
-	if (cmd.show_help) {
-		usage(argv[0]);
-		printf("FUSE options:\n");
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
-		ret = 0;
+	ret = cli_answered(argv[0], &c, &cmd);
+	if (ret >= 0)
 		goto out_args;
-	}
-	if (cmd.show_version) {
-		printf("directfs version %s\n", DFS_VERSION);
-		fuse_lowlevel_version();
-		ret = 0;
-		goto out_args;
-	}
-	if (!c.source || !c.mountpoint || c.extra) {
-		fprintf(stderr,
-			"usage: %s [-o OPTIONS] SOURCE MOUNTPOINT (%s -h for help)\n",
-			argv[0], argv[0]);
-		ret = 2;
-		goto out_args;
-	}
+	ret = 1;
 	if (options_from_cli(&c, &fs.o, &eo))
 		goto out_args;
 	srcfd = check_source(c.source, src);
@@ -422,15 +449,7 @@ int main(int argc, char **argv)
 
 	umask(0);	      /* the kernel has applied the caller's umask already */
 	fs.foreground = true; /* until daemonized */
-	fs.is_root = geteuid() == 0;
-	fs.ngroups = getgroups(0, NULL);
-	if (fs.ngroups > 0) {
-		fs.groups = calloc((size_t)fs.ngroups, sizeof(gid_t));
-		if (!fs.groups || getgroups(fs.ngroups, fs.groups) != fs.ngroups)
-			fs.ngroups = 0;
-	} else {
-		fs.ngroups = 0;
-	}
+	fs_creds_init(&fs);
 	eo.log = fs_log_sink;
 	eo.log_arg = &fs;
 	r = fs_table_init(&fs, srcfd);
@@ -468,24 +487,12 @@ int main(int argc, char **argv)
 	}
 
 	r = run(&fs, se, &cmd);
-	failed = fs_table_shut_all(&fs);
-	/* Names too: creates, renames and unlinks are not in any file's
-	 * fsync. */
-	synced = sync_source(fs.root.fd);
-	if (synced)
-		fs_log(&fs, LOG_ERR, "syncing %s failed: %s", src, strerror(-synced));
-	if (failed)
-		fs_log(&fs, LOG_ERR, "%u file(s) could not be written out at exit",
-		       failed);
-	else
-		fs_log(&fs, LOG_INFO, "all files written out and synced; unmounting %s",
-		       mnt);
 	/* The loop's status is the signal that stopped it, or an error
-	 * reading /dev/fuse; either way the data above was what mattered. */
+	 * reading /dev/fuse; either way the data is what matters now. */
 	if (r && r != -SIGTERM && r != -SIGINT && r != -SIGHUP && r != SIGTERM &&
 	    r != SIGINT && r != SIGHUP)
 		fs_log(&fs, LOG_WARNING, "session ended with status %d", r);
-	ret = failed || synced ? 1 : 0;
+	ret = write_out_at_exit(&fs, mnt);
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

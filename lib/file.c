@@ -161,6 +161,42 @@ void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st)
 
 /* ---- open and close ---- */
 
+/*
+ * The O_DIRECT descriptor of a new file, or fallback mode where the
+ * backing filesystem refuses O_DIRECT (said once in the log), or
+ * -EOPNOTSUPP there when fallback is off.  0 or -errno.
+ */
+static int open_direct(struct dfs_file *f)
+{
+	const struct dfs_engine_opts *o = &f->eng->o;
+	const char *why = NULL;
+
+	f->dfd = -1;
+	if (f->align.no_dio) {
+		why = "statx reports no direct I/O";
+	} else if (f->align.off > o->buf_size || o->buf_size % f->align.off ||
+		   f->align.mem > 4096) {
+		why = "alignment larger than the staging buffer";
+	} else {
+		f->dfd = dfs_reopen(f->fd, f->accmode | O_DIRECT);
+		if (f->dfd == -EINVAL)
+			why = "open with O_DIRECT refused";
+		else if (f->dfd < 0)
+			return f->dfd;
+	}
+	if (!why)
+		return 0;
+	f->dfd = -1;
+	if (o->no_fallback) {
+		dfs_log(f->eng, LOG_ERR,
+			"backing filesystem refuses O_DIRECT (%s) and fallback is off",
+			why);
+		return -EOPNOTSUPP;
+	}
+	dfs_disk_enter_fallback(f, why);
+	return 0;
+}
+
 int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 {
 	struct stat st;
@@ -194,33 +230,9 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 	if (r)
 		goto err_close;
 
-	const char *why = NULL;
-	if (f->align.no_dio) {
-		why = "statx reports no direct I/O";
-	} else if (f->align.off > e->o.buf_size || e->o.buf_size % f->align.off ||
-		   f->align.mem > 4096) {
-		why = "alignment larger than the staging buffer";
-	} else {
-		f->dfd = dfs_reopen(f->fd, f->accmode | O_DIRECT);
-		if (f->dfd == -EINVAL)
-			why = "open with O_DIRECT refused";
-		else if (f->dfd < 0) {
-			r = f->dfd;
-			goto err_close;
-		}
-	}
-	if (why) {
-		f->dfd = -1;
-		if (e->o.no_fallback) {
-			dfs_log(e, LOG_ERR,
-				"backing filesystem refuses O_DIRECT (%s) and fallback "
-				"is off",
-				why);
-			r = -EOPNOTSUPP;
-			goto err_close;
-		}
-		dfs_disk_enter_fallback(f, why);
-	}
+	r = open_direct(f);
+	if (r)
+		goto err_close;
 	atomic_store(&f->no_dontcache, e->o.no_dontcache != 0);
 	f->blk = atomic_load(&f->fallback) ? DFS_ALIGN_FALLBACK : f->align.off;
 	f->wsize = e->o.buf_size;
