@@ -35,9 +35,10 @@
  *    close() has written everything already), never for its fsync, and
  *    gets a fresh engine file.
  *
- * Invariants (under lock): opens > 0 implies cur != NULL; every file on
- * the closing list has refs == 0; busy == (opens || cur || closing ||
- * release_err).
+ * Invariants (under lock, asserted): opens > 0 implies cur != NULL; refs
+ * never drops below 0, and a file is freed only when its last reference
+ * goes (the release's own, once every call on it has put its one); busy ==
+ * (opens || cur || closing || release_err).
  */
 #ifndef DFS_FS_OFILE_H
 #define DFS_FS_OFILE_H

@@ -163,11 +163,15 @@ static void submit(struct dfs_file *f, struct dfs_window *w)
 	unsigned last = f->nblocks;
 	while (last > 0 && !blk_valid(w, last - 1))
 		last--;
+	/* No valid block starts at or past size (dfs_internal.h). */
+	assert(last > 0 && win_off(f, w) + (off_t)(last - 1) * f->blk < w->eof);
+	assert(f->nflight <= f->eng->o.depth);
 	off_t end = win_off(f, w) + (off_t)last * f->blk;
 	if (end > w->eof)
 		end = w->eof;
 	if (end > f->disk_size)
 		f->disk_size = end;
+	assert(f->disk_size <= f->size);
 
 	w->job.run = window_write_out;
 	dfs_engine_enqueue(f->eng, &w->job);
