@@ -46,7 +46,8 @@ static void update_busy(struct fs_ofile_slot *os)
 }
 
 /* Under os->lock: wait until every detached engine file has written out
- * what it staged, so the backing file holds all of it. */
+ * what it staged, so the backing file holds all of it.  Drops the lock
+ * while it waits: anything read before it must be read again. */
 static void wait_written_out(struct fs_ofile_slot *os)
 {
 	struct fs_ofile *of;
@@ -308,10 +309,11 @@ int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool tr
 		pthread_mutex_unlock(&os->lock);
 		return 0;
 	}
-	if (!os->cur) {
-		wait_written_out(os);
+	/* Waiting drops the lock: whether there is an engine file is
+	 * known only after it. */
+	wait_written_out(os);
+	if (!os->cur)
 		r = start(fs, ino);
-	}
 	if (!r && (h->writable || trunc))
 		r = make_writable(fs, ino);
 	if (!r && trunc)
@@ -362,6 +364,7 @@ int ofile_truncate(struct fs *fs, struct fs_inode *ino, off_t size)
 	int r = 0;
 
 	pthread_mutex_lock(&os->lock);
+	wait_written_out(os);
 	if (os->cur) {
 		r = make_writable(fs, ino);
 		if (!r) {
@@ -371,7 +374,6 @@ int ofile_truncate(struct fs *fs, struct fs_inode *ino, off_t size)
 	} else {
 		/* Held across the ftruncate: no engine file may start on a
 		 * size being changed. */
-		wait_written_out(os);
 		dfs_proc_path(path, sizeof(path), ino->fd);
 		if (truncate(path, size))
 			r = -errno;
