@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -350,6 +351,25 @@ static int add_fsname(struct fuse_args *args, const char *src)
 	return r;
 }
 
+/*
+ * The daemon holds descriptors for the inodes the kernel remembers and the
+ * files open through it; a shell or a systemd service starts it with a
+ * soft limit of 1,024.  Take the hard limit, so that an application never
+ * sees EMFILE because of how many files the mount has seen.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		fprintf(stderr,
+			"directfs: cannot raise the descriptor limit to %llu: %s\n",
+			(unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 /* -h, -V or a usage error: the exit status, once answered; else -1. */
 static int cli_answered(const char *prog, const struct cli *c,
 			const struct fuse_cmdline_opts *cmd)
@@ -447,6 +467,7 @@ int main(int argc, char **argv)
 	}
 	fs.o.source = src;
 
+	raise_fd_limit();
 	umask(0);	      /* the kernel has applied the caller's umask already */
 	fs.foreground = true; /* until daemonized */
 	fs_creds_init(&fs);
