@@ -34,19 +34,27 @@ static struct dir_handle *dir_of(struct fuse_file_info *fi)
 
 void fs_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
-	struct fs_inode *ino = fs_inode_get(fs_of(req), nodeid);
+	struct fs *fs = fs_of(req);
+	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct dir_handle *d = calloc(1, sizeof(*d));
-	int fd, r;
+	int pfd, fd, r;
 
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(ino->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+	pfd = fs_inode_fd(fs, ino);
+	r = pfd;
+	if (pfd >= 0) {
+		fd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = fd < 0 ? -errno : 0;
+		fs_inode_fd_put(fs, ino);
+	}
+	if (!r && !(d->dp = fdopendir(fd))) {
 		r = -errno;
-		if (fd >= 0)
-			close(fd);
+		close(fd);
+	}
+	if (r) {
 		free(d);
 		fuse_reply_err(req, -r);
 		return;

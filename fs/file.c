@@ -127,8 +127,15 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
 	if (ino->type != S_IFREG) {
 		/* FIFOs, sockets and devices: the daemon's own descriptor,
 		 * no staging. */
-		h->fd = dfs_reopen(ino->fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
-							  O_TRUNC | O_DIRECT));
+		int fd = fs_inode_fd(fs, ino);
+
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		h->fd = dfs_reopen(fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
+						     O_TRUNC | O_DIRECT));
+		fs_inode_fd_put(fs, ino);
 		if (h->fd < 0) {
 			r = h->fd;
 			goto fail;
@@ -182,7 +189,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	int flags = (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
 	struct fuse_entry_param e;
 	bool as_caller;
-	int fd, pfd, r;
+	int dfd, fd, pfd, r;
 
 	r = fs_name_ok(name);
 	if (!r)
@@ -193,8 +200,14 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	/* Created as the caller, with the caller's access mode; the engine
 	 * reopens it as the daemon.  O_TRUNC is the engine's to apply. */
-	fd = openat(dir->fd, name, flags, mode);
-	r = fd < 0 ? -errno : 0;
+	dfd = fs_inode_fd(fs, dir);
+	if (dfd >= 0) {
+		fd = openat(dfd, name, flags, mode);
+		r = fd < 0 ? -errno : 0;
+		fs_inode_fd_put(fs, dir);
+	} else {
+		r = dfd;
+	}
 	fs_creds_leave(fs, as_caller);
 	if (r) {
 		fuse_reply_err(req, -r);

@@ -14,6 +14,7 @@
  *   creds.c     acting as the caller for creating calls
  *   table.c     the inode table (table.h)
  *   ofile.c     an inode's open engine file (ofile.h)
+ *   ifd.c       descriptors of remembered inodes, by file handle (ifd.h)
  *   log.c       where log lines go: stderr, or syslog once detached
  *
  * struct fs is one per mount and lives for the whole process; the locking
@@ -41,7 +42,8 @@ struct fs_opts {
 	const char *source;
 	enum fs_close_policy close_policy;
 	bool no_fallback;
-	double timeout; /* entry and attribute cache, seconds */
+	double timeout;	    /* entry and attribute cache, seconds */
+	unsigned inode_fds; /* descriptors kept for idle remembered inodes */
 };
 
 struct fs {
@@ -49,6 +51,7 @@ struct fs {
 	struct dfs_engine *eng;
 	struct fs_inode root;
 	struct fs_table table;
+	struct fs_ifd_cache ifds;
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
 	gid_t *groups;	 /* the daemon's own supplementary groups */
@@ -59,6 +62,18 @@ struct fs {
 static inline struct fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* An O_PATH descriptor of ino for one call (ifd.h), or -errno; paired
+ * with fs_inode_fd_put. */
+static inline int fs_inode_fd(struct fs *fs, struct fs_inode *ino)
+{
+	return ifd_get(&fs->ifds, &ino->ifd);
+}
+
+static inline void fs_inode_fd_put(struct fs *fs, struct fs_inode *ino)
+{
+	ifd_put(&fs->ifds, &ino->ifd);
 }
 
 /* log.c: the sink the daemon and the engine log to (arg: struct fs). */

@@ -68,7 +68,7 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct stat st;
-	int r = fs_inode_stat(fs_inode_get(fs, ino), &st);
+	int r = fs_inode_stat(fs, fs_inode_get(fs, ino), &st);
 
 	(void)fi;
 	if (r)
@@ -82,7 +82,7 @@ static int set_times(struct fs *fs, struct fs_inode *ino, const struct stat *att
 {
 	struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
 	char path[64];
-	int r;
+	int fd, r;
 
 	if (valid & FUSE_SET_ATTR_ATIME_NOW)
 		ts[0].tv_nsec = UTIME_NOW;
@@ -98,15 +98,45 @@ static int set_times(struct fs *fs, struct fs_inode *ino, const struct stat *att
 	if (r)
 		return r;
 
+	fd = fs_inode_fd(fs, ino);
+	if (fd < 0)
+		return fd;
 	if (ino->type == S_IFLNK) {
-		if (utimensat(ino->fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
-			return -errno;
-		return 0;
+		r = utimensat(fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno
+									       : 0;
+	} else {
+		dfs_proc_path(path, sizeof(path), fd);
+		r = utimensat(AT_FDCWD, path, ts, 0) ? -errno : 0;
 	}
-	dfs_proc_path(path, sizeof(path), ino->fd);
-	if (utimensat(AT_FDCWD, path, ts, 0))
-		return -errno;
-	return 0;
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
+/* chown and chmod. */
+static int set_owner_mode(struct fs *fs, struct fs_inode *ino, const struct stat *attr,
+			  int valid)
+{
+	int fd = fs_inode_fd(fs, ino), r = 0;
+	char path[64];
+
+	if (fd < 0)
+		return fd;
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+			r = -errno;
+	}
+	if (!r && (valid & FUSE_SET_ATTR_MODE)) {
+		dfs_proc_path(path, sizeof(path), fd);
+		if (ino->type == S_IFLNK)
+			r = -EOPNOTSUPP;
+		else if (chmod(path, attr->st_mode & 07777))
+			r = -errno;
+	}
+	fs_inode_fd_put(fs, ino);
+	return r;
 }
 
 void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
@@ -114,25 +144,12 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
-	char path[64];
 	struct stat st;
 	int r = 0;
 
 	(void)fi;
-	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
-		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
-
-		if (fchownat(ino->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
-			r = -errno;
-	}
-	if (!r && (valid & FUSE_SET_ATTR_MODE)) {
-		dfs_proc_path(path, sizeof(path), ino->fd);
-		if (ino->type == S_IFLNK)
-			r = -EOPNOTSUPP;
-		else if (chmod(path, attr->st_mode & 07777))
-			r = -errno;
-	}
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MODE))
+		r = set_owner_mode(fs, ino, attr, valid);
 	if (!r && (valid & FUSE_SET_ATTR_SIZE)) {
 		if (ino->type == S_IFDIR)
 			r = -EISDIR;
@@ -145,7 +162,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 			    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		r = set_times(fs, ino, attr, valid);
 	if (!r)
-		r = fs_inode_stat(ino, &st);
+		r = fs_inode_stat(fs, ino, &st);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -154,14 +171,20 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 
 void fs_readlink(fuse_req_t req, fuse_ino_t nodeid)
 {
-	struct fs_inode *ino = fs_inode_get(fs_of(req), nodeid);
+	struct fs *fs = fs_of(req);
+	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	char buf[PATH_MAX + 1];
-	ssize_t n = readlinkat(ino->fd, "", buf, sizeof(buf));
+	int fd = fs_inode_fd(fs, ino);
+	ssize_t n = fd;
 
-	if (n < 0)
-		n = -errno;
-	else if ((size_t)n >= sizeof(buf))
-		n = -ENAMETOOLONG;
+	if (fd >= 0) {
+		n = readlinkat(fd, "", buf, sizeof(buf));
+		if (n < 0)
+			n = -errno;
+		else if ((size_t)n >= sizeof(buf))
+			n = -ENAMETOOLONG;
+		fs_inode_fd_put(fs, ino);
+	}
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -197,7 +220,7 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs_inode *dir = fs_inode_get(fs, parent);
 	struct fuse_entry_param e;
 	bool as_caller;
-	int r = fs_name_ok(name);
+	int dfd, r = fs_name_ok(name);
 
 	if (!r)
 		r = fs_creds_enter(req, &as_caller);
@@ -205,7 +228,10 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	r = make_node(dir->fd, name, s);
+	dfd = fs_inode_fd(fs, dir);
+	r = dfd < 0 ? dfd : make_node(dfd, name, s);
+	if (dfd >= 0)
+		fs_inode_fd_put(fs, dir);
 	fs_creds_leave(fs, as_caller);
 	if (!r)
 		r = fs_lookup_name(fs, dir, name, &e);
@@ -237,26 +263,42 @@ void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 	reply_new_node(req, parent, name, &s);
 }
 
+/* A new name for ino in dir. */
+static int link_inode(struct fs *fs, struct fs_inode *ino, struct fs_inode *dir,
+		      const char *name)
+{
+	int fd = fs_inode_fd(fs, ino), dfd, r;
+	char path[64];
+
+	if (fd < 0)
+		return fd;
+	dfd = fs_inode_fd(fs, dir);
+	if (dfd < 0) {
+		fs_inode_fd_put(fs, ino);
+		return dfd;
+	}
+	r = linkat(fd, "", dfd, name, AT_EMPTY_PATH) ? -errno : 0;
+	/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link does not,
+	 * and names this inode, not a path. */
+	if (r == -ENOENT || r == -EPERM) {
+		dfs_proc_path(path, sizeof(path), fd);
+		r = linkat(AT_FDCWD, path, dfd, name, AT_SYMLINK_FOLLOW) ? -errno : 0;
+	}
+	fs_inode_fd_put(fs, dir);
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
 void fs_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char *newname)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct fs_inode *dir = fs_inode_get(fs, newparent);
 	struct fuse_entry_param e;
-	char path[64];
 	int r = fs_name_ok(newname);
 
-	if (!r && linkat(ino->fd, "", dir->fd, newname, AT_EMPTY_PATH)) {
-		r = -errno;
-		/* AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the magic link
-		 * does not, and names this inode, not a path. */
-		if (r == -ENOENT || r == -EPERM) {
-			dfs_proc_path(path, sizeof(path), ino->fd);
-			r = linkat(AT_FDCWD, path, dir->fd, newname, AT_SYMLINK_FOLLOW)
-				    ? -errno
-				    : 0;
-		}
-	}
+	if (!r)
+		r = link_inode(fs, ino, dir, newname);
 	if (!r)
 		r = fs_lookup_name(fs, dir, newname, &e);
 	if (r)
@@ -267,11 +309,16 @@ void fs_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char
 
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
-	struct fs_inode *dir = fs_inode_get(fs_of(req), parent);
-	int r = fs_name_ok(name);
+	struct fs *fs = fs_of(req);
+	struct fs_inode *dir = fs_inode_get(fs, parent);
+	int dfd, r = fs_name_ok(name);
 
-	if (!r && unlinkat(dir->fd, name, flags))
-		r = -errno;
+	if (!r) {
+		dfd = fs_inode_fd(fs, dir);
+		r = dfd < 0 ? dfd : unlinkat(dfd, name, flags) ? -errno : 0;
+		if (dfd >= 0)
+			fs_inode_fd_put(fs, dir);
+	}
 	fuse_reply_err(req, -r);
 }
 
@@ -290,22 +337,40 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *a = fs_inode_get(fs, parent), *b = fs_inode_get(fs, newparent);
-	int r = fs_name_ok(name);
+	int afd, bfd, r = fs_name_ok(name);
 
 	if (!r)
 		r = fs_name_ok(newname);
 	if (!r && (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)))
 		r = -EINVAL; /* RENAME_WHITEOUT is for overlay filesystems */
-	if (!r && renameat2(a->fd, name, b->fd, newname, flags))
-		r = -errno;
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	afd = fs_inode_fd(fs, a);
+	if (afd < 0) {
+		fuse_reply_err(req, -afd);
+		return;
+	}
+	bfd = fs_inode_fd(fs, b);
+	r = bfd < 0 ? bfd : renameat2(afd, name, bfd, newname, flags) ? -errno : 0;
+	if (bfd >= 0)
+		fs_inode_fd_put(fs, b);
+	fs_inode_fd_put(fs, a);
 	fuse_reply_err(req, -r);
 }
 
 void fs_statfs(fuse_req_t req, fuse_ino_t nodeid)
 {
-	struct fs_inode *ino = fs_inode_get(fs_of(req), nodeid);
+	struct fs *fs = fs_of(req);
+	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct statvfs sv;
-	int r = fstatvfs(ino->fd, &sv) ? -errno : 0;
+	int fd = fs_inode_fd(fs, ino), r = fd;
+
+	if (fd >= 0) {
+		r = fstatvfs(fd, &sv) ? -errno : 0;
+		fs_inode_fd_put(fs, ino);
+	}
 
 	if (r)
 		fuse_reply_err(req, -r);

@@ -26,6 +26,11 @@
 
 #include "fs.h"
 
+#ifndef INODE_FDS_DEFAULT /* -DINODE_FDS_DEFAULT=16 stresses eviction */
+#define INODE_FDS_DEFAULT 4096
+#endif
+#define INODE_FDS_MIN 16
+
 #ifndef STATX_ATTR_MOUNT_ROOT
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
@@ -33,7 +38,8 @@
 struct cli {
 	char *source, *mountpoint;
 	unsigned extra; /* positional arguments past the two */
-	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout;
+	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
+		*inode_fds;
 	bool has_fsname, has_subtype;
 };
 
@@ -52,6 +58,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("fallback=%s", fallback),
 	CLI_OPT("io_threads=%s", io_threads),
 	CLI_OPT("timeout=%s", timeout),
+	CLI_OPT("inode_fds=%s", inode_fds),
 	/* Words meant for mount(8), fstab and systemd, not for us. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -96,9 +103,9 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 
 static void cli_free(struct cli *c)
 {
-	char **strs[] = {&c->source,   &c->mountpoint, &c->buffer_size,
-			 &c->depth,    &c->memory_cap, &c->close,
-			 &c->fallback, &c->io_threads, &c->timeout};
+	char **strs[] = {&c->source,	 &c->mountpoint, &c->buffer_size, &c->depth,
+			 &c->memory_cap, &c->close,	 &c->fallback,	  &c->io_threads,
+			 &c->timeout,	 &c->inode_fds};
 	size_t k;
 
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
@@ -135,6 +142,10 @@ static void usage(const char *prog)
 	       "    -o io_threads=N        disk writer threads (default 4)\n"
 	       "    -o timeout=SECONDS     kernel cache of names and attributes (default "
 	       "1)\n"
+	       "    -o inode_fds=N         descriptors kept open for files the kernel\n"
+	       "                           remembers but nobody uses (default: a "
+	       "quarter\n"
+	       "                           of the descriptor limit, at most 4096)\n"
 	       "\n"
 	       "fstab words (auto, noauto, user, users, defaults, _netdev, nofail, "
 	       "comment=,\n"
@@ -234,6 +245,8 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 		else if (strcmp(c->fallback, "uncached"))
 			return bad_value("fallback", c->fallback, "uncached or refuse");
 	}
+	if (c->inode_fds && (parse_uint(c->inode_fds, &o->inode_fds) || o->inode_fds < 1))
+		return bad_value("inode_fds", c->inode_fds, "a count such as 1024");
 	if (c->timeout) {
 		errno = 0;
 		o->timeout = strtod(c->timeout, &end);
@@ -370,6 +383,19 @@ static void raise_fd_limit(void)
 			(unsigned long long)rl.rlim_max, strerror(errno));
 }
 
+/* Descriptors kept for idle remembered inodes, unless inode_fds= says:
+ * a quarter of the limit, at most INODE_FDS_DEFAULT, so open files and
+ * directories always have room. */
+static unsigned default_inode_fds(void)
+{
+	struct rlimit rl;
+	rlim_t n = INODE_FDS_DEFAULT;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur / 4 < n)
+		n = rl.rlim_cur / 4;
+	return n < INODE_FDS_MIN ? INODE_FDS_MIN : (unsigned)n;
+}
+
 /* -h, -V or a usage error: the exit status, once answered; else -1. */
 static int cli_answered(const char *prog, const struct cli *c,
 			const struct fuse_cmdline_opts *cmd)
@@ -401,7 +427,7 @@ static int cli_answered(const char *prog, const struct cli *c,
 static int write_out_at_exit(struct fs *fs, const char *mnt)
 {
 	unsigned failed = fs_table_shut_all(fs);
-	int synced = sync_source(fs->root.fd);
+	int synced = sync_source(fs->root.ifd.fd); /* the root keeps its own */
 
 	if (synced)
 		fs_log(fs, LOG_ERR, "syncing %s failed: %s", fs->o.source,
@@ -473,7 +499,8 @@ int main(int argc, char **argv)
 	fs_creds_init(&fs);
 	eo.log = fs_log_sink;
 	eo.log_arg = &fs;
-	r = fs_table_init(&fs, srcfd);
+	r = fs_table_init(&fs, srcfd,
+			  fs.o.inode_fds ? fs.o.inode_fds : default_inode_fds());
 	if (r) {
 		close(srcfd);
 		fprintf(stderr, "directfs: cannot start: %s\n", strerror(-r));

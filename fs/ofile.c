@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,14 +62,21 @@ again:
 }
 
 /* The name of the inode's backing file, for the log. */
-static void backing_name(struct fs_inode *ino, char *name, size_t len)
+static void backing_name(struct fs *fs, struct fs_inode *ino, char *name, size_t len)
 {
 	char path[64];
-	ssize_t n;
+	ssize_t n = -1;
+	int fd = fs_inode_fd(fs, ino);
 
-	dfs_proc_path(path, sizeof(path), ino->fd);
-	n = readlink(path, name, len - 1);
-	name[n > 0 ? n : 0] = '\0';
+	if (fd >= 0) {
+		dfs_proc_path(path, sizeof(path), fd);
+		n = readlink(path, name, len - 1);
+		fs_inode_fd_put(fs, ino);
+	}
+	if (n <= 0)
+		snprintf(name, len, "inode %llu", (unsigned long long)ino->ino);
+	else
+		name[n] = '\0';
 }
 
 /* ---- starting and replacing ---- */
@@ -81,7 +89,13 @@ static int ofile_new(struct fs *fs, struct fs_inode *ino, int acc, struct fs_ofi
 
 	if (!of)
 		return -ENOMEM;
-	fd = dfs_reopen(ino->fd, acc);
+	fd = fs_inode_fd(fs, ino);
+	if (fd >= 0) {
+		int pfd = fd;
+
+		fd = dfs_reopen(pfd, acc);
+		fs_inode_fd_put(fs, ino);
+	}
 	if (fd < 0) {
 		free(of);
 		return fd;
@@ -257,7 +271,7 @@ static int retire_locked(struct fs *fs, struct fs_inode *ino)
 	if (!r)
 		r = r2;
 	if (r) {
-		backing_name(ino, name, sizeof(name));
+		backing_name(fs, ino, name, sizeof(name));
 		fs_log(fs, LOG_ERR,
 		       "%s: writing out at release failed: %s; "
 		       "the next close or fsync of the file reports it",
@@ -374,9 +388,14 @@ int ofile_truncate(struct fs *fs, struct fs_inode *ino, off_t size)
 	} else {
 		/* Held across the ftruncate: no engine file may start on a
 		 * size being changed. */
-		dfs_proc_path(path, sizeof(path), ino->fd);
-		if (truncate(path, size))
-			r = -errno;
+		int fd = fs_inode_fd(fs, ino);
+
+		r = fd < 0 ? fd : 0;
+		if (fd >= 0) {
+			dfs_proc_path(path, sizeof(path), fd);
+			r = truncate(path, size) ? -errno : 0;
+			fs_inode_fd_put(fs, ino);
+		}
 	}
 	pthread_mutex_unlock(&os->lock);
 	if (of) {
@@ -425,6 +444,18 @@ bool ofile_size(struct fs_inode *ino, off_t *size)
 	return f != NULL;
 }
 
+/* stat of the backing file itself. */
+static int backing_stat(struct fs *fs, struct fs_inode *ino, struct stat *sb)
+{
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd;
+	r = fstat(fd, sb) ? -errno : 0;
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
 static bool is_live(const struct dfs_file_stats *st)
 {
 	return st->written || st->pending || st->error || st->state == DFS_STATE_SYNCING;
@@ -438,7 +469,7 @@ static bool is_live(const struct dfs_file_stats *st)
  * release has synced it (or if it was never written through this mount)
  * durable is its size.
  */
-void ofile_progress(struct fs_inode *ino, struct dfs_file_stats *st)
+void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *st)
 {
 	struct fs_ofile_slot *os = &ino->of;
 	struct stat sb;
@@ -464,8 +495,8 @@ void ofile_progress(struct fs_inode *ino, struct dfs_file_stats *st)
 	}
 	pthread_mutex_unlock(&os->slock);
 	if (!live) {
-		if (!open)
-			size = fstat(ino->fd, &sb) ? 0 : sb.st_size;
+		if (!open && !backing_stat(fs, ino, &sb))
+			size = sb.st_size;
 		st->size = size;
 		if (!st->error)
 			st->durable = (uint64_t)size;

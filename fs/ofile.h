@@ -118,7 +118,7 @@ int ofile_write_out(struct fs *fs, struct fs_inode *ino);
  * file (staged bytes, a write-out still running); false otherwise. */
 bool ofile_size(struct fs_inode *ino, off_t *size);
 /* Progress figures of a regular file, as the README's "Progress" tells. */
-void ofile_progress(struct fs_inode *ino, struct dfs_file_stats *st);
+void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *st);
 
 /* At exit: write out, fsync and close the inode's engine file, open or
  * not; 0 or the error. */

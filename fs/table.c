@@ -109,22 +109,28 @@ static void table_remove(struct fs_table *t, struct fs_inode *i)
 	t->count--;
 }
 
-static void inode_init(struct fs_inode *i, int fd, const struct stat *st)
+/* The inode's fields but its descriptor. */
+static void inode_init(struct fs_inode *i, const struct stat *st)
 {
 	memset(i, 0, sizeof(*i));
-	i->fd = fd;
+	i->ifd.fd = -1;
 	i->dev = st->st_dev;
 	i->ino = st->st_ino;
 	i->type = st->st_mode & S_IFMT;
 	ofile_slot_init(&i->of);
 }
 
-static struct fs_inode *inode_new(int fd, const struct stat *st)
+/* A new inode on its O_PATH descriptor fd (taken over). */
+static struct fs_inode *inode_new(struct fs *fs, int fd, const struct stat *st)
 {
 	struct fs_inode *i = malloc(sizeof(*i));
 
-	if (i)
-		inode_init(i, fd, st);
+	if (!i) {
+		close(fd);
+		return NULL;
+	}
+	inode_init(i, st);
+	ifd_init(&fs->ifds, &i->ifd, fd);
 	return i;
 }
 
@@ -132,12 +138,12 @@ static void inode_free(struct fs *fs, struct fs_inode *i)
 {
 	ofile_free_handles(i);
 	ofile_slot_destroy(&i->of);
-	close(i->fd);
+	ifd_destroy(&fs->ifds, &i->ifd);
 	if (i != &fs->root)
 		free(i);
 }
 
-int fs_table_init(struct fs *fs, int rootfd)
+int fs_table_init(struct fs *fs, int rootfd, unsigned inode_fds)
 {
 	struct fs_table *t = &fs->table;
 	struct stat st;
@@ -150,7 +156,10 @@ int fs_table_init(struct fs *fs, int rootfd)
 	if (!t->buckets)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
-	inode_init(&fs->root, rootfd, &st);
+	ifd_cache_init(&fs->ifds, rootfd, inode_fds);
+	/* The root keeps its descriptor: every path starts there. */
+	inode_init(&fs->root, &st);
+	fs->root.ifd.fd = rootfd;
 	fs->root.nlookup = 1; /* the kernel's, never forgotten */
 	table_insert(t, &fs->root);
 	return 0;
@@ -174,6 +183,7 @@ void fs_table_destroy(struct fs *fs)
 	free(t->buckets);
 	t->buckets = NULL;
 	pthread_mutex_destroy(&t->lock);
+	ifd_cache_destroy(&fs->ifds);
 }
 
 unsigned fs_table_shut_all(struct fs *fs)
@@ -220,17 +230,22 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 
 /* ---- attributes and lookups ---- */
 
-int fs_inode_stat(struct fs_inode *ino, struct stat *st)
+int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 {
 	off_t size;
 	bool open = ofile_size(ino, &size);
+	int fd = fs_inode_fd(fs, ino), r;
 
 	/* Staged bytes and truncates count.  An engine file stays visible to
 	 * ofile_size() until its last release has written everything out, so
 	 * when there is none the backing size is complete; and reading it
 	 * waits for nothing, not even that write-out. */
-	if (fstatat(ino->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
-		return -errno;
+	if (fd < 0)
+		return fd;
+	r = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	fs_inode_fd_put(fs, ino);
+	if (r)
+		return r;
 	if (open)
 		st->st_size = size;
 	/* Tools size their writes by st_blksize (cp: at least 128 KiB); the
@@ -254,21 +269,32 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 
 	pthread_mutex_lock(&fs->table.lock);
 	ino = table_find(&fs->table, st.st_dev, st.st_ino);
-	if (!ino) {
-		ino = fresh = inode_new(fd, &st);
-		if (fresh)
-			table_insert(&fs->table, fresh);
-	}
 	if (ino)
 		ino->nlookup++;
 	pthread_mutex_unlock(&fs->table.lock);
-	if (!fresh)
-		close(fd);
-	if (!ino)
-		return -ENOMEM;
+	if (ino) {
+		ifd_offer(&fs->ifds, &ino->ifd, fd); /* saves a reopen */
+	} else {
+		/* Made without the table lock (finding the handle is a system
+		 * call); another lookup may have put the inode in meanwhile. */
+		fresh = inode_new(fs, fd, &st);
+		if (!fresh)
+			return -ENOMEM;
+		pthread_mutex_lock(&fs->table.lock);
+		ino = table_find(&fs->table, st.st_dev, st.st_ino);
+		if (!ino) {
+			table_insert(&fs->table, fresh);
+			ino = fresh;
+			fresh = NULL;
+		}
+		ino->nlookup++;
+		pthread_mutex_unlock(&fs->table.lock);
+		if (fresh)
+			inode_free(fs, fresh);
+	}
 
 	memset(e, 0, sizeof(*e));
-	r = fs_inode_stat(ino, &e->attr);
+	r = fs_inode_stat(fs, ino, &e->attr);
 	if (r) {
 		fs_inode_unref(fs, ino, 1);
 		return r;
@@ -282,12 +308,15 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
 		   struct fuse_entry_param *e)
 {
-	int fd, r = fs_name_ok(name);
+	int fd, pfd, r = fs_name_ok(name);
 
 	if (r)
 		return r;
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	return fs_lookup_fd(fs, fd, e);
+	pfd = fs_inode_fd(fs, parent);
+	if (pfd < 0)
+		return pfd;
+	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	fs_inode_fd_put(fs, parent);
+	return r ? r : fs_lookup_fd(fs, fd, e);
 }

@@ -3,17 +3,19 @@
  * table.h - the inodes the kernel knows, owned by table.c.
  *
  * One struct fs_inode per backing inode the kernel has looked up, keyed by
- * (st_dev, st_ino).  It holds an O_PATH | O_NOFOLLOW descriptor, so every
- * operation resolves names relative to a parent descriptor and never walks
- * a path from the root: a symlink inside SOURCE cannot lead the daemon out
- * of it.  The FUSE node id is the inode's address (the root is
+ * (st_dev, st_ino).  It is reached through an O_PATH | O_NOFOLLOW
+ * descriptor (ifd.h: kept while in use, else opened again from the inode's
+ * file handle), so every operation resolves names relative to a parent
+ * descriptor and never walks a path from the root: a symlink inside SOURCE
+ * cannot lead the daemon out of it.  The FUSE node id is the inode's address (the root is
  * FUSE_ROOT_ID and lives in struct fs).
  *
  * Locking rules, the one place they are written down:
  *  - t->lock guards the buckets, count and every inode's nlookup and hnext.
  *    It is a leaf as far as inodes go: nobody takes it while holding an
  *    inode's open-file locks (ofile.h), and it is never held across I/O.
- *  - fd, dev, ino and type never change after the inode is made.
+ *  - dev, ino and type never change after the inode is made; the
+ *    descriptor is ifd.c's to keep, take with fs_inode_fd().
  *  - An inode is freed when nlookup drops to 0 and its open-file slot is
  *    not busy.  A release pins its inode with one more lookup while it
  *    runs, because the kernel may forget the inode before it is done.
@@ -31,12 +33,13 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "ifd.h"
 #include "ofile.h"
 
 struct fs;
 
 struct fs_inode {
-	int fd; /* O_PATH | O_NOFOLLOW */
+	struct fs_ifd ifd; /* its O_PATH descriptor (ifd.c) */
 	dev_t dev;
 	ino_t ino;
 	mode_t type; /* S_IFMT bits */
@@ -52,8 +55,9 @@ struct fs_table {
 };
 
 /* Make the table with the root inode on the O_PATH descriptor rootfd
- * (taken over). */
-int fs_table_init(struct fs *fs, int rootfd);
+ * (taken over), and the descriptor cache: at most inode_fds descriptors of
+ * idle inodes stay open. */
+int fs_table_init(struct fs *fs, int rootfd, unsigned inode_fds);
 /* Free every inode still known (and the handles the kernel never
  * released); after the session is gone. */
 void fs_table_destroy(struct fs *fs);
@@ -64,7 +68,7 @@ struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 void fs_inode_pin(struct fs *fs, struct fs_inode *ino);
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n);
 /* stat of the inode, with the logical size of a file being written. */
-int fs_inode_stat(struct fs_inode *ino, struct stat *st);
+int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st);
 
 /* A name a lookup or create may use: not empty, ".", ".." or with '/'. */
 int fs_name_ok(const char *name);

@@ -65,14 +65,15 @@ static int root_value(struct fs *fs, enum dfs_attr a, char *buf, size_t len)
 }
 
 /* A regular file's figure. */
-static int file_value(struct fs_inode *ino, enum dfs_attr a, char *buf, size_t len)
+static int file_value(struct fs *fs, struct fs_inode *ino, enum dfs_attr a, char *buf,
+		      size_t len)
 {
 	struct dfs_file_stats st;
 	uint64_t v;
 
 	if (a >= DFS_ATTR_ROOT_ONLY)
 		return -ENODATA;
-	ofile_progress(ino, &st);
+	ofile_progress(fs, ino, &st);
 	switch (a) {
 	case DFS_ATTR_STATE: return dfs_state_format(st.state, st.error, buf, len);
 	case DFS_ATTR_WRITTEN: v = st.written; break;
@@ -98,20 +99,38 @@ static int progress_value(struct fs *fs, struct fs_inode *ino, const char *name,
 	if (ino == &fs->root)
 		return root_value(fs, (enum dfs_attr)a, buf, len);
 	if (ino->type == S_IFREG)
-		return file_value(ino, (enum dfs_attr)a, buf, len);
+		return file_value(fs, ino, (enum dfs_attr)a, buf, len);
 	return -ENODATA;
 }
 
 /* ---- passthrough ---- */
 
-static int xattr_path(fuse_req_t req, fuse_ino_t nodeid, char *path, size_t len)
-{
-	struct fs_inode *ino = fs_inode_get(fs_of(req), nodeid);
+/* The inode an xattr call names, held by its /proc/self/fd path for the
+ * length of the call. */
+struct xattr_target {
+	struct fs *fs;
+	struct fs_inode *ino;
+	char path[64];
+};
 
-	if (ino->type == S_IFLNK)
+static int target_open(fuse_req_t req, fuse_ino_t nodeid, struct xattr_target *t)
+{
+	int fd;
+
+	t->fs = fs_of(req);
+	t->ino = fs_inode_get(t->fs, nodeid);
+	if (t->ino->type == S_IFLNK)
 		return -EOPNOTSUPP;
-	dfs_proc_path(path, len, ino->fd);
+	fd = fs_inode_fd(t->fs, t->ino);
+	if (fd < 0)
+		return fd;
+	dfs_proc_path(t->path, sizeof(t->path), fd);
 	return 0;
+}
+
+static void target_close(struct xattr_target *t)
+{
+	fs_inode_fd_put(t->fs, t->ino);
 }
 
 /* Reply to a get or list call: the size when size is 0, else the bytes,
@@ -130,7 +149,8 @@ static void reply_sized(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 
 void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t size)
 {
-	char path[64], *buf = NULL;
+	struct xattr_target t;
+	char *buf = NULL;
 	ssize_t n;
 
 	if (dfs_attr_is_ours(name)) {
@@ -141,17 +161,16 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t siz
 		reply_sized(req, n, val, size);
 		return;
 	}
-	n = xattr_path(req, nodeid, path, sizeof(path));
-
+	n = target_open(req, nodeid, &t);
+	if (!n) {
+		if (size && !(buf = malloc(size)))
+			n = -ENOMEM;
+		else if ((n = getxattr(t.path, name, buf, size)) < 0)
+			n = -errno;
+		target_close(&t);
+	}
 	if (n == -EOPNOTSUPP)
 		n = -ENODATA;
-	if (!n && size && !(buf = malloc(size)))
-		n = -ENOMEM;
-	if (!n) {
-		n = getxattr(path, name, buf, size);
-		if (n < 0)
-			n = -errno;
-	}
 	reply_sized(req, n, buf, size);
 	free(buf);
 }
@@ -194,15 +213,16 @@ static ssize_t list_visible(const char *path, char **out)
 
 void fs_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
 {
-	char path[64], *buf = NULL;
-	ssize_t n = xattr_path(req, nodeid, path, sizeof(path));
+	struct xattr_target t;
+	char *buf = NULL;
+	ssize_t n = target_open(req, nodeid, &t);
 
-	if (n == -EOPNOTSUPP) {
-		reply_sized(req, 0, NULL, size);
-		return;
+	if (!n) {
+		n = list_visible(t.path, &buf);
+		target_close(&t);
 	}
-	if (!n)
-		n = list_visible(path, &buf);
+	if (n == -EOPNOTSUPP)
+		n = 0; /* a symlink lists none */
 	reply_sized(req, n, buf, size);
 	free(buf);
 }
@@ -221,24 +241,28 @@ static int refuse_progress(fuse_req_t req, const char *name, const char *what)
 void fs_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char *value,
 		 size_t size, int flags)
 {
-	char path[64];
+	struct xattr_target t;
 	int r = refuse_progress(req, name, "set");
 
 	if (!r)
-		r = xattr_path(req, nodeid, path, sizeof(path));
-	if (!r && setxattr(path, name, value, size, flags))
-		r = -errno;
+		r = target_open(req, nodeid, &t);
+	if (!r) {
+		r = setxattr(t.path, name, value, size, flags) ? -errno : 0;
+		target_close(&t);
+	}
 	fuse_reply_err(req, -r);
 }
 
 void fs_removexattr(fuse_req_t req, fuse_ino_t nodeid, const char *name)
 {
-	char path[64];
+	struct xattr_target t;
 	int r = refuse_progress(req, name, "removed");
 
 	if (!r)
-		r = xattr_path(req, nodeid, path, sizeof(path));
-	if (!r && removexattr(path, name))
-		r = -errno;
+		r = target_open(req, nodeid, &t);
+	if (!r) {
+		r = removexattr(t.path, name) ? -errno : 0;
+		target_close(&t);
+	}
 	fuse_reply_err(req, -r);
 }

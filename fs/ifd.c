@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ifd.c - descriptors of remembered inodes: kept while used or recently
+ * used, evicted beyond a cap, opened again from the inode's kernel file
+ * handle.  Locking rules and invariants: ifd.h.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dfs_io.h"
+#include "ifd.h"
+
+#ifndef MAX_HANDLE_SZ
+#define MAX_HANDLE_SZ 128
+#endif
+
+/* The handle of the inode fd refers to, and its mount id; NULL where the
+ * filesystem has none. */
+static struct file_handle *handle_of(int fd, int *mount_id)
+{
+	struct file_handle *fh = malloc(sizeof(*fh) + MAX_HANDLE_SZ), *small;
+
+	if (!fh)
+		return NULL;
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", fh, mount_id, AT_EMPTY_PATH)) {
+		free(fh);
+		return NULL;
+	}
+	small = realloc(fh, sizeof(*fh) + fh->handle_bytes);
+	return small ? small : fh;
+}
+
+static int open_handle(struct fs_ifd_cache *c, struct file_handle *fh)
+{
+	int fd = open_by_handle_at(c->mount_fd, fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	/* ESTALE: deleted on SOURCE behind the mount's back and gone; to the
+	 * caller that is a name that no longer exists, as on a local disk. */
+	if (fd < 0)
+		return errno == ESTALE ? -ENOENT : -errno;
+	return fd;
+}
+
+void ifd_cache_init(struct fs_ifd_cache *c, int rootfd, unsigned max)
+{
+	struct file_handle *fh;
+	int fd;
+
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	TAILQ_INIT(&c->lru);
+	c->max = max;
+	c->mount_fd = -1;
+	fh = handle_of(rootfd, &c->mount_id);
+	if (!fh)
+		return; /* no handles on this filesystem */
+	/* open_by_handle_at() refuses an O_PATH descriptor for the mount. */
+	c->mount_fd = dfs_reopen(rootfd, O_RDONLY | O_DIRECTORY);
+	if (c->mount_fd < 0) {
+		free(fh);
+		return;
+	}
+	/* Opening a handle needs CAP_DAC_READ_SEARCH: try it once. */
+	fd = open_handle(c, fh);
+	free(fh);
+	if (fd >= 0) {
+		close(fd);
+		c->handles = true;
+	} else {
+		close(c->mount_fd);
+		c->mount_fd = -1;
+	}
+}
+
+void ifd_cache_destroy(struct fs_ifd_cache *c)
+{
+	if (c->mount_fd >= 0)
+		close(c->mount_fd);
+	pthread_mutex_destroy(&c->lock);
+}
+
+/* Under c->lock: close idle descriptors beyond the cap, oldest first. */
+static void evict_locked(struct fs_ifd_cache *c)
+{
+	struct fs_ifd *old;
+
+	while (c->open > c->max && (old = TAILQ_FIRST(&c->lru))) {
+		assert(!old->users && old->handle && old->fd >= 0);
+		TAILQ_REMOVE(&c->lru, old, lru);
+		close(old->fd);
+		old->fd = -1;
+		c->open--;
+		atomic_fetch_add(&c->evictions, 1);
+	}
+}
+
+void ifd_init(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
+{
+	int mount_id;
+
+	memset(ifd, 0, sizeof(*ifd));
+	ifd->fd = fd;
+	if (c->handles) {
+		ifd->handle = handle_of(fd, &mount_id);
+		if (ifd->handle && mount_id != c->mount_id) {
+			/* Another filesystem mounted inside SOURCE. */
+			free(ifd->handle);
+			ifd->handle = NULL;
+		}
+	}
+	if (!ifd->handle)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->open++;
+	TAILQ_INSERT_TAIL(&c->lru, ifd, lru);
+	evict_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void ifd_destroy(struct fs_ifd_cache *c, struct fs_ifd *ifd)
+{
+	if (ifd->handle) {
+		pthread_mutex_lock(&c->lock);
+		assert(!ifd->users);
+		if (ifd->fd >= 0) {
+			TAILQ_REMOVE(&c->lru, ifd, lru);
+			c->open--;
+		}
+		pthread_mutex_unlock(&c->lock);
+		free(ifd->handle);
+	}
+	if (ifd->fd >= 0)
+		close(ifd->fd);
+	ifd->fd = -1;
+}
+
+void ifd_offer(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
+{
+	bool taken = false;
+
+	if (ifd->handle) {
+		pthread_mutex_lock(&c->lock);
+		if (ifd->fd < 0) {
+			ifd->fd = fd;
+			c->open++;
+			if (!ifd->users)
+				TAILQ_INSERT_TAIL(&c->lru, ifd, lru);
+			evict_locked(c);
+			taken = true;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (!taken)
+		close(fd);
+}
+
+int ifd_get(struct fs_ifd_cache *c, struct fs_ifd *ifd)
+{
+	int fd;
+
+	if (!ifd->handle)
+		return ifd->fd; /* kept for the inode's life */
+	pthread_mutex_lock(&c->lock);
+	if (ifd->fd >= 0) {
+		if (!ifd->users++)
+			TAILQ_REMOVE(&c->lru, ifd, lru);
+		fd = ifd->fd;
+		pthread_mutex_unlock(&c->lock);
+		return fd;
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	/* Evicted: open it again without the lock; a racing call may have
+	 * done the same, and the first one in keeps its descriptor. */
+	fd = open_handle(c, ifd->handle);
+	if (fd < 0)
+		return fd;
+	atomic_fetch_add(&c->reopens, 1);
+	pthread_mutex_lock(&c->lock);
+	if (ifd->fd < 0) {
+		ifd->fd = fd;
+		c->open++;
+		ifd->users++;
+	} else {
+		close(fd); /* the racing call's is in place */
+		if (!ifd->users++)
+			TAILQ_REMOVE(&c->lru, ifd, lru);
+	}
+	fd = ifd->fd;
+	pthread_mutex_unlock(&c->lock);
+	return fd;
+}
+
+void ifd_put(struct fs_ifd_cache *c, struct fs_ifd *ifd)
+{
+	if (!ifd->handle)
+		return;
+	pthread_mutex_lock(&c->lock);
+	assert(ifd->users > 0 && ifd->fd >= 0);
+	if (!--ifd->users) {
+		TAILQ_INSERT_TAIL(&c->lru, ifd, lru);
+		evict_locked(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
