@@ -7,7 +7,9 @@
  * Locking and ownership, the one place they are written down:
  *
  *  - f->lock protects everything in a dfs_file that is not _Atomic: the
- *    window list, size, disk_size, counts, spare.  err is written
+ *    window list, size, disk_size, counts, spare, appending.  Staging may
+ *    drop it to wait for a buffer or a window in flight; an append keeps
+ *    others out meanwhile with appending (and f->cv).  err is written
  *    under it (first error wins) and read anywhere.
  *  - e->lock protects the engine's pool (free list, nalloc, inflight), the
  *    job queue, the list of pool clients (open files) and every client's
@@ -101,6 +103,7 @@ struct dfs_file {
 	off_t size;		/* logical size; set with size_set() */
 	atomic_llong size_seen; /* a copy of size for readers without the lock */
 	bool dirty;		/* written, truncated or allocated since the last fsync */
+	bool appending;		/* an append is staging (it may drop the lock) */
 	off_t disk_size;	/* what the backing file holds, as far as we wrote */
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;

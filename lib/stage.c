@@ -435,10 +435,17 @@ ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t of
 ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at)
 {
 	pthread_mutex_lock(&f->lock);
+	/* Staging may drop the lock (waiting for a buffer or a window in
+	 * flight): no other append may take the same end of file meanwhile. */
+	while (f->appending)
+		pthread_cond_wait(&f->cv, &f->lock);
+	f->appending = true;
 	off_t off = f->size;
 	ssize_t r = check_write_range(f, len, off);
 	if (!r && len)
 		r = stage_write_locked(f, buf, len, off);
+	f->appending = false;
+	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->lock);
 	if (at)
 		*at = off;

@@ -286,7 +286,10 @@ static void *append_thread(void *arg)
 }
 
 /* Two appenders: every record whole, none lost, none overlapping. */
-START_TEST(test_two_appenders)
+/* Two threads appending records to one file: every record whole, none
+ * lost.  Run on the default engine and on one with a single 64 KiB buffer,
+ * where every new window waits for the pool and drops the file's lock. */
+static void two_appenders(void)
 {
 	char path[4200];
 	struct dfs_file *f = ecreate(path, sizeof(path), "append");
@@ -316,6 +319,26 @@ START_TEST(test_two_appenders)
 	ck_assert_int_eq(na, 500);
 	ck_assert_int_eq(nb, 500);
 	free(got);
+}
+
+START_TEST(test_two_appenders)
+{
+	two_appenders();
+}
+END_TEST
+
+START_TEST(test_two_appenders_one_buffer)
+{
+	struct dfs_engine_opts o;
+
+	dfs_engine_destroy(eng);
+	dfs_engine_opts_init(&o);
+	o.buf_size = o.mem_cap = 64 * 1024;
+	o.depth = 1;
+	o.io = &fio.ops;
+	o.log = tu_log;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+	two_appenders();
 }
 END_TEST
 
@@ -702,6 +725,7 @@ int main(void)
 	tcase_add_test(tc, test_overwrite_inflight);
 	tcase_add_test(tc, test_truncate_staged);
 	tcase_add_test(tc, test_two_appenders);
+	tcase_add_test(tc, test_two_appenders_one_buffer);
 	tcase_add_test(tc, test_descriptor_modes);
 	tcase_add_test(tc, test_bad_args);
 	tcase_add_test(tc, test_no_dontcache);
