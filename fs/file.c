@@ -99,13 +99,19 @@ static void handle_drop(struct fs *fs, struct fs_handle *h)
 {
 	struct fs_inode *ino = h->inode;
 
-	/* The kernel may forget the inode while its release runs. */
+	struct fs_ofile *of;
+
+	/* The kernel may forget the inode while its release runs, or before
+	 * the committer is done with it: the pin goes with the file. */
 	fs_inode_pin(fs, ino);
-	ofile_release(fs, ino, h);
+	of = ofile_release(fs, ino, h);
 	if (h->fd >= 0)
 		close(h->fd);
-	fs_inode_unref(fs, ino, 1);
 	free(h);
+	if (of)
+		fs_commit(fs, ino, of);
+	else
+		fs_inode_unref(fs, ino, 1);
 }
 
 static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
@@ -339,7 +345,7 @@ void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	if (h->fd < 0 && h->writable) {
 		of = handle_ofile(h);
 		r2 = fs->o.close_policy == FS_CLOSE_SYNC ? dfs_file_sync(of->file, 0)
-							 : dfs_file_flush(of->file);
+							 : dfs_file_close_flush(of->file);
 		ofile_put(fs, h->inode, of);
 	}
 	fuse_reply_err(req, -(r ? r : r2));

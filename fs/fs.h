@@ -11,6 +11,7 @@
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
  *   dir.c       handlers: opendir, readdir(plus), releasedir, fsyncdir
  *   xattr.c     handlers: xattrs, and the progress attributes
+ *   commit.c    group commit: the fsyncs of released files, batched
  *   creds.c     acting as the caller for creating calls
  *   table.c     the inode table (table.h)
  *   ofile.c     an inode's open engine file (ofile.h)
@@ -46,12 +47,23 @@ struct fs_opts {
 	unsigned inode_fds; /* descriptors kept for idle remembered inodes */
 };
 
+struct commit_item;
+
+struct fs_committer {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct commit_item *head, **tail;
+	bool stop, running;
+	pthread_t thread;
+};
+
 struct fs {
 	struct fs_opts o;
 	struct dfs_engine *eng;
 	struct fs_inode root;
 	struct fs_table table;
 	struct fs_ifd_cache ifds;
+	struct fs_committer commit;
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
 	gid_t *groups;	 /* the daemon's own supplementary groups */
@@ -79,6 +91,12 @@ static inline void fs_inode_fd_put(struct fs *fs, struct fs_inode *ino)
 /* log.c: the sink the daemon and the engine log to (arg: struct fs). */
 void fs_log_sink(void *arg, int level, const char *msg);
 #define fs_log(fs, level, ...) dfs_logf(fs_log_sink, (fs), (level), __VA_ARGS__)
+
+/* commit.c: the committer thread; fs_commit takes over a detached engine
+ * file (ofile_release) and the inode pin that came with it. */
+int fs_commit_start(struct fs *fs);
+void fs_commit_stop(struct fs *fs); /* drains the queue */
+void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
 
 /* creds.c: note who the daemon runs as; then run the rest of a creating
  * request as the caller (fsuid, fsgid, supplementary groups), on this

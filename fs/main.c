@@ -39,7 +39,7 @@ struct cli {
 	char *source, *mountpoint;
 	unsigned extra; /* positional arguments past the two */
 	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
-		*inode_fds;
+		*inode_fds, *small_files;
 	bool has_fsname, has_subtype;
 };
 
@@ -59,6 +59,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("io_threads=%s", io_threads),
 	CLI_OPT("timeout=%s", timeout),
 	CLI_OPT("inode_fds=%s", inode_fds),
+	CLI_OPT("small_files=%s", small_files),
 	/* Words meant for mount(8), fstab and systemd, not for us. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -105,7 +106,7 @@ static void cli_free(struct cli *c)
 {
 	char **strs[] = {&c->source,	 &c->mountpoint, &c->buffer_size, &c->depth,
 			 &c->memory_cap, &c->close,	 &c->fallback,	  &c->io_threads,
-			 &c->timeout,	 &c->inode_fds};
+			 &c->timeout,	 &c->inode_fds,	 &c->small_files};
 	size_t k;
 
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
@@ -231,6 +232,9 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 		return bad_value("memory_cap", c->memory_cap, "a size such as 64M");
 	if (c->depth && parse_uint(c->depth, &eo->depth))
 		return bad_value("depth", c->depth, "a count such as 2");
+	if (c->small_files && parse_size(c->small_files, &eo->small_max))
+		return bad_value("small_files", c->small_files,
+				 "a size such as 1M, or 0");
 	if (c->io_threads && parse_uint(c->io_threads, &eo->workers))
 		return bad_value("io_threads", c->io_threads, "a count such as 4");
 	if (c->close) {
@@ -534,7 +538,13 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 
+	r = fs_commit_start(&fs);
+	if (r)
+		fs_log(&fs, LOG_WARNING,
+		       "no committer thread (%s): each release fsyncs its file",
+		       strerror(-r));
 	r = run(&fs, se, &cmd);
+	fs_commit_stop(&fs);
 	/* The loop's status is the signal that stopped it, or an error
 	 * reading /dev/fuse; either way the data is what matters now. */
 	if (r && r != -SIGTERM && r != -SIGINT && r != -SIGHUP && r != SIGTERM &&

@@ -222,17 +222,14 @@ static void keep_release_error(struct fs *fs, struct fs_ofile_slot *os, int err)
 
 /*
  * Called with os->lock held; returns with it held, having dropped it in
- * between.  Detach cur, wait for the I/O still running on it, write it
- * out (a new open may start once that is done), fsync and close it, and
- * keep what the session ended with.  Returns 0 or the error.
+ * between.  Detach cur, wait for the I/O still running on it and write it
+ * out (a new open may start once that is done).  Returns the detached
+ * file, for ofile_finish().
  */
-static int retire_locked(struct fs *fs, struct fs_inode *ino)
+static struct fs_ofile *detach_locked(struct fs_inode *ino)
 {
 	struct fs_ofile_slot *os = &ino->of;
 	struct fs_ofile *of = os->cur;
-	struct dfs_file_stats st;
-	char name[4096];
-	int r, r2;
 
 	assert(of && !os->opens);
 	pthread_mutex_lock(&os->slock);
@@ -244,12 +241,26 @@ static int retire_locked(struct fs *fs, struct fs_inode *ino)
 	pthread_mutex_unlock(&os->lock);
 
 	/* Nobody else can reach of now: no lock needed for its I/O. */
-	r = dfs_file_flush(of->file);
+	of->err = dfs_file_flush(of->file);
 	pthread_mutex_lock(&os->lock);
 	of->written_out = true;
 	pthread_cond_broadcast(&os->cv);
-	pthread_mutex_unlock(&os->lock);
+	return of;
+}
 
+void ofile_writeback(struct fs_ofile *of)
+{
+	dfs_file_writeback(of->file);
+}
+
+int ofile_finish(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
+{
+	struct fs_ofile_slot *os = &ino->of;
+	struct dfs_file_stats st;
+	char name[4096];
+	int r = of->err, r2;
+
+	assert(of->written_out && of->refs == 1);
 	r2 = dfs_file_finish(of->file);
 	if (!r)
 		r = r2;
@@ -266,7 +277,6 @@ static int retire_locked(struct fs *fs, struct fs_inode *ino)
 	pthread_mutex_unlock(&os->slock);
 	pthread_mutex_unlock(&os->lock);
 
-	assert(of->refs == 1);
 	r2 = ofile_free(of);
 	if (!r)
 		r = r2;
@@ -280,6 +290,20 @@ static int retire_locked(struct fs *fs, struct fs_inode *ino)
 	pthread_mutex_lock(&os->lock);
 	if (r)
 		keep_release_error(fs, os, r);
+	update_busy(os);
+	pthread_mutex_unlock(&os->lock);
+	return r;
+}
+
+/* Under os->lock, dropped in between: detach cur and finish it here. */
+static int retire_locked(struct fs *fs, struct fs_inode *ino)
+{
+	struct fs_ofile *of = detach_locked(ino);
+	int r;
+
+	pthread_mutex_unlock(&ino->of.lock);
+	r = ofile_finish(fs, ino, of);
+	pthread_mutex_lock(&ino->of.lock);
 	return r;
 }
 
@@ -349,23 +373,24 @@ int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool tr
 	return r;
 }
 
-void ofile_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h)
+struct fs_ofile *ofile_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h)
 {
 	struct fs_ofile_slot *os = &ino->of;
+	struct fs_ofile *of = NULL;
 
+	(void)fs;
 	pthread_mutex_lock(&os->lock);
 	LIST_REMOVE(h, link);
 	if (h->fd < 0) {
 		assert(os->opens > 0);
 		if (!--os->opens)
-			retire_locked(fs, ino);
-		/* Only now: a file being released still counts as being
-		 * written, until its data is durable. */
+			of = detach_locked(ino);
 		if (h->writable)
 			atomic_fetch_sub(&os->writers, 1);
 	}
 	update_busy(os);
 	pthread_mutex_unlock(&os->lock);
+	return of;
 }
 
 /* ---- calls without a handle ---- */
@@ -485,8 +510,11 @@ void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *
 		size = st->size; /* the open file's logical size */
 	}
 	if (!live && !LIST_EMPTY(&os->closing)) {
-		/* A release still writing out or syncing the last session. */
+		/* A release still writing out or syncing the last session:
+		 * until its fsync is done, the file is on its way to durable. */
 		dfs_file_stats(LIST_FIRST(&os->closing)->file, st);
+		if (st->state == DFS_STATE_IDLE || st->state == DFS_STATE_FALLBACK)
+			st->state = DFS_STATE_SYNCING;
 		live = true;
 	}
 	if (!live) {

@@ -30,10 +30,10 @@
  *    holds staged data).
  *  - The last release detaches cur under lock (it moves to the closing
  *    list), waits for the references still running on it, and then writes
- *    out, fsyncs and closes it without the lock.  A new open meanwhile
- *    waits only until the detached file is written out (normally at once:
- *    close() has written everything already), never for its fsync, and
- *    gets a fresh engine file.
+ *    it out without the lock; the fsync and close follow in
+ *    ofile_finish(), from the committer (commit.c) that batches them.  A new open
+ * meanwhile waits only until the detached file is written out (normally at once: close()
+ * has written everything already), never for its fsync, and gets a fresh engine file.
  *
  * Invariants (under lock, asserted): opens > 0 implies cur != NULL; refs
  * never drops below 0, and a file is freed only when its last reference
@@ -59,6 +59,7 @@ struct fs_ofile {
 	int accmode;	  /* O_RDONLY or O_RDWR, as the backing file was opened */
 	unsigned refs;	  /* under os->lock */
 	bool written_out; /* detached and everything staged is on SOURCE */
+	int err;	  /* of that write-out, for ofile_finish() */
 	LIST_ENTRY(fs_ofile) link; /* os->closing while detached */
 };
 
@@ -100,10 +101,20 @@ void ofile_slot_destroy(struct fs_ofile_slot *os);
  * h a past release's error.  0 or -errno; on error nothing is counted.
  */
 int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool trunc);
-/* Let go of h's open.  The last open of a regular file writes out, fsyncs
- * and closes its engine file; a failure is logged and kept for the next
- * flush or fsync of the file. */
-void ofile_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h);
+/*
+ * Let go of h's open.  The last open of a regular file detaches its engine
+ * file and writes out what it staged; that file comes back, and the
+ * caller must hand it to ofile_finish() (at once, or from a thread that
+ * batches the fsyncs of many files).  NULL otherwise.
+ */
+struct fs_ofile *ofile_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h);
+/* Start the writeback of what a detached file left in the page cache, so
+ * that the fsyncs of a batch overlap. */
+void ofile_writeback(struct fs_ofile *of);
+/* fsync and close a detached engine file and keep what its session ended
+ * with; a failure is logged and kept for the next flush or fsync of the
+ * file.  0 or the error. */
+int ofile_finish(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
 
 /* A reference on the inode's engine file, or NULL when it has none (no
  * handle is open).  Every ofile_get is paired with one ofile_put. */

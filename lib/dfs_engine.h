@@ -40,9 +40,14 @@ struct dfs_engine_opts {
 	unsigned depth;	     /* windows of one file in flight to disk at once */
 	size_t mem_cap;	     /* all staging buffers of all files, bytes */
 	unsigned max_staged; /* staged windows per file before the oldest is written */
-	unsigned workers;    /* I/O threads */
-	int no_fallback;     /* refuse (EOPNOTSUPP) files that cannot do O_DIRECT */
-	int no_dontcache;    /* never try RWF_DONTCACHE */
+	/* A close of a file of at most small_max bytes writes it through the
+	 * page cache (RWF_DONTCACHE where the kernel has it) instead of waiting
+	 * for the disk, while the bytes so written and not yet synced stay
+	 * within cached_max; its sync drops the pages.  0: never. */
+	size_t small_max, cached_max;
+	unsigned workers; /* I/O threads */
+	int no_fallback;  /* refuse (EOPNOTSUPP) files that cannot do O_DIRECT */
+	int no_dontcache; /* never try RWF_DONTCACHE */
 	const struct dfs_io_ops *io; /* NULL: real calls */
 	dfs_log_sink *log;	     /* NULL: stderr */
 	void *log_arg;
@@ -92,6 +97,13 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len);
  * backing file has its holes where the logical file has them, and asks it.
  * The offset found, or -errno (-ENXIO past the end). */
 off_t dfs_file_seek_data(struct dfs_file *f, off_t off, int whence);
+/* The flush of a close(2): as dfs_file_flush, but a small file (see
+ * small_max) may go through the page cache, where a later sync(2) or
+ * dfs_file_sync covers it; dfs_file_sync then drops its pages. */
+int dfs_file_close_flush(struct dfs_file *f);
+/* Start writing back what a close left in the page cache, without waiting
+ * (before a dfs_file_sync, so that many files' writebacks overlap). */
+void dfs_file_writeback(struct dfs_file *f);
 /* Write out everything staged, tail included, and wait for it. */
 int dfs_file_flush(struct dfs_file *f);
 /* Flush, then fsync (or fdatasync) and drop the file's cached pages. */
@@ -123,7 +135,8 @@ struct dfs_engine_stats {
 	uint64_t open_files;
 	uint64_t written, synced, durable, pending; /* since create */
 	uint64_t mem_used;			    /* staging bytes allocated */
-	uint64_t fallback_files, error_files;	    /* currently open */
+	uint64_t cached; /* written by closes through the page cache, not yet synced */
+	uint64_t fallback_files, error_files; /* currently open */
 	uint64_t rate; /* bytes/s written out over the last 2-3 seconds */
 };
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);

@@ -84,6 +84,7 @@ struct dfs_window {
 	off_t eof;	    /* logical size when submitted */
 	unsigned nvalid;
 	bool inflight;
+	bool cached;	  /* write through the page cache (a small file's close) */
 	uint64_t valid[]; /* one bit per block */
 };
 
@@ -104,6 +105,7 @@ struct dfs_file {
 	atomic_llong size_seen; /* a copy of size for readers without the lock */
 	bool dirty;		/* written, truncated or allocated since the last fsync */
 	bool appending;		/* an append is staging (it may drop the lock) */
+	bool flush_cached;	/* windows submitted now go through the page cache */
 	off_t disk_size;	/* what the backing file holds, as far as we wrote */
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;
@@ -116,6 +118,7 @@ struct dfs_file {
 	atomic_int err;
 	atomic_int syncing;
 	atomic_uint_fast64_t written, synced, durable, pending;
+	atomic_uint_fast64_t cached; /* bytes written cached since the last sync */
 
 	struct dfs_client client; /* of the pool; reclaimable: staged windows + spare */
 };
@@ -153,6 +156,7 @@ struct dfs_engine {
 	} rate[DFS_RATE_SLOTS];
 	atomic_uint_fast64_t written, synced, durable, pending;
 	atomic_uint_fast64_t fallback_files, error_files;
+	atomic_uint_fast64_t cached; /* all files' cached bytes, within cached_max */
 };
 
 /* ---- small helpers shared by the engine's files ---- */
@@ -208,6 +212,8 @@ void dfs_pool_put(struct dfs_engine *e, char *buf);
 /* A worker finished window w's buffer: back to the pool, one less in flight. */
 void dfs_pool_put_written(struct dfs_engine *e, char *buf);
 void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job);
+/* Run a job on the calling thread, no locks held, counted like a queued one. */
+void dfs_engine_run_here(struct dfs_engine *e, struct dfs_job *job);
 /* n bytes reached the backing file just now. */
 void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n);
 void dfs_engine_link(struct dfs_engine *e, struct dfs_client *c);
@@ -221,6 +227,10 @@ void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 void dfs_disk_enter_fallback(struct dfs_file *f, const char *why);
 /* Buffered write that leaves no page cache behind. */
 int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off);
+/* Through the page cache without waiting: RWF_DONTCACHE (the kernel
+ * starts writeback and drops the pages), else a plain write whose pages
+ * the file's sync drops. */
+int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off);
 /* Whole aligned blocks from an aligned buffer, with O_DIRECT. */
 int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off);
 /* [off, off + len) into buf, zero-filled at and past disk_size. */

@@ -58,6 +58,20 @@ int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off
 	return 0;
 }
 
+int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	int r;
+
+	if (!atomic_load(&f->no_dontcache)) {
+		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
+		if (r != -EOPNOTSUPP && r != -EINVAL)
+			return r;
+		atomic_store(&f->no_dontcache, true);
+	}
+	return dfs_io_write_full(io, f->fd, buf, len, off, 0);
+}
+
 /* Whole aligned blocks from an aligned buffer. */
 int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {

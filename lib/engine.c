@@ -33,6 +33,8 @@ void dfs_engine_opts_init(struct dfs_engine_opts *o)
 	o->depth = 2;
 	o->mem_cap = 64 * DFS_MIB;
 	o->max_staged = 4;
+	o->small_max = DFS_MIB;
+	o->cached_max = 32 * DFS_MIB;
 	o->workers = 4;
 }
 
@@ -204,6 +206,14 @@ void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job)
 	e->inflight++;
 	pthread_cond_signal(&e->queue_cv);
 	pthread_mutex_unlock(&e->lock);
+}
+
+void dfs_engine_run_here(struct dfs_engine *e, struct dfs_job *job)
+{
+	pthread_mutex_lock(&e->lock);
+	e->inflight++; /* as if queued: its completion gives it back */
+	pthread_mutex_unlock(&e->lock);
+	job->run(job);
 }
 
 static void *worker_main(void *arg)
@@ -381,6 +391,7 @@ void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st)
 	st->pending = atomic_load(&e->pending);
 	st->fallback_files = atomic_load(&e->fallback_files);
 	st->error_files = atomic_load(&e->error_files);
+	st->cached = atomic_load(&e->cached);
 	st->rate = rate_now(e);
 }
 

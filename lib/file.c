@@ -27,6 +27,45 @@ int dfs_file_flush(struct dfs_file *f)
 	return r;
 }
 
+int dfs_file_close_flush(struct dfs_file *f)
+{
+	struct dfs_engine *e = f->eng;
+
+	pthread_mutex_lock(&f->lock);
+	/* Reserve the file's size against the cap on cached bytes; the sync
+	 * that drops the pages gives it back. */
+	uint64_t n = (uint64_t)f->size;
+	if (e->o.small_max && n <= e->o.small_max && atomic_load(&f->pending)) {
+		if (atomic_fetch_add(&e->cached, n) + n <= e->o.cached_max) {
+			atomic_fetch_add(&f->cached, n);
+			f->flush_cached = true;
+		} else {
+			atomic_fetch_sub(&e->cached, n);
+		}
+	}
+	int r = dfs_stage_flush_locked(f);
+	f->flush_cached = false;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+void dfs_file_writeback(struct dfs_file *f)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+
+	if (atomic_load(&f->cached))
+		io->sync_file_range(io->arg, f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
+/* The pages a close left cached are gone (synced and dropped, or the file
+ * is closing): give their bytes back to the cap. */
+static void cached_release(struct dfs_file *f)
+{
+	uint64_t n = atomic_exchange(&f->cached, 0);
+
+	atomic_fetch_sub(&f->eng->cached, n);
+}
+
 int dfs_file_sync(struct dfs_file *f, int datasync)
 {
 	const struct dfs_io_ops *io = f->eng->io;
@@ -45,8 +84,10 @@ int dfs_file_sync(struct dfs_file *f, int datasync)
 	do
 		r = io->fsync(io->arg, f->fd, datasync);
 	while (r == -EINTR);
-	if (!r)
+	if (!r) {
 		io->fadvise(io->arg, f->fd, 0, 0, POSIX_FADV_DONTNEED);
+		cached_release(f);
+	}
 
 	pthread_mutex_lock(&f->lock);
 	atomic_fetch_sub(&f->syncing, 1);
@@ -280,6 +321,7 @@ int dfs_file_close(struct dfs_file *f)
 			"closing a file in error: %llu staged bytes were not written",
 			(unsigned long long)lost);
 
+	cached_release(f);
 	dfs_engine_unlink(e, &f->client);
 	if (file_err(f))
 		atomic_fetch_sub(&e->error_files, 1);

@@ -146,14 +146,16 @@ static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
 
 static void window_write_out(struct dfs_job *job);
 
-/* Under f->lock, with f->nflight < depth: hand w to the workers. */
-static void submit(struct dfs_file *f, struct dfs_window *w)
+/* Under f->lock, with f->nflight < depth: mark w in flight.  False when
+ * it had nothing to write and is gone. */
+static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 {
 	if (w->nvalid == 0) {
 		window_drop(f, w, true);
-		return;
+		return false;
 	}
 	w->inflight = true;
+	w->cached = f->flush_cached && f->size <= (off_t)f->eng->o.small_max;
 	w->eof = f->size;
 	f->nstaged--;
 	f->nflight++;
@@ -172,9 +174,15 @@ static void submit(struct dfs_file *f, struct dfs_window *w)
 	if (end > f->disk_size)
 		f->disk_size = end;
 	assert(f->disk_size <= f->size);
-
 	w->job.run = window_write_out;
-	dfs_engine_enqueue(f->eng, &w->job);
+	return true;
+}
+
+/* Under f->lock, with f->nflight < depth: hand w to the workers. */
+static void submit(struct dfs_file *f, struct dfs_window *w)
+{
+	if (submit_begin(f, w))
+		dfs_engine_enqueue(f->eng, &w->job);
 }
 
 static struct dfs_window *oldest_staged(struct dfs_file *f, bool full_only)
@@ -216,7 +224,11 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 		off_t end = base + (off_t)e * blk;
 		const char *src = w->buf + (size_t)b * (size_t)blk;
 		int r = 0;
-		if (end > w->eof) {
+		if (w->cached) {
+			if (end > w->eof)
+				end = w->eof;
+			r = dfs_disk_write_cached(f, src, (size_t)(end - off), off);
+		} else if (end > w->eof) {
 			/* The run holds the partial block at end of file. */
 			off_t whole = (w->eof - off) / blk * blk;
 			if (whole > 0)
@@ -461,6 +473,17 @@ int dfs_stage_flush_locked(struct dfs_file *f)
 		if (file_err(f))
 			return file_err(f);
 		struct dfs_window *w = oldest_staged(f, false);
+		if (w && !f->nflight && f->nstaged == 1) {
+			/* The last window, and nothing else to overlap it with
+			 * (a small file's close): write it here rather than
+			 * wake a worker and wait for it. */
+			if (submit_begin(f, w)) {
+				pthread_mutex_unlock(&f->lock);
+				dfs_engine_run_here(f->eng, &w->job);
+				pthread_mutex_lock(&f->lock);
+			}
+			continue;
+		}
 		if (w && f->nflight < f->eng->o.depth) {
 			submit(f, w);
 			continue;

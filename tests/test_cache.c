@@ -2,7 +2,9 @@
 /*
  * Description: after sync, a 64 MiB file written through the engine has no
  * page in the page cache (mincore), tail included; a file written with
- * plain write() in the same place does, so the measurement can fail.
+ * plain write() in the same place does, so the measurement can fail.  A
+ * small file's close goes through the page cache within a cap, and its
+ * sync leaves no page.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -55,6 +57,75 @@ static void write_engine(const char *name, int no_dontcache, int explicit_sync)
 	unlink(path);
 }
 
+/*
+ * A small file's close-flush goes through the page cache within the cap:
+ * the bytes are in the backing file at once, the engine counts them as
+ * cached, and the sync drops every page and gives the cap back.  A second
+ * file that does not fit the cap is written directly instead.
+ */
+static void small_files(int no_dontcache)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine_stats es;
+	struct dfs_engine *e;
+	struct dfs_file *f, *g;
+	char p1[4200], p2[4200], buf[10000], got[10000];
+	int fd;
+
+	dfs_engine_opts_init(&o);
+	o.log = tu_log;
+	o.no_dontcache = no_dontcache;
+	o.cached_max = 12000; /* one file of 10,000 bytes, not two */
+	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
+	fd = tu_create(p1, sizeof(p1), "small1", O_RDWR);
+	ck_assert_int_eq(dfs_file_open(e, fd, &f), 0);
+	close(fd);
+	fd = tu_create(p2, sizeof(p2), "small2", O_RDWR);
+	ck_assert_int_eq(dfs_file_open(e, fd, &g), 0);
+	close(fd);
+	tu_pattern(buf, sizeof(buf), 0, 5);
+	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	ck_assert_int_eq(dfs_file_write(g, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+
+	ck_assert_int_eq(dfs_file_close_flush(f), 0);
+	dfs_engine_stats(e, &es);
+	ck_assert_uint_eq(es.cached, sizeof(buf));
+	ck_assert_int_eq(dfs_file_close_flush(g), 0); /* over the cap: direct */
+	dfs_engine_stats(e, &es);
+	ck_assert_uint_eq(es.cached, sizeof(buf));
+	ck_assert_uint_eq(es.pending, 0);
+
+	/* On SOURCE already, read through another descriptor. */
+	fd = open(p1, O_RDONLY);
+	ck_assert_int_eq(pread(fd, got, sizeof(got), 0), (ssize_t)sizeof(got));
+	close(fd);
+	ck_assert(memcmp(got, buf, sizeof(buf)) == 0);
+
+	dfs_file_writeback(f);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	dfs_engine_stats(e, &es);
+	ck_assert_uint_eq(es.cached, 0);
+	ck_assert_int_eq(tu_resident_pages(p1), 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_int_eq(dfs_file_close(g), 0);
+	ck_assert_int_eq(tu_resident_pages(p2), 0);
+	dfs_engine_destroy(e);
+	unlink(p1);
+	unlink(p2);
+}
+
+START_TEST(test_small_file_close_cached)
+{
+	small_files(0);
+}
+END_TEST
+
+START_TEST(test_small_file_close_cached_no_dontcache)
+{
+	small_files(1);
+}
+END_TEST
+
 START_TEST(test_sync_leaves_no_pages)
 {
 	write_engine("cache-sync", 0, 1);
@@ -96,6 +167,8 @@ int main(void)
 	TCase *tc = tcase_create("cache");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_sync_leaves_no_pages);
+	tcase_add_test(tc, test_small_file_close_cached);
+	tcase_add_test(tc, test_small_file_close_cached_no_dontcache);
 	tcase_add_test(tc, test_close_leaves_no_pages);
 	tcase_add_test(tc, test_no_dontcache_leaves_no_pages);
 	tcase_add_test(tc, test_control_buffered_fills_cache);

@@ -73,11 +73,17 @@ mkdir "$mnt/gone"
 echo "renames and deletes behind the mount's back: as on a local disk"
 dfs_umount "$mnt"
 
-# --- cp -r of small files: every file durable and uncached ---
+# --- cp -r of small files: on SOURCE at once, then durable and uncached ---
 dfs_mount "$src" "$mnt"
 mkdir -p "$T/small"
 for i in $(seq 500); do head -c $((i * 37 % 9000 + 1)) /dev/urandom >"$T/small/s$i"; done
 cp -r "$T/small" "$mnt/" && sync
+diff -r "$T/small" "$mnt/small" || fail "the small files read back wrong after cp -r && sync"
+# durable follows from the committer, a moment later.
+for _ in $(seq 100); do
+	[ "$(attr "$mnt" state)" = idle ] && break
+	sleep 0.1
+done
 for i in $(seq 500); do
 	f=$mnt/small/s$i
 	size=$(stat -c %s "$f")

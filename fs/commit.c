@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * commit.c - group commit: the fsyncs of released files, batched.
+ *
+ * A copy of a tree releases one small file after another.  Fsyncing each
+ * in its release would hold a FUSE thread per file for a journal commit.
+ * Instead the release hands the detached engine file here (its data is on
+ * SOURCE already: close() wrote it, through the page cache for a small
+ * file, so a sync(2) covers it) and returns.  One committer thread takes
+ * everything queued at once, starts the writeback of every file of the
+ * batch, then fsyncs them in turn: after the first, most fsyncs find their
+ * changes in a journal transaction already committed.  Each file then
+ * drops its pages, shows durable = its size, and closes.
+ *
+ * The queue holds a pin on each inode (taken by the release) and gives it
+ * back when the file is done.  fs_commit_stop() drains it: the daemon
+ * exits only after every queued file is durable.
+ *
+ * Locking: c->lock guards the queue and stop; nothing else is taken under
+ * it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct commit_item {
+	struct commit_item *next;
+	struct fs_inode *ino;
+	struct fs_ofile *of;
+};
+
+static void commit_one(struct fs *fs, struct commit_item *it)
+{
+	ofile_finish(fs, it->ino, it->of);
+	fs_inode_unref(fs, it->ino, 1);
+	free(it);
+}
+
+static void *committer_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct fs_committer *c = &fs->commit;
+	struct commit_item *batch, *it;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->head && !c->stop)
+			pthread_cond_wait(&c->cv, &c->lock);
+		if (!c->head)
+			break;
+		batch = c->head;
+		c->head = NULL;
+		c->tail = &c->head;
+		pthread_mutex_unlock(&c->lock);
+
+		for (it = batch; it; it = it->next)
+			ofile_writeback(it->of);
+		while ((it = batch)) {
+			batch = it->next;
+			commit_one(fs, it);
+		}
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int fs_commit_start(struct fs *fs)
+{
+	struct fs_committer *c = &fs->commit;
+	int r;
+
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->head = NULL;
+	c->tail = &c->head;
+	c->stop = false;
+	r = -pthread_create(&c->thread, NULL, committer_main, fs);
+	c->running = !r;
+	return r;
+}
+
+void fs_commit_stop(struct fs *fs)
+{
+	struct fs_committer *c = &fs->commit;
+
+	if (!c->running)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->thread, NULL); /* it drains the queue first */
+	c->running = false;
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->lock);
+}
+
+void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
+{
+	struct fs_committer *c = &fs->commit;
+	struct commit_item *it = malloc(sizeof(*it));
+
+	if (!it || !c->running) {
+		/* No committer: make it durable here. */
+		free(it);
+		ofile_finish(fs, ino, of);
+		fs_inode_unref(fs, ino, 1);
+		return;
+	}
+	it->next = NULL;
+	it->ino = ino;
+	it->of = of;
+	pthread_mutex_lock(&c->lock);
+	*c->tail = it;
+	c->tail = &it->next;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->lock);
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Description: group commit.  Releases hand their files to one committer
+# that fsyncs them in batches.  While the committer is held in the fsync of
+# a batch (by a preload shim in the daemon), a cp -r of small files and a
+# sync return, the files read back whole, and fsync(2) of another file
+# returns with that file durable; once the committer goes on, every file
+# ends durable and uncached.
+. "$(dirname "$0")/lib.sh"
+: "${DFS_HOLDSYNC:?DFS_HOLDSYNC must name the fsync-holding shim}"
+
+src=$T/src mnt=$T/mnt gate=$T/gate
+LD_PRELOAD=$DFS_HOLDSYNC DFS_HOLD_FSYNC=$gate \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	dfs_mount "$src" "$mnt"
+held() { [ -f "$gate.held" ] && wc -l <"$gate.held" || echo 0; }
+stuck() {
+	rm -f "$gate"
+	fail "$*"
+}
+
+mkdir -p "$T/batch"
+for i in $(seq 40); do head -c $((i * 997)) /dev/urandom >"$T/batch/b$i"; done
+echo batch >"$gate" # hold only fsyncs of paths with "batch" in them
+timeout 20 cp -r "$T/batch" "$mnt/" || stuck "cp -r waited for the held commit"
+timeout 20 sync || stuck "sync waited for the held commit"
+for _ in $(seq 100); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
+[ "$(held)" -ge 1 ] || stuck "no fsync of the batch was held"
+diff -r "$T/batch" "$src/batch" >/dev/null || stuck "the batch differs on SOURCE after cp -r && sync"
+pending=0
+for i in $(seq 40); do
+	[ "$(attr "$mnt/batch/b$i" durable)" -lt $((i * 997)) ] && pending=$((pending + 1))
+done
+[ "$pending" -ge 1 ] || stuck "every file of the batch is durable while its commit is held"
+[ "$(attr "$mnt/batch/b1" state)" = syncing ] || stuck "state of a held file: $(attr "$mnt/batch/b1" state)"
+
+# fsync of another file does not wait for the batch.
+head -c 5000 /dev/urandom >"$T/solo"
+timeout 10 dd if="$T/solo" of="$mnt/solo" conv=fsync status=none ||
+	stuck "fsync of another file waited for the held batch"
+[ "$(attr "$mnt/solo" durable)" -eq 5000 ] || stuck "solo not durable after its fsync: $(attr "$mnt/solo" durable)"
+echo "held: $(held) fsync(s); $pending of 40 files not yet durable; cp -r, sync and another file's fsync returned"
+
+rm "$gate"
+for _ in $(seq 200); do
+	[ "$(attr "$mnt" state)" = idle ] && [ "$(attr "$mnt" pending)" -eq 0 ] && break
+	sleep 0.1
+done
+[ "$(attr "$mnt" state)" = idle ] || fail "the mount is not idle once the committer goes on: $(attr "$mnt" state)"
+for i in $(seq 40); do
+	f=$mnt/batch/b$i
+	[ "$(attr "$f" durable)" -eq $((i * 997)) ] || fail "$f: durable $(attr "$f" durable) of $((i * 997))"
+	[ "$(attr "$f" state)" = idle ] || fail "$f: state $(attr "$f" state)"
+done
+[ "$(resident "$src"/batch/* "$src/solo")" -eq 0 ] || fail "$(resident "$src"/batch/* "$src/solo") pages resident"
+same_file "$T/solo" "$src/solo"
+diff -r "$T/batch" "$src/batch" || fail "the batch differs on SOURCE"
+echo "after the commit: 40 files durable and uncached"
+dfs_umount "$mnt"
+dfs_check_log
+echo PASS
