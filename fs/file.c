@@ -114,14 +114,19 @@ static void handle_drop(struct fs *fs, struct fs_handle *h)
 		fs_inode_unref(fs, ino, 1);
 }
 
+/* Open ino for the request (e: it was just created, and created is an
+ * O_RDWR descriptor of it, or -1; both taken over) and reply. */
 static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
-		       struct fuse_file_info *fi, const struct fuse_entry_param *e)
+		       struct fuse_file_info *fi, const struct fuse_entry_param *e,
+		       int created)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
 	int acc = fi->flags & O_ACCMODE, r;
 
 	if (!h) {
 		r = -ENOMEM;
+		if (created >= 0)
+			close(created);
 		goto fail;
 	}
 	h->inode = ino;
@@ -148,7 +153,7 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
 		}
 		fi->nonseekable = ino->type != S_IFBLK;
 	}
-	r = ofile_open(fs, ino, h, fi->flags & O_TRUNC);
+	r = ofile_open(fs, ino, h, fi->flags & O_TRUNC, created);
 	if (r) {
 		if (h->fd >= 0)
 			close(h->fd);
@@ -184,7 +189,7 @@ void fs_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	reply_open(req, fs, ino, fi, NULL);
+	reply_open(req, fs, ino, fi, NULL, -1);
 }
 
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -192,7 +197,8 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *dir = fs_inode_get(fs, parent);
-	int flags = (fi->flags & (O_ACCMODE | O_EXCL)) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	int flags = (fi->flags & O_EXCL) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+	int acc = fi->flags & O_ACCMODE;
 	struct fuse_entry_param e;
 	bool as_caller;
 	int dfd, fd, pfd, r;
@@ -204,11 +210,17 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	/* Created as the caller, with the caller's access mode; the engine
-	 * reopens it as the daemon.  O_TRUNC is the engine's to apply. */
+	/* Created as the caller, read-write so that the engine can take the
+	 * descriptor over (a new file may be opened so whatever its mode);
+	 * with the caller's own access mode where a file that appeared
+	 * meanwhile refuses that.  O_TRUNC is the engine's to apply. */
 	dfd = fs_inode_fd(fs, dir);
 	if (dfd >= 0) {
-		fd = openat(dfd, name, flags, mode);
+		fd = openat(dfd, name, flags | O_RDWR, mode);
+		if (fd < 0 && errno == EACCES && acc != O_RDWR) {
+			fd = openat(dfd, name, flags | acc, mode);
+			acc = -1; /* not one the engine can take */
+		}
 		r = fd < 0 ? -errno : 0;
 		fs_inode_fd_put(fs, dir);
 	} else {
@@ -220,13 +232,17 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	pfd = dfs_reopen(fd, O_PATH);
-	close(fd);
 	r = pfd < 0 ? pfd : fs_lookup_fd(fs, pfd, &e);
 	if (r) {
+		close(fd);
 		fuse_reply_err(req, -r);
 		return;
 	}
-	reply_open(req, fs, fs_inode_get(fs, e.ino), fi, &e);
+	if (acc < 0) {
+		close(fd);
+		fd = -1;
+	}
+	reply_open(req, fs, fs_inode_get(fs, e.ino), fi, &e, fd);
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)

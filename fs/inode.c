@@ -9,8 +9,10 @@
  * names the inode itself and resolves nothing; a size change goes to the
  * inode's engine file, open or not (ofile.c).
  *
- * Permission checks are the kernel's (the mount always has
- * default_permissions); creating calls run as the caller (creds.c).
+ * Permission checks are the kernel's on a mount others use (allow_other
+ * brings default_permissions); on a mount only its owner uses, SOURCE's
+ * own, with access(2) answered here.  Creating calls run as the caller
+ * (creds.c).
  *
  * Not here: opening and I/O (file.c), directories' contents (dir.c),
  * xattrs (xattr.c).
@@ -357,6 +359,32 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	if (bfd >= 0)
 		fs_inode_fd_put(fs, b);
 	fs_inode_fd_put(fs, a);
+	fuse_reply_err(req, -r);
+}
+
+/* Without default_permissions (a mount only its owner uses) the kernel
+ * asks here for access(2) and chdir: the daemon runs as that owner, so
+ * SOURCE's own answer is the one a local disk would give. */
+void fs_access(fuse_req_t req, fuse_ino_t nodeid, int mask)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *ino = fs_inode_get(fs, nodeid);
+	char path[64];
+	int fd, r = 0;
+
+	if (ino->type == S_IFLNK) { /* always 0777; never follow it */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fd = fs_inode_fd(fs, ino);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	dfs_proc_path(path, sizeof(path), fd);
+	if (faccessat(AT_FDCWD, path, mask, AT_EACCESS))
+		r = -errno;
+	fs_inode_fd_put(fs, ino);
 	fuse_reply_err(req, -r);
 }
 

@@ -41,9 +41,10 @@ struct cli {
 	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
 		*inode_fds, *small_files;
 	bool has_fsname, has_subtype;
+	bool allow_other; /* allow_other or allow_root: others use the mount */
 };
 
-enum { KEY_DISCARD, KEY_FSNAME, KEY_SUBTYPE };
+enum { KEY_DISCARD, KEY_FSNAME, KEY_SUBTYPE, KEY_ALLOW_OTHER };
 
 #define CLI_OPT(t, field)                                                                \
 	{                                                                                \
@@ -76,6 +77,8 @@ static const struct fuse_opt cli_opts[] = {
 	FUSE_OPT_KEY("uhelper=", KEY_DISCARD),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHER),
 	FUSE_OPT_END,
 };
 
@@ -88,6 +91,7 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_DISCARD: return 0;
 	case KEY_FSNAME: c->has_fsname = true; return 1;
 	case KEY_SUBTYPE: c->has_subtype = true; return 1;
+	case KEY_ALLOW_OTHER: c->allow_other = true; return 1;
 	case FUSE_OPT_KEY_OPT:
 		return strncmp(arg, "x-", 2) ? 1 : 0; /* x-systemd.*, x-gvfs-* */
 	case FUSE_OPT_KEY_NONOPT:
@@ -151,7 +155,8 @@ static void usage(const char *prog)
 	       "fstab words (auto, noauto, user, users, defaults, _netdev, nofail, "
 	       "comment=,\n"
 	       "helper=, uhelper=, "
-	       "x-*) are accepted and ignored.  default_permissions is always on.\n"
+	       "x-*) are accepted and ignored.  default_permissions is on with "
+	       "allow_other.\n"
 	       "\n",
 	       prog);
 }
@@ -511,7 +516,12 @@ int main(int argc, char **argv)
 		goto out_engine;
 	}
 
-	if (fuse_opt_add_arg(&args, "-odefault_permissions") ||
+	/* Others may use the mount: the kernel checks their permissions
+	 * against SOURCE's owners and modes (the daemon may be root).  Else
+	 * only the mounting user can, and the daemon, running as that user,
+	 * meets SOURCE's own checks; the kernel then asks access() of us
+	 * instead of fetching the directory's attributes after each create. */
+	if ((c.allow_other && fuse_opt_add_arg(&args, "-odefault_permissions")) ||
 	    (!c.has_fsname && add_fsname(&args, src)) ||
 	    (!c.has_subtype && fuse_opt_add_arg(&args, "-osubtype=directfs"))) {
 		fprintf(stderr, "directfs: out of memory\n");

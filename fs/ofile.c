@@ -81,27 +81,34 @@ static void backing_name(struct fs *fs, struct fs_inode *ino, char *name, size_t
 
 /* ---- starting and replacing ---- */
 
-/* Open the backing file with access mode acc and an engine file on it. */
-static int ofile_new(struct fs *fs, struct fs_inode *ino, int acc, struct fs_ofile **out)
+/* Open the backing file with access mode acc (or take over created, a
+ * descriptor of the file just created with that mode) and an engine file
+ * on it. */
+static int ofile_new(struct fs *fs, struct fs_inode *ino, int acc, int created,
+		     struct fs_ofile **out)
 {
 	struct fs_ofile *of = calloc(1, sizeof(*of));
-	int fd, r;
+	int fd = created, r;
 
-	if (!of)
+	if (!of) {
+		if (created >= 0)
+			close(created);
 		return -ENOMEM;
-	fd = fs_inode_fd(fs, ino);
-	if (fd >= 0) {
-		int pfd = fd;
+	}
+	if (fd < 0) {
+		fd = fs_inode_fd(fs, ino);
+		if (fd >= 0) {
+			int pfd = fd;
 
-		fd = dfs_reopen(pfd, acc);
-		fs_inode_fd_put(fs, ino);
+			fd = dfs_reopen(pfd, acc);
+			fs_inode_fd_put(fs, ino);
+		}
 	}
 	if (fd < 0) {
 		free(of);
 		return fd;
 	}
-	r = dfs_file_open(fs->eng, fd, &of->file);
-	close(fd); /* the engine keeps descriptors of its own */
+	r = dfs_file_adopt(fs->eng, fd, &of->file);
 	if (r) {
 		free(of);
 		return r;
@@ -140,14 +147,14 @@ static bool drop_ref_locked(struct fs_ofile *of)
 }
 
 /* Under os->lock, no engine file yet. */
-static int start(struct fs *fs, struct fs_inode *ino)
+static int start(struct fs *fs, struct fs_inode *ino, int created)
 {
 	struct fs_ofile *of;
-	int r = ofile_new(fs, ino, O_RDWR, &of);
+	int r = ofile_new(fs, ino, O_RDWR, created, &of);
 
 	/* Read-only for now; a later writer gets the reason again. */
 	if (r == -EACCES || r == -EPERM || r == -EROFS || r == -ETXTBSY)
-		r = ofile_new(fs, ino, O_RDONLY, &of);
+		r = ofile_new(fs, ino, O_RDONLY, -1, &of);
 	if (!r)
 		install(&ino->of, of);
 	return r;
@@ -162,7 +169,7 @@ static int make_writable(struct fs *fs, struct fs_inode *ino)
 
 	if (ino->of.cur->accmode == O_RDWR)
 		return 0;
-	r = ofile_new(fs, ino, O_RDWR, &of);
+	r = ofile_new(fs, ino, O_RDWR, -1, &of);
 	if (r)
 		return r;
 	old = install(&ino->of, of);
@@ -336,7 +343,8 @@ void ofile_free_handles(struct fs_inode *ino)
 
 /* ---- opens and releases ---- */
 
-int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool trunc)
+int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool trunc,
+	       int created)
 {
 	struct fs_ofile_slot *os = &ino->of;
 	int r = 0;
@@ -345,13 +353,19 @@ int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool tr
 	if (h->fd >= 0) {
 		LIST_INSERT_HEAD(&os->handles, h, link);
 		pthread_mutex_unlock(&os->lock);
+		if (created >= 0)
+			close(created);
 		return 0;
 	}
 	/* Waiting drops the lock: whether there is an engine file is
 	 * known only after it. */
 	wait_written_out(os);
-	if (!os->cur)
-		r = start(fs, ino);
+	if (!os->cur) {
+		r = start(fs, ino, created);
+		created = -1;
+	}
+	if (created >= 0)
+		close(created); /* another open started the file meanwhile */
 	if (!r && (h->writable || trunc))
 		r = make_writable(fs, ino);
 	if (!r && trunc)

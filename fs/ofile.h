@@ -98,9 +98,12 @@ void ofile_slot_destroy(struct fs_ofile_slot *os);
  * Count a new open of ino with handle h (h->fd >= 0: a special file, only
  * tracked).  For a regular file: start the engine file at the first open,
  * make it writable for a writer or trunc, truncate it for trunc, and hand
- * h a past release's error.  0 or -errno; on error nothing is counted.
+ * h a past release's error.  created is an O_RDWR descriptor of a file
+ * just created (taken over, saves reopening it) or -1.  0 or -errno; on
+ * error nothing is counted.
  */
-int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool trunc);
+int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool trunc,
+	       int created);
 /*
  * Let go of h's open.  The last open of a regular file detaches its engine
  * file and writes out what it staged; that file comes back, and the

@@ -5,8 +5,8 @@
  * Left out on purpose: getlk/setlk/flock (the kernel then keeps POSIX and
  * flock locks itself, which is exact for everyone using the mount, though
  * not shared with processes using SOURCE directly), copy_file_range (so
- * copies fall back to read and write through the stage), access (the
- * mount has default_permissions), bmap, ioctl and poll.
+ * copies fall back to read and write through the stage), bmap, ioctl and
+ * poll.
  */
 #include "fs.h"
 
@@ -45,6 +45,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.rmdir = fs_rmdir,
 	.rename = fs_rename,
 	.statfs = fs_statfs,
+	.access = fs_access,
 	.open = fs_open,
 	.create = fs_create,
 	.read = fs_read,

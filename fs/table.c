@@ -230,6 +230,18 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 
 /* ---- attributes and lookups ---- */
 
+/* What the mount shows of a backing stat: the logical size of a file
+ * being written, and the write size tools should use. */
+static void stat_shown(bool open, off_t size, struct stat *st)
+{
+	if (open)
+		st->st_size = size;
+	/* Tools size their writes by st_blksize (cp: at least 128 KiB); the
+	 * largest FUSE write costs the fewest requests. */
+	if (S_ISREG(st->st_mode))
+		st->st_blksize = FS_MAX_WRITE;
+}
+
 int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 {
 	off_t size;
@@ -246,12 +258,7 @@ int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 	fs_inode_fd_put(fs, ino);
 	if (r)
 		return r;
-	if (open)
-		st->st_size = size;
-	/* Tools size their writes by st_blksize (cp: at least 128 KiB); the
-	 * largest FUSE write costs the fewest requests. */
-	if (S_ISREG(st->st_mode))
-		st->st_blksize = FS_MAX_WRITE;
+	stat_shown(open, size, st);
 	return 0;
 }
 
@@ -293,12 +300,13 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 			inode_free(fs, fresh);
 	}
 
+	/* The stat taken above serves: an engine file, if any, knows the
+	 * size better anyway. */
 	memset(e, 0, sizeof(*e));
-	r = fs_inode_stat(fs, ino, &e->attr);
-	if (r) {
-		fs_inode_unref(fs, ino, 1);
-		return r;
-	}
+	e->attr = st;
+	off_t size;
+	bool open = ofile_size(ino, &size);
+	stat_shown(open, size, &e->attr);
 	e->ino = node_id(fs, ino);
 	e->attr_timeout = fs->o.timeout;
 	e->entry_timeout = fs->o.timeout;

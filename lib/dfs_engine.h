@@ -73,6 +73,10 @@ void dfs_engine_destroy(struct dfs_engine *e);
  * fallback mode (uncached buffered writes) unless opts.no_fallback.
  */
 int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out);
+/* The same, taking over fd, which must be a descriptor of the backing
+ * file opened for the engine alone (O_RDWR, or O_RDONLY; no O_APPEND or
+ * O_DIRECT): it saves reopening it.  fd is closed on failure. */
+int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out);
 /*
  * Write out everything staged and fsync, unless nothing was written,
  * truncated or allocated since the last fsync.  Returns the file's error.

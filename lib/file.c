@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "dfs_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -240,33 +241,44 @@ static int open_direct(struct dfs_file *f)
 
 int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 {
-	struct stat st;
-	int flags = fcntl(fd, F_GETFL);
-	int r;
+	int flags = fcntl(fd, F_GETFL), nfd;
 
 	if (flags < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
+	/* Read-modify-write needs to read: take O_RDWR where allowed. */
+	nfd = (flags & O_ACCMODE) == O_WRONLY ? dfs_reopen(fd, O_RDWR) : -EACCES;
+	if (nfd < 0)
+		nfd = dfs_reopen(fd, flags & O_ACCMODE);
+	if (nfd < 0)
+		return nfd;
+	return dfs_file_adopt(e, nfd, out);
+}
+
+int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
+{
+	struct stat st;
+	int flags = fcntl(fd, F_GETFL);
+	int r = 0;
+
+	if (flags < 0 || fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	assert(r || !(flags & (O_APPEND | O_DIRECT)));
+	if (r) {
+		close(fd);
+		return r;
+	}
 
 	struct dfs_file *f = calloc(1, sizeof(*f));
-	if (!f)
+	if (!f) {
+		close(fd);
 		return -ENOMEM;
+	}
 	f->eng = e;
 	f->accmode = flags & O_ACCMODE;
 	f->dfd = -1;
-	/* Read-modify-write needs to read: take O_RDWR where allowed. */
-	f->fd = f->accmode == O_WRONLY ? dfs_reopen(fd, O_RDWR) : -EACCES;
-	if (f->fd >= 0)
-		f->accmode = O_RDWR;
-	else
-		f->fd = dfs_reopen(fd, f->accmode);
-	if (f->fd < 0) {
-		r = f->fd;
-		goto err_free;
-	}
+	f->fd = fd;
 	r = dfs_align_for_fd(fd, &f->align);
 	if (r)
 		goto err_close;
@@ -289,7 +301,6 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 
 err_close:
 	close(f->fd);
-err_free:
 	free(f);
 	return r;
 }
