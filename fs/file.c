@@ -217,7 +217,8 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	dfd = fs_inode_fd(fs, dir);
 	if (dfd >= 0) {
 		fd = openat(dfd, name, flags | O_RDWR, mode);
-		if (fd < 0 && errno == EACCES && acc != O_RDWR) {
+		if (fd < 0 && (errno == EACCES || errno == EROFS || errno == ETXTBSY) &&
+		    acc != O_RDWR) {
 			fd = openat(dfd, name, flags | acc, mode);
 			acc = -1; /* not one the engine can take */
 		}
