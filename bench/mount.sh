@@ -23,21 +23,18 @@
 # seconds and peak RSS.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/common.sh"
 dir=${1:-/var/tmp/dfs-bench}
 gib=${2:-2}
 build=${3:-$top/build}
 count=$((gib * 1024))
 mib=$count
 dfs=$build/fs/directfs
-ex=/usr/share/doc/libfuse3-dev/examples
 pt=$build/bench/passthrough_ll
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/mount.sh: run as root" >&2; exit 1; }
 [ -x "$dfs" ] || { echo "bench/mount.sh: build first ($dfs missing)" >&2; exit 1; }
-if [ ! -x "$pt" ]; then
-	mkdir -p "$(dirname "$pt")"
-	gcc -O2 -Wall -I"$ex" "$ex/passthrough_ll.c" -o "$pt" $(pkg-config --cflags --libs fuse3)
-fi
+build_passthrough "$pt"
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/run.XXXXXX")

@@ -15,20 +15,17 @@
 # user.directfs.durable equals its size) with no page resident.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/common.sh"
 dir=${1:-/var/tmp/dfs-bench}
 rounds=${2:-3}
 files=${3:-5000}
 build=${4:-$top/build}
 dfs=$build/fs/directfs
-ex=/usr/share/doc/libfuse3-dev/examples
 pt=$build/bench/passthrough_ll
 
 [ "$(id -u)" -eq 0 ] || { echo "bench/smallfiles.sh: run as root" >&2; exit 1; }
 [ -x "$dfs" ] || { echo "bench/smallfiles.sh: build first ($dfs missing)" >&2; exit 1; }
-if [ ! -x "$pt" ]; then
-	mkdir -p "$(dirname "$pt")"
-	gcc -O2 -Wall -I"$ex" "$ex/passthrough_ll.c" -o "$pt" $(pkg-config --cflags --libs fuse3)
-fi
+build_passthrough "$pt"
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/small.XXXXXX")

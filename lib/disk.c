@@ -30,34 +30,7 @@ void dfs_disk_enter_fallback(struct dfs_file *f, const char *why)
 			why);
 }
 
-/*
- * Buffered write that leaves no page cache behind: RWF_DONTCACHE where the
- * kernel and filesystem have it, else write, write back the range and drop
- * it.  Used for the tail and for whole files in fallback mode.
- */
-int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off)
-{
-	const struct dfs_io_ops *io = f->eng->io;
-	int r;
-
-	if (!atomic_load(&f->no_dontcache)) {
-		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
-		if (r != -EOPNOTSUPP && r != -EINVAL)
-			return r;
-		atomic_store(&f->no_dontcache, true);
-	}
-	r = dfs_io_write_full(io, f->fd, buf, len, off, 0);
-	if (r)
-		return r;
-	r = io->sync_file_range(io->arg, f->fd, off, (off_t)len,
-				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-					SYNC_FILE_RANGE_WAIT_AFTER);
-	if (r && r != -ENOSYS && r != -EINVAL && r != -ESPIPE)
-		return r;
-	io->fadvise(io->arg, f->fd, off, (off_t)len, POSIX_FADV_DONTNEED);
-	return 0;
-}
-
+/* Through the page cache without waiting (dfs_internal.h). */
 int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
 	const struct dfs_io_ops *io = f->eng->io;
@@ -70,6 +43,28 @@ int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t
 		atomic_store(&f->no_dontcache, true);
 	}
 	return dfs_io_write_full(io, f->fd, buf, len, off, 0);
+}
+
+/*
+ * Buffered write that leaves no page cache behind: RWF_DONTCACHE where the
+ * kernel and filesystem have it, else write, write back the range and drop
+ * it.  Used for the tail and for whole files in fallback mode.
+ */
+int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	bool dontcache = !atomic_load(&f->no_dontcache);
+	int r = dfs_disk_write_cached(f, buf, len, off);
+
+	if (r || (dontcache && !atomic_load(&f->no_dontcache)))
+		return r; /* failed, or the kernel drops the pages itself */
+	r = io->sync_file_range(io->arg, f->fd, off, (off_t)len,
+				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					SYNC_FILE_RANGE_WAIT_AFTER);
+	if (r && r != -ENOSYS && r != -EINVAL && r != -ESPIPE)
+		return r;
+	io->fadvise(io->arg, f->fd, off, (off_t)len, POSIX_FADV_DONTNEED);
+	return 0;
 }
 
 /* Whole aligned blocks from an aligned buffer. */

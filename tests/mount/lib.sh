@@ -8,6 +8,11 @@
 #   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
 #   fail MSG                      print and exit 1
 #   attr PATH NAME                the value of user.directfs.NAME
+#   dfs_mount_held SRC MNT GATE [ARGS...]
+#                                 dfs_mount with the fsync-holding shim
+#                                 (holdsync.c): fsyncs wait while GATE
+#                                 exists; held counts them, stuck lets them
+#                                 go and fails
 #
 # Everything mounted, attached or started here is undone by the EXIT trap,
 # even when a test fails: filesystems a test froze (listed in FROZEN) are
@@ -150,4 +155,26 @@ sha() {
 
 same_file() { # A B
 	[ "$(sha "$1")" = "$(sha "$2")" ] || fail "$2 differs from $1"
+}
+
+# A daemon whose fsyncs wait while GATE exists (tests/mount/holdsync.c).
+dfs_mount_held() { # SRC MNT GATE [ARGS...]
+	: "${DFS_HOLDSYNC:?DFS_HOLDSYNC must name the fsync-holding shim}"
+	HOLD_GATE=$3
+	local src=$1 mnt=$2
+	shift 3
+	# ASan must come first among preloads; the shim only wraps libc calls.
+	LD_PRELOAD=$DFS_HOLDSYNC DFS_HOLD_FSYNC=$HOLD_GATE \
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		dfs_mount "$src" "$mnt" "$@"
+}
+# How many fsyncs have waited at the gate.
+held() {
+	if [ -f "$HOLD_GATE.held" ]; then wc -l <"$HOLD_GATE.held"; else echo 0; fi
+}
+# A request the daemon has taken cannot be killed: let the fsyncs go
+# before failing, so a stuck call ends and the failure comes at once.
+stuck() {
+	rm -f "$HOLD_GATE"
+	fail "$*"
 }

@@ -6,17 +6,9 @@
 # returns with that file durable; once the committer goes on, every file
 # ends durable and uncached.
 . "$(dirname "$0")/lib.sh"
-: "${DFS_HOLDSYNC:?DFS_HOLDSYNC must name the fsync-holding shim}"
 
 src=$T/src mnt=$T/mnt gate=$T/gate
-LD_PRELOAD=$DFS_HOLDSYNC DFS_HOLD_FSYNC=$gate \
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-	dfs_mount "$src" "$mnt"
-held() { [ -f "$gate.held" ] && wc -l <"$gate.held" || echo 0; }
-stuck() {
-	rm -f "$gate"
-	fail "$*"
-}
+dfs_mount_held "$src" "$mnt" "$gate"
 
 mkdir -p "$T/batch"
 for i in $(seq 40); do head -c $((i * 997)) /dev/urandom >"$T/batch/b$i"; done

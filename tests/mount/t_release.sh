@@ -5,21 +5,9 @@
 # the progress attributes of the same file return at once; the bytes and
 # the figures come out right once the fsync is let go.
 . "$(dirname "$0")/lib.sh"
-: "${DFS_HOLDSYNC:?DFS_HOLDSYNC must name the fsync-holding shim}"
 
 src=$T/src mnt=$T/mnt gate=$T/gate
-# ASan must come first among preloads; the shim only wraps libc calls.
-LD_PRELOAD=$DFS_HOLDSYNC DFS_HOLD_FSYNC=$gate \
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-	dfs_mount "$src" "$mnt"
-
-held() { [ -f "$gate.held" ] && wc -l <"$gate.held" || echo 0; }
-# A request the daemon has taken cannot be killed: let the fsyncs go
-# before failing, so a stuck open ends and the failure comes at once.
-stuck() {
-	rm -f "$gate"
-	fail "$*"
-}
+dfs_mount_held "$src" "$mnt" "$gate"
 # Run a command that must not wait for a held fsync: 5 s at most.
 quick() { # WHAT COMMAND...
 	local what=$1 pid i
