@@ -85,7 +85,8 @@ struct fs_ofile_slot {
 	unsigned opens;	     /* handles of a regular file */
 	int release_err;     /* a release's error no handle has seen, -errno */
 	atomic_bool busy;    /* the table must keep the inode */
-	atomic_uint writers; /* handles open for writing, until their release is done */
+	atomic_uint writers; /* handles open for writing (after their release, the
+			      * detached file shows syncing until durable) */
 
 	pthread_mutex_t slock;	    /* leaf: cur, closing, last */
 	struct dfs_file_stats last; /* what the previous session ended with */
