@@ -53,6 +53,7 @@
 #endif
 
 #define DFS_RATE_SLOTS 4
+#define DFD_LATER (-2)
 
 #define dfs_container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
@@ -93,9 +94,10 @@ struct dfs_file {
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* window completions */
 
-	int fd;	     /* plain descriptor: tail, fallback, fsync, truncate */
-	int dfd;     /* O_DIRECT descriptor, -1 in fallback */
-	int accmode; /* O_RDONLY / O_WRONLY / O_RDWR */
+	int fd;		/* plain descriptor: tail, fallback, fsync, truncate */
+	atomic_int dfd; /* O_DIRECT descriptor, -1 in fallback, DFD_LATER until
+			 * first needed (dfs_disk_direct_fd) */
+	int accmode;	/* O_RDONLY / O_WRONLY / O_RDWR */
 	struct dfs_align align;
 	uint32_t blk;	  /* staging block: align.off, 4096 in fallback */
 	unsigned nblocks; /* blocks per window */
@@ -231,6 +233,11 @@ int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off
  * starts writeback and drops the pages), else a plain write whose pages
  * the file's sync drops. */
 int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off);
+/* The O_DIRECT descriptor, opened at first use (a small file written
+ * through the page cache never needs one); -1 in fallback (entered here
+ * when the open is refused), or -errno when none can be had now (the
+ * caller then uses the plain descriptor). */
+int dfs_disk_direct_fd(struct dfs_file *f);
 /* Whole aligned blocks from an aligned buffer, with O_DIRECT. */
 int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off);
 /* [off, off + len) into buf, zero-filled at and past disk_size. */

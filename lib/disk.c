@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 /* Largest bounce buffer for an unaligned piece of a read. */
 #define BOUNCE_MAX (256u * 1024u)
@@ -67,12 +68,37 @@ int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off
 	return 0;
 }
 
+int dfs_disk_direct_fd(struct dfs_file *f)
+{
+	int fd = atomic_load(&f->dfd), expect = DFD_LATER;
+
+	if (fd != DFD_LATER)
+		return fd;
+	fd = dfs_reopen(f->fd, f->accmode | O_DIRECT);
+	if (fd == -EINVAL) {
+		dfs_disk_enter_fallback(f, "open with O_DIRECT refused");
+		fd = -1;
+	} else if (fd < 0) {
+		return fd; /* EMFILE, ENOMEM ...: this call fails, a later one retries */
+	}
+	if (!atomic_compare_exchange_strong(&f->dfd, &expect, fd)) {
+		if (fd >= 0)
+			close(fd); /* a racing call's is in place */
+		fd = expect;
+	}
+	return fd;
+}
+
 /* Whole aligned blocks from an aligned buffer. */
 int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
-	if (atomic_load(&f->fallback))
+	int dfd = atomic_load(&f->fallback) ? -1 : dfs_disk_direct_fd(f);
+
+	/* In fallback, or no descriptor to be had now (EMFILE...): these
+	 * bytes go uncached through the plain descriptor, never lost. */
+	if (dfd < 0)
 		return dfs_disk_write_uncached(f, buf, len, off);
-	int r = dfs_io_write_full(f->eng->io, f->dfd, buf, len, off, 0);
+	int r = dfs_io_write_full(f->eng->io, dfd, buf, len, off, 0);
 	if (r == -EINVAL) {
 		/* Aligned by construction, so this filesystem accepted the
 		 * O_DIRECT open but not the I/O. */
@@ -100,7 +126,10 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 	else if ((off_t)(off + len) > disk_size)
 		want = (size_t)(disk_size - off);
 
-	if (atomic_load(&f->fallback) && want) {
+	/* In fallback, or no O_DIRECT descriptor to be had now: a plain read
+	 * whose pages are dropped. */
+	int dfd = atomic_load(&f->fallback) || !want ? -1 : dfs_disk_direct_fd(f);
+	if (dfd < 0 && want) {
 		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
 		if (r < 0)
 			return r;
@@ -118,7 +147,7 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		if (pos % blk == 0 && left >= (size_t)blk &&
 		    (uintptr_t)dst % f->align.mem == 0) {
 			size_t n = left - left % (size_t)blk;
-			r = dfs_io_read_full(io, f->dfd, dst, n, pos, f->blk);
+			r = dfs_io_read_full(io, dfd, dst, n, pos, f->blk);
 			if (r < 0)
 				goto out;
 			done += (size_t)r;
@@ -137,7 +166,7 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 			r = -ENOMEM;
 			goto out;
 		}
-		r = dfs_io_read_full(io, f->dfd, bounce, alen, astart, f->blk);
+		r = dfs_io_read_full(io, dfd, bounce, alen, astart, f->blk);
 		if (r < 0)
 			goto out;
 		off_t got_end = astart + r;

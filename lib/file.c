@@ -204,31 +204,36 @@ void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st)
 /* ---- open and close ---- */
 
 /*
- * The O_DIRECT descriptor of a new file, or fallback mode where the
- * backing filesystem refuses O_DIRECT (said once in the log), or
- * -EOPNOTSUPP there when fallback is off.  0 or -errno.
+ * Whether a new file can use O_DIRECT: its descriptor is opened at first
+ * use, or here when fallback is off (a refusal must come at open); else
+ * fallback mode where the backing filesystem refuses O_DIRECT (said once
+ * in the log), or -EOPNOTSUPP there when fallback is off.  0 or -errno.
  */
 static int open_direct(struct dfs_file *f)
 {
 	const struct dfs_engine_opts *o = &f->eng->o;
 	const char *why = NULL;
+	int dfd;
 
-	f->dfd = -1;
+	atomic_store(&f->dfd, -1);
 	if (f->align.no_dio) {
 		why = "statx reports no direct I/O";
 	} else if (f->align.off > o->buf_size || o->buf_size % f->align.off ||
 		   f->align.mem > 4096) {
 		why = "alignment larger than the staging buffer";
+	} else if (!o->no_fallback) {
+		atomic_store(&f->dfd, DFD_LATER);
 	} else {
-		f->dfd = dfs_reopen(f->fd, f->accmode | O_DIRECT);
-		if (f->dfd == -EINVAL)
+		dfd = dfs_reopen(f->fd, f->accmode | O_DIRECT);
+		if (dfd == -EINVAL)
 			why = "open with O_DIRECT refused";
-		else if (f->dfd < 0)
-			return f->dfd;
+		else if (dfd < 0)
+			return dfd;
+		else
+			atomic_store(&f->dfd, dfd);
 	}
 	if (!why)
 		return 0;
-	f->dfd = -1;
 	if (o->no_fallback) {
 		dfs_log(f->eng, LOG_ERR,
 			"backing filesystem refuses O_DIRECT (%s) and fallback is off",
@@ -277,7 +282,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	}
 	f->eng = e;
 	f->accmode = flags & O_ACCMODE;
-	f->dfd = -1;
+	atomic_store(&f->dfd, -1);
 	f->fd = fd;
 	r = dfs_align_for_fd(fd, &f->align);
 	if (r)
@@ -343,8 +348,8 @@ int dfs_file_close(struct dfs_file *f)
 		f->free_windows = w->next;
 		free(w);
 	}
-	if (f->dfd >= 0)
-		close(f->dfd);
+	if (atomic_load(&f->dfd) >= 0)
+		close(atomic_load(&f->dfd));
 	close(f->fd);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->lock);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <stdbool.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -460,6 +461,42 @@ START_TEST(test_fallback_at_runtime)
 END_TEST
 
 /* A filesystem without direct I/O at all: ramfs refuses O_DIRECT opens. */
+/* The O_DIRECT descriptor is opened at the first write-out; when none can
+ * be had then (EMFILE), the bytes go through the plain descriptor: the
+ * flush succeeds, nothing is lost, and the file is not put in fallback. */
+START_TEST(test_direct_fd_unavailable)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "nofd");
+	struct dfs_file_stats st;
+	struct rlimit old, low;
+	size_t len = 600 * 1024 +
+		     100; /* less than a window: nothing written before the flush */
+	char *buf = malloc(len);
+	int probe;
+
+	tu_pattern(buf, len, 0, 13);
+	ck_assert_int_eq(dfs_file_write(f, buf, len, 0), (ssize_t)len);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	probe = dup(0); /* the lowest free descriptor: allow none from it on */
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	low = old;
+	low.rlim_cur = (rlim_t)probe;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int r = dfs_file_flush(f);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(r, 0);
+	dfs_file_stats(f, &st);
+	ck_assert_int_eq(st.fallback, 0);
+	ck_assert_int_eq(st.error, 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, buf, len);
+	free(buf);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_fallback_ramfs)
 {
 	char dir[4200], path[4300];
@@ -474,13 +511,16 @@ START_TEST(test_fallback_ramfs)
 	int logs = tu_log_count();
 	ck_assert_int_eq(dfs_file_open(eng, fd, &f), 0);
 	close(fd);
+	char buf[100000];
+	tu_pattern(buf, sizeof(buf), 0, 11);
+	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	/* The O_DIRECT descriptor is opened at the first write-out: the
+	 * refusal shows there, said once. */
+	ck_assert_int_eq(dfs_file_flush(f), 0);
 	struct dfs_file_stats st;
 	dfs_file_stats(f, &st);
 	ck_assert_int_eq(st.fallback, 1);
 	ck_assert_int_eq(tu_log_count(), logs + 1);
-	char buf[100000];
-	tu_pattern(buf, sizeof(buf), 0, 11);
-	ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	ck_assert_int_eq(dfs_file_write(f, "xy", 2, 5), 2);
 	memcpy(buf + 5, "xy", 2);
 	ck_assert_int_eq(dfs_file_close(f), 0);
@@ -731,6 +771,7 @@ int main(void)
 	tcase_add_test(tc, test_no_dontcache);
 	tcase_add_test(tc, test_fallback_at_runtime);
 	tcase_add_test(tc, test_fallback_ramfs);
+	tcase_add_test(tc, test_direct_fd_unavailable);
 	tcase_add_test(tc, test_state_strings);
 	tcase_add_test(tc, test_progress_protocol);
 	tcase_add_test(tc, test_engine_counters);
