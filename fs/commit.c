@@ -13,12 +13,16 @@
  * drops its pages, shows durable = its size, and closes.
  *
  * The queue holds a pin on each inode (taken by the release) and gives it
- * back when the file is done.  fs_commit_stop() drains it: the daemon
- * exits only after every queued file is durable.
+ * back when the file is done.  Every queued file still holds its engine
+ * file's descriptors, so a release waits while as many files are pending
+ * as the daemon keeps descriptors of idle inodes (inode_fds): a disk that
+ * stalls slows the copy instead of running the daemon out of descriptors.
+ * fs_commit_stop() drains it: the daemon exits only after every queued file is durable.
  *
  * Locking: c->lock guards the queue and stop; nothing else is taken under
  * it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +64,11 @@ static void *committer_main(void *arg)
 		while ((it = batch)) {
 			batch = it->next;
 			commit_one(fs, it);
+			pthread_mutex_lock(&c->lock);
+			assert(c->pending > 0);
+			c->pending--;
+			pthread_cond_broadcast(&c->room);
+			pthread_mutex_unlock(&c->lock);
 		}
 		pthread_mutex_lock(&c->lock);
 	}
@@ -74,6 +83,9 @@ int fs_commit_start(struct fs *fs)
 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_cond_init(&c->room, NULL);
+	c->pending = 0;
+	c->max = fs->ifds.max;
 	c->head = NULL;
 	c->tail = &c->head;
 	c->stop = false;
@@ -94,6 +106,7 @@ void fs_commit_stop(struct fs *fs)
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->thread, NULL); /* it drains the queue first */
 	c->running = false;
+	pthread_cond_destroy(&c->room);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->lock);
 }
@@ -114,6 +127,9 @@ void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
 	it->ino = ino;
 	it->of = of;
 	pthread_mutex_lock(&c->lock);
+	while (c->pending >= c->max)
+		pthread_cond_wait(&c->room, &c->lock);
+	c->pending++;
 	*c->tail = it;
 	c->tail = &it->next;
 	pthread_cond_signal(&c->cv);

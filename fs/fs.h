@@ -51,8 +51,10 @@ struct commit_item;
 
 struct fs_committer {
 	pthread_mutex_t lock;
-	pthread_cond_t cv;
+	pthread_cond_t cv;   /* work queued, or stop */
+	pthread_cond_t room; /* a file was committed */
 	struct commit_item *head, **tail;
+	unsigned pending, max; /* queued or being committed; at most */
 	bool stop, running;
 	pthread_t thread;
 };

@@ -4,7 +4,8 @@
 # a batch (by a preload shim in the daemon), a cp -r of small files and a
 # sync return, the files read back whole, and fsync(2) of another file
 # returns with that file durable; once the committer goes on, every file
-# ends durable and uncached.
+# ends durable and uncached.  With the commit held, a long copy waits once
+# inode_fds files are pending, and the daemon's descriptors stay bounded.
 . "$(dirname "$0")/lib.sh"
 
 src=$T/src mnt=$T/mnt gate=$T/gate
@@ -47,6 +48,34 @@ done
 same_file "$T/solo" "$src/solo"
 diff -r "$T/batch" "$src/batch" || fail "the batch differs on SOURCE"
 echo "after the commit: 40 files durable and uncached"
+dfs_umount "$mnt"
+
+# A stalled commit bounds what waits for it: with inode_fds=16, at most 16
+# released files hold descriptors; the copy waits instead.
+rm -f "$gate.held"
+dfs_mount_held "$src" "$mnt" "$gate" -o inode_fds=16
+mkdir -p "$T/many"
+for i in $(seq 200); do head -c 3000 /dev/urandom >"$T/many/m$i"; done
+echo many >"$gate"
+cp -r "$T/many" "$mnt/" &
+cp_pid=$!
+for _ in $(seq 100); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
+[ "$(held)" -ge 1 ] || stuck "no fsync of the copy was held"
+sleep 2
+fds=$(ls "/proc/$(dfs_pid "$mnt")/fd" | wc -l)
+kill -0 "$cp_pid" 2>/dev/null || stuck "cp -r of 200 files finished while their commits were held"
+[ "$fds" -le 100 ] || stuck "the daemon holds $fds descriptors while the commit is held"
+rm "$gate"
+wait "$cp_pid" || fail "cp -r failed once the commit went on"
+for _ in $(seq 200); do
+	[ "$(attr "$mnt" state)" = idle ] && break
+	sleep 0.1
+done
+for i in $(seq 200); do
+	[ "$(attr "$mnt/many/m$i" durable)" -eq 3000 ] || fail "many/m$i: durable $(attr "$mnt/many/m$i" durable)"
+done
+diff -r "$T/many" "$mnt/many" || fail "the 200 files read back wrong"
+echo "a held commit: the copy waited with $fds daemon descriptors; then 200 files durable"
 dfs_umount "$mnt"
 dfs_check_log
 echo PASS
