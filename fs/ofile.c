@@ -314,6 +314,22 @@ static int retire_locked(struct fs *fs, struct fs_inode *ino)
 	return r;
 }
 
+bool ofile_forget_error(struct fs *fs, struct fs_inode *ino)
+{
+	struct fs_ofile_slot *os = &ino->of;
+	bool busy;
+
+	pthread_mutex_lock(&os->lock);
+	if (os->release_err) {
+		atomic_fetch_sub(&fs->release_errors, 1);
+		os->release_err = 0;
+	}
+	update_busy(os);
+	busy = atomic_load(&os->busy);
+	pthread_mutex_unlock(&os->lock);
+	return busy;
+}
+
 int ofile_shut(struct fs *fs, struct fs_inode *ino)
 {
 	struct fs_ofile_slot *os = &ino->of;

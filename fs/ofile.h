@@ -135,6 +135,10 @@ bool ofile_size(struct fs_inode *ino, off_t *size);
 /* Progress figures of a regular file, as the README's "Progress" tells. */
 void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *st);
 
+/* The file was deleted: a release error kept for its next open has no one
+ * to go to; drop it.  Returns whether the inode is still busy. */
+bool ofile_forget_error(struct fs *fs, struct fs_inode *ino);
+
 /* At exit: write out, fsync and close the inode's engine file, open or
  * not; 0 or the error. */
 int ofile_shut(struct fs *fs, struct fs_inode *ino);

@@ -209,9 +209,22 @@ void fs_inode_pin(struct fs *fs, struct fs_inode *ino)
 	pthread_mutex_unlock(&fs->table.lock);
 }
 
+/* Has the inode no name left on SOURCE (deleted)? */
+static bool unlinked(struct fs *fs, struct fs_inode *ino)
+{
+	struct stat st;
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd == -ENOENT; /* gone from SOURCE altogether */
+	r = fstat(fd, &st);
+	fs_inode_fd_put(fs, ino);
+	return !r && st.st_nlink == 0;
+}
+
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 {
-	bool gone;
+	bool gone, kept;
 
 	if (ino == &fs->root)
 		return;
@@ -221,9 +234,19 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 	/* An inode whose last release failed stays busy, so the next open of
 	 * the file (which finds it again by dev/ino) can report the error. */
 	gone = !ino->nlookup && !atomic_load(&ino->of.busy);
+	kept = !ino->nlookup && !gone;
 	if (gone)
 		table_remove(&fs->table, ino);
 	pthread_mutex_unlock(&fs->table.lock);
+	/* But a deleted file can never be opened again: keeping it (and its
+	 * descriptor) would only keep its space from being freed. */
+	if (kept && unlinked(fs, ino) && !ofile_forget_error(fs, ino)) {
+		pthread_mutex_lock(&fs->table.lock);
+		gone = !ino->nlookup && !atomic_load(&ino->of.busy);
+		if (gone)
+			table_remove(&fs->table, ino);
+		pthread_mutex_unlock(&fs->table.lock);
+	}
 	if (gone)
 		inode_free(fs, ino);
 }
