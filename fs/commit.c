@@ -26,8 +26,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs.h"
+
+/* How long a batch may gather files before its commit starts. */
+#define COMMIT_GATHER_MS 10
 
 struct commit_item {
 	struct commit_item *next;
@@ -35,18 +39,59 @@ struct commit_item {
 	struct fs_ofile *of;
 };
 
-static void commit_one(struct fs *fs, struct commit_item *it)
+/* Make a batch durable, FS_FINISH_BATCH files at a time, and free it. */
+static void commit_batch(struct fs *fs, struct commit_item *batch)
 {
-	ofile_finish(fs, it->ino, it->of);
-	fs_inode_unref(fs, it->ino, 1);
-	free(it);
+	struct fs_committer *c = &fs->commit;
+	struct fs_inode *inos[FS_FINISH_BATCH];
+	struct fs_ofile *ofs[FS_FINISH_BATCH];
+	struct commit_item *it;
+	size_t n;
+
+	while (batch) {
+		for (n = 0; batch && n < FS_FINISH_BATCH; n++) {
+			it = batch;
+			batch = it->next;
+			inos[n] = it->ino;
+			ofs[n] = it->of;
+			free(it);
+		}
+		ofile_finish_many(fs, inos, ofs, n);
+		for (size_t i = 0; i < n; i++)
+			fs_inode_unref(fs, inos[i], 1);
+		pthread_mutex_lock(&c->lock);
+		assert(c->pending >= n);
+		c->pending -= n;
+		pthread_cond_broadcast(&c->room);
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+/*
+ * Under c->lock: a copy of a tree releases its files one after another;
+ * give the batch a moment to grow so that one syncfs covers many files.
+ * fs_commit wakes us early only for a full batch or stop.
+ */
+static void gather(struct fs_committer *c)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += COMMIT_GATHER_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!c->stop && c->queued < FS_FINISH_BATCH &&
+	       pthread_cond_timedwait(&c->cv, &c->lock, &until) != ETIMEDOUT)
+		;
 }
 
 static void *committer_main(void *arg)
 {
 	struct fs *fs = arg;
 	struct fs_committer *c = &fs->commit;
-	struct commit_item *batch, *it;
+	struct commit_item *batch;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
@@ -54,22 +99,13 @@ static void *committer_main(void *arg)
 			pthread_cond_wait(&c->cv, &c->lock);
 		if (!c->head)
 			break;
+		gather(c);
 		batch = c->head;
+		c->queued = 0;
 		c->head = NULL;
 		c->tail = &c->head;
 		pthread_mutex_unlock(&c->lock);
-
-		for (it = batch; it; it = it->next)
-			ofile_writeback(it->of);
-		while ((it = batch)) {
-			batch = it->next;
-			commit_one(fs, it);
-			pthread_mutex_lock(&c->lock);
-			assert(c->pending > 0);
-			c->pending--;
-			pthread_cond_broadcast(&c->room);
-			pthread_mutex_unlock(&c->lock);
-		}
+		commit_batch(fs, batch);
 		pthread_mutex_lock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -81,10 +117,16 @@ int fs_commit_start(struct fs *fs)
 	struct fs_committer *c = &fs->commit;
 	int r;
 
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&c->room, NULL);
 	c->pending = 0;
+	c->queued = 0;
 	c->max = fs->ifds.max;
 	c->head = NULL;
 	c->tail = &c->head;
@@ -132,6 +174,7 @@ void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
 	c->pending++;
 	*c->tail = it;
 	c->tail = &it->next;
-	pthread_cond_signal(&c->cv);
+	if (++c->queued == 1 || c->queued == FS_FINISH_BATCH)
+		pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -55,6 +55,7 @@ struct fs_committer {
 	pthread_cond_t room; /* a file was committed */
 	struct commit_item *head, **tail;
 	unsigned pending, max; /* queued or being committed; at most */
+	unsigned queued;       /* in the queue, not yet taken */
 	bool stop, running;
 	pthread_t thread;
 };

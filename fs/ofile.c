@@ -255,20 +255,15 @@ static struct fs_ofile *detach_locked(struct fs_inode *ino)
 	return of;
 }
 
-void ofile_writeback(struct fs_ofile *of)
-{
-	dfs_file_writeback(of->file);
-}
-
-int ofile_finish(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
+/* The rest of a finish, whose sync returned r2: record the session, close. */
+static int finish_with(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of, int r2)
 {
 	struct fs_ofile_slot *os = &ino->of;
 	struct dfs_file_stats st;
 	char name[4096];
-	int r = of->err, r2;
+	int r = of->err;
 
 	assert(of->written_out && of->refs == 1);
-	r2 = dfs_file_finish(of->file);
 	if (!r)
 		r = r2;
 
@@ -300,6 +295,28 @@ int ofile_finish(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
 	update_busy(os);
 	pthread_mutex_unlock(&os->lock);
 	return r;
+}
+
+int ofile_finish(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
+{
+	assert(of->written_out && of->refs == 1);
+	return finish_with(fs, ino, of, dfs_file_finish(of->file));
+}
+
+void ofile_finish_many(struct fs *fs, struct fs_inode **inos, struct fs_ofile **ofs,
+		       size_t n)
+{
+	struct dfs_file *files[FS_FINISH_BATCH];
+	int res[FS_FINISH_BATCH];
+
+	assert(n <= FS_FINISH_BATCH);
+	for (size_t i = 0; i < n; i++) {
+		assert(ofs[i]->written_out && ofs[i]->refs == 1);
+		files[i] = ofs[i]->file;
+	}
+	dfs_file_finish_many(files, n, res);
+	for (size_t i = 0; i < n; i++)
+		finish_with(fs, inos[i], ofs[i], res[i]);
 }
 
 /* Under os->lock, dropped in between: detach cur and finish it here. */

@@ -112,13 +112,15 @@ int ofile_open(struct fs *fs, struct fs_inode *ino, struct fs_handle *h, bool tr
  * batches the fsyncs of many files).  NULL otherwise.
  */
 struct fs_ofile *ofile_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h);
-/* Start the writeback of what a detached file left in the page cache, so
- * that the fsyncs of a batch overlap. */
-void ofile_writeback(struct fs_ofile *of);
 /* fsync and close a detached engine file and keep what its session ended
  * with; a failure is logged and kept for the next flush or fsync of the
  * file.  0 or the error. */
 int ofile_finish(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
+/* ofile_finish of n <= FS_FINISH_BATCH files at once: one syncfs per
+ * filesystem among them stands for their fsyncs (dfs_file_finish_many). */
+#define FS_FINISH_BATCH 64
+void ofile_finish_many(struct fs *fs, struct fs_inode **inos, struct fs_ofile **ofs,
+		       size_t n);
 
 /* A reference on the inode's engine file, or NULL when it has none (no
  * handle is open).  Every ofile_get is paired with one ofile_put. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #ifndef STATX_DIOALIGN
@@ -74,34 +75,32 @@ int dfs_align_blockdev(const char *sysfs_root, unsigned int major, unsigned int 
 int dfs_align_for_fd(int fd, struct dfs_align *out)
 {
 	struct statx stx;
+	int bs;
 
 	memset(out, 0, sizeof(*out));
 	memset(&stx, 0, sizeof(stx));
+	out->source = DFS_ALIGN_DEFAULT;
+	out->mem = out->off = DFS_ALIGN_FALLBACK;
 	if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN | STATX_BASIC_STATS,
-		    &stx) < 0) {
-		if (errno != ENOSYS)
-			return -errno;
-	} else if (stx.stx_mask & STATX_DIOALIGN) {
+		    &stx) < 0)
+		return errno == ENOSYS ? 0 : -errno;
+	out->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	if (stx.stx_mask & STATX_DIOALIGN) {
 		out->source = DFS_ALIGN_STATX;
 		if (stx.stx_dio_offset_align == 0) {
 			/* The filesystem says: no direct I/O on this file. */
 			out->no_dio = 1;
-			out->mem = out->off = DFS_ALIGN_FALLBACK;
 			return 0;
 		}
 		out->off = stx.stx_dio_offset_align;
 		out->mem = stx.stx_dio_mem_align ? stx.stx_dio_mem_align
 						 : stx.stx_dio_offset_align;
 		return 0;
-	} else {
-		int bs = dfs_align_blockdev("/sys", stx.stx_dev_major, stx.stx_dev_minor);
-		if (bs > 0) {
-			out->source = DFS_ALIGN_BLOCKDEV;
-			out->mem = out->off = (uint32_t)bs;
-			return 0;
-		}
 	}
-	out->source = DFS_ALIGN_DEFAULT;
-	out->mem = out->off = DFS_ALIGN_FALLBACK;
+	bs = dfs_align_blockdev("/sys", stx.stx_dev_major, stx.stx_dev_minor);
+	if (bs > 0) {
+		out->source = DFS_ALIGN_BLOCKDEV;
+		out->mem = out->off = (uint32_t)bs;
+	}
 	return 0;
 }

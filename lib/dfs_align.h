@@ -23,6 +23,8 @@ struct dfs_align {
 	enum dfs_align_source source;
 	/* statx said this file cannot do direct I/O at all (offset align 0) */
 	int no_dio;
+	/* the filesystem holding the file (st_dev), 0 if statx is missing */
+	uint64_t dev;
 };
 
 #define DFS_ALIGN_FALLBACK 4096u

@@ -83,6 +83,14 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out);
  * The file stays open: its stats show the fsync running and its result.
  */
 int dfs_file_finish(struct dfs_file *f);
+/*
+ * dfs_file_finish of many files at once (group commit): their writebacks
+ * start together and one syncfs per filesystem stands for their fsyncs;
+ * each file still gets its own writeback error.  Where a syncfs fails,
+ * its files are fsynced one by one, so an error lands on the file it
+ * belongs to.  res[i] receives what dfs_file_finish(files[i]) would return.
+ */
+void dfs_file_finish_many(struct dfs_file **files, size_t n, int *res);
 /* Finish and free.  Returns the file's error, if any; the staged data of a
  * file in error is dropped (and logged). */
 int dfs_file_close(struct dfs_file *f);

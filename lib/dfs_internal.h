@@ -229,9 +229,9 @@ void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 void dfs_disk_enter_fallback(struct dfs_file *f, const char *why);
 /* Buffered write that leaves no page cache behind. */
 int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off);
-/* Through the page cache without waiting: RWF_DONTCACHE (the kernel
- * starts writeback and drops the pages), else a plain write whose pages
- * the file's sync drops. */
+/* A plain write through the page cache, left there: the file's sync
+ * writes the pages back and drops them (a small file's close, within the
+ * cap on cached bytes). */
 int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off);
 /* The O_DIRECT descriptor, opened at first use (a small file written
  * through the page cache never needs one); -1 in fallback (entered here

@@ -32,6 +32,8 @@ struct dfs_io_ops {
 	int (*fadvise)(void *arg, int fd, off_t off, off_t len, int advice);
 	int (*sync_file_range)(void *arg, int fd, off_t off, off_t len,
 			       unsigned int flags);
+	/* syncfs(): the whole filesystem fd is on. */
+	int (*syncfs)(void *arg, int fd);
 	void *arg;
 };
 

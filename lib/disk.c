@@ -31,19 +31,10 @@ void dfs_disk_enter_fallback(struct dfs_file *f, const char *why)
 			why);
 }
 
-/* Through the page cache without waiting (dfs_internal.h). */
+/* Through the page cache, left there (dfs_internal.h). */
 int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
-	const struct dfs_io_ops *io = f->eng->io;
-	int r;
-
-	if (!atomic_load(&f->no_dontcache)) {
-		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
-		if (r != -EOPNOTSUPP && r != -EINVAL)
-			return r;
-		atomic_store(&f->no_dontcache, true);
-	}
-	return dfs_io_write_full(io, f->fd, buf, len, off, 0);
+	return dfs_io_write_full(f->eng->io, f->fd, buf, len, off, 0);
 }
 
 /*
@@ -54,11 +45,17 @@ int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t
 int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
 	const struct dfs_io_ops *io = f->eng->io;
-	bool dontcache = !atomic_load(&f->no_dontcache);
-	int r = dfs_disk_write_cached(f, buf, len, off);
+	int r;
 
-	if (r || (dontcache && !atomic_load(&f->no_dontcache)))
-		return r; /* failed, or the kernel drops the pages itself */
+	if (!atomic_load(&f->no_dontcache)) {
+		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
+		if (r != -EOPNOTSUPP && r != -EINVAL)
+			return r; /* failed, or the kernel drops the pages itself */
+		atomic_store(&f->no_dontcache, true);
+	}
+	r = dfs_disk_write_cached(f, buf, len, off);
+	if (r)
+		return r;
 	r = io->sync_file_range(io->arg, f->fd, off, (off_t)len,
 				SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
 					SYNC_FILE_RANGE_WAIT_AFTER);

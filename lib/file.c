@@ -67,30 +67,35 @@ static void cached_release(struct dfs_file *f)
 	atomic_fetch_sub(&f->eng->cached, n);
 }
 
-int dfs_file_sync(struct dfs_file *f, int datasync)
+/*
+ * The two halves of a sync.  sync_begin writes out what is staged and notes
+ * what the sync will cover (*covered); 0 or the file's error.  After the
+ * sync call itself (result r), sync_end drops the pages and moves durable
+ * up, or makes r the file's error.  Returns the file's error.
+ */
+static int sync_begin(struct dfs_file *f, uint64_t *covered)
+{
+	pthread_mutex_lock(&f->lock);
+	int r = dfs_stage_flush_locked(f);
+	if (!r) {
+		*covered = atomic_load(&f->synced);
+		f->dirty = false; /* a write from now on needs another fsync */
+		atomic_fetch_add(&f->syncing, 1);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+static int sync_end(struct dfs_file *f, uint64_t covered, int r)
 {
 	const struct dfs_io_ops *io = f->eng->io;
 
-	pthread_mutex_lock(&f->lock);
-	int r = dfs_stage_flush_locked(f);
-	if (r) {
-		pthread_mutex_unlock(&f->lock);
-		return r;
-	}
-	uint64_t covered = atomic_load(&f->synced);
-	f->dirty = false; /* a write from now on needs another fsync */
-	atomic_fetch_add(&f->syncing, 1);
-	pthread_mutex_unlock(&f->lock);
-
-	do
-		r = io->fsync(io->arg, f->fd, datasync);
-	while (r == -EINTR);
 	if (!r) {
 		io->fadvise(io->arg, f->fd, 0, 0, POSIX_FADV_DONTNEED);
 		cached_release(f);
 	}
-
 	pthread_mutex_lock(&f->lock);
+	assert(atomic_load(&f->syncing) > 0);
 	atomic_fetch_sub(&f->syncing, 1);
 	if (r) {
 		dfs_stage_set_error(f, r);
@@ -104,6 +109,25 @@ int dfs_file_sync(struct dfs_file *f, int datasync)
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r;
+}
+
+static int fsync_retry(struct dfs_file *f, int datasync)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	int r;
+
+	do
+		r = io->fsync(io->arg, f->fd, datasync);
+	while (r == -EINTR);
+	return r;
+}
+
+int dfs_file_sync(struct dfs_file *f, int datasync)
+{
+	uint64_t covered;
+	int r = sync_begin(f, &covered);
+
+	return r ? r : sync_end(f, covered, fsync_retry(f, datasync));
 }
 
 int dfs_file_truncate(struct dfs_file *f, off_t size)
@@ -310,15 +334,99 @@ err_close:
 	return r;
 }
 
-int dfs_file_finish(struct dfs_file *f)
+/* Whether dfs_file_finish would sync f: *r gets its error otherwise. */
+static bool needs_sync(struct dfs_file *f, int *r)
 {
+	*r = 0;
 	if (f->accmode == O_RDONLY)
-		return 0;
+		return false;
 	pthread_mutex_lock(&f->lock);
 	bool dirty = f->dirty;
-	int r = file_err(f);
+	*r = file_err(f);
 	pthread_mutex_unlock(&f->lock);
-	return dirty && !r ? dfs_file_sync(f, 0) : r;
+	return dirty && !*r;
+}
+
+int dfs_file_finish(struct dfs_file *f)
+{
+	int r;
+
+	return needs_sync(f, &r) ? dfs_file_sync(f, 0) : r;
+}
+
+/* Files of one dfs_file_finish_many batch; a longer list goes in turns. */
+#define FINISH_BATCH 64
+
+/* One turn of dfs_file_finish_many: n <= FINISH_BATCH. */
+static void finish_batch(struct dfs_file **files, size_t n, int *res)
+{
+	uint64_t covered[FINISH_BATCH];
+	bool open_[FINISH_BATCH];
+	int fsres[FINISH_BATCH]; /* the syncfs result for files[i]'s filesystem */
+	size_t nopen = 0;
+
+	assert(n <= FINISH_BATCH);
+	for (size_t i = 0; i < n; i++) {
+		open_[i] = needs_sync(files[i], &res[i]) &&
+			   !(res[i] = sync_begin(files[i], &covered[i]));
+		nopen += open_[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		if (open_[i])
+			dfs_file_writeback(files[i]);
+
+	/* One syncfs per filesystem; a file of unknown filesystem (dev 0) or
+	 * alone in the batch takes its own fsync instead. */
+	for (size_t i = 0; i < n; i++) {
+		struct dfs_file *f = files[i];
+		const struct dfs_io_ops *io = f->eng->io;
+		size_t j;
+
+		fsres[i] = 1; /* not synced by a syncfs */
+		if (!open_[i] || nopen < 2 || !f->align.dev)
+			continue;
+		for (j = 0; j < i; j++)
+			if (open_[j] && files[j]->align.dev == f->align.dev)
+				break;
+		if (j < i) {
+			fsres[i] = fsres[j];
+			continue;
+		}
+		do
+			fsres[i] = io->syncfs(io->arg, f->fd);
+		while (fsres[i] == -EINTR);
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		struct dfs_file *f = files[i];
+		const struct dfs_io_ops *io = f->eng->io;
+		int r;
+
+		if (!open_[i])
+			continue;
+		if (fsres[i]) {
+			/* No syncfs, or it failed (its error may be another
+			 * file's): this file's own fsync tells. */
+			r = fsync_retry(f, 0);
+		} else {
+			/* Its data is on disk and its metadata committed;
+			 * a writeback error of this file's own shows here. */
+			do
+				r = io->sync_file_range(io->arg, f->fd, 0, 0,
+							SYNC_FILE_RANGE_WAIT_BEFORE |
+								SYNC_FILE_RANGE_WRITE |
+								SYNC_FILE_RANGE_WAIT_AFTER);
+			while (r == -EINTR);
+		}
+		res[i] = sync_end(f, covered[i], r);
+	}
+}
+
+void dfs_file_finish_many(struct dfs_file **files, size_t n, int *res)
+{
+	for (size_t i = 0; i < n; i += FINISH_BATCH)
+		finish_batch(files + i, n - i < FINISH_BATCH ? n - i : FINISH_BATCH,
+			     res + i);
 }
 
 int dfs_file_close(struct dfs_file *f)

@@ -66,6 +66,12 @@ static int sys_sync_file_range(void *arg, int fd, off_t off, off_t len,
 	return sync_file_range(fd, off, len, flags) < 0 ? -errno : 0;
 }
 
+static int sys_syncfs(void *arg, int fd)
+{
+	(void)arg;
+	return syncfs(fd) < 0 ? -errno : 0;
+}
+
 static const struct dfs_io_ops default_ops = {
 	.pwrite = sys_pwrite,
 	.pread = sys_pread,
@@ -74,6 +80,7 @@ static const struct dfs_io_ops default_ops = {
 	.fallocate = sys_fallocate,
 	.fadvise = sys_fadvise,
 	.sync_file_range = sys_sync_file_range,
+	.syncfs = sys_syncfs,
 	.arg = NULL,
 };
 

@@ -146,8 +146,14 @@ static int fi_fadvise(void *arg, int fd, off_t off, off_t len, int advice)
 
 static int fi_sfr(void *arg, int fd, off_t off, off_t len, unsigned int flags)
 {
-	(void)arg;
-	return dfs_io_default()->sync_file_range(NULL, fd, off, len, flags);
+	int r = fi_simple(arg, FI_SFR, fd);
+	return r <= 0 ? r : dfs_io_default()->sync_file_range(NULL, fd, off, len, flags);
+}
+
+static int fi_syncfs(void *arg, int fd)
+{
+	int r = fi_simple(arg, FI_SYNCFS, fd);
+	return r <= 0 ? r : dfs_io_default()->syncfs(NULL, fd);
 }
 
 void fault_io_init(struct fault_io *fi)
@@ -163,6 +169,7 @@ void fault_io_init(struct fault_io *fi)
 		.fallocate = fi_fallocate,
 		.fadvise = fi_fadvise,
 		.sync_file_range = fi_sfr,
+		.syncfs = fi_syncfs,
 		.arg = fi,
 	};
 }

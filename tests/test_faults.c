@@ -328,6 +328,66 @@ START_TEST(test_error_matrix)
 }
 END_TEST
 
+/*
+ * Group commit: NFILES files written and finished together take one syncfs
+ * and no fsync, and every one ends durable with no page cached.  When the
+ * syncfs fails, each file takes its own fsync (and is durable when that
+ * works).  A writeback error of one file (its sync_file_range after the
+ * syncfs) lands on that file alone.  A file finished alone takes an fsync,
+ * not a syncfs.
+ */
+#define NFILES 5
+START_TEST(test_finish_many)
+{
+	char path[NFILES][4200], name[32];
+	struct dfs_file *f[NFILES];
+	int res[NFILES];
+	struct dfs_file_stats st;
+
+	for (int i = 0; i < NFILES; i++) {
+		snprintf(name, sizeof(name), "many%d", i);
+		f[i] = tu_engine_create(eng, path[i], sizeof(path[i]), name);
+		write_pattern(f[i], 10 * KiB + (size_t)i, 20 + (uint32_t)i);
+		ck_assert_int_eq(dfs_file_close_flush(f[i]), 0);
+	}
+	unsigned long syncfs0 = fio.calls[FI_SYNCFS], fsync0 = fio.calls[FI_FSYNC];
+	unsigned long sfr0 = fio.calls[FI_SFR];
+	if (_i == 1)
+		rule(FI_SYNCFS, FI_ANY, 0, 1, FI_ERRNO, EIO);
+	if (_i == 2) /* skip the NFILES writeback starts and two waits */
+		rule(FI_SFR, FI_ANY, NFILES + 2, 1, FI_ERRNO, EIO);
+	dfs_file_finish_many(f, NFILES, res);
+	ck_assert_uint_eq(fio.calls[FI_SYNCFS] - syncfs0, 1);
+	ck_assert_uint_eq(fio.calls[FI_FSYNC] - fsync0, _i == 1 ? NFILES : 0);
+	ck_assert_uint_eq(fio.calls[FI_SFR] - sfr0, _i == 1 ? NFILES : 2 * NFILES);
+	for (int i = 0; i < NFILES; i++) {
+		int want = _i == 2 && i == 2 ? -EIO : 0;
+		ck_assert_int_eq(res[i], want);
+		dfs_file_stats(f[i], &st);
+		ck_assert_uint_eq(st.durable, want ? 0 : 10 * KiB + (size_t)i);
+		ck_assert_int_eq(st.state, want ? DFS_STATE_ERROR : DFS_STATE_IDLE);
+		ck_assert_int_eq(dfs_file_close(f[i]), want);
+		if (!want)
+			ck_assert_int_eq(tu_resident_pages(path[i]), 0);
+		unlink(path[i]);
+	}
+
+	/* Alone: an fsync. */
+	struct dfs_file *one = tu_engine_create(eng, path[0], sizeof(path[0]), "many1");
+	write_pattern(one, 3 * KiB, 30);
+	ck_assert_int_eq(dfs_file_close_flush(one), 0);
+	syncfs0 = fio.calls[FI_SYNCFS];
+	fsync0 = fio.calls[FI_FSYNC];
+	dfs_file_finish_many(&one, 1, res);
+	ck_assert_int_eq(res[0], 0);
+	ck_assert_uint_eq(fio.calls[FI_SYNCFS] - syncfs0, 0);
+	ck_assert_uint_eq(fio.calls[FI_FSYNC] - fsync0, 1);
+	ck_assert_int_eq(dfs_file_close(one), 0);
+	ck_assert_int_eq(tu_resident_pages(path[0]), 0);
+	unlink(path[0]);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -346,6 +406,7 @@ int main(void)
 	tcase_add_test(tc, test_rmw_read_error_not_sticky);
 	tcase_add_test(tc, test_truncate_error_keeps_stage);
 	tcase_add_loop_test(tc, test_error_matrix, 0, 6);
+	tcase_add_loop_test(tc, test_finish_many, 0, 3);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -4,8 +4,8 @@
  *
  *   LD_PRELOAD=libholdsync.so DFS_HOLD_FSYNC=GATE directfs ...
  *
- * While the file GATE exists, every fsync(2) and fdatasync(2) the daemon
- * makes waits (up to 60 s) before it runs, and appends one line to
+ * While the file GATE exists, every fsync(2), fdatasync(2) and syncfs(2)
+ * the daemon makes waits (up to 60 s) before it runs, and appends one line to
  * GATE.held when it starts waiting, so a test knows a release is stuck in
  * its fsync.  When GATE holds text, only fsyncs of files whose path
  * contains it wait.  Removing GATE lets them all go.  Nothing else changes: the
@@ -79,6 +79,17 @@ int fdatasync(int fd)
 
 	if (!real)
 		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	hold(fd);
+	return real(fd);
+}
+
+/* The committer's group commit: one syncfs stands for many fsyncs. */
+int syncfs(int fd)
+{
+	static int (*real)(int);
+
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
 	hold(fd);
 	return real(fd);
 }

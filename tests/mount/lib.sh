@@ -144,6 +144,17 @@ attr() { # PATH NAME
 	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
 }
 
+# Wait (10 s at most) for the mount to be idle: every released file
+# committed (durable, its pages dropped).  A small file passes through the
+# page cache between its close and its group commit, a few milliseconds.
+dfs_settled() { # MNT
+	for _ in $(seq 100); do
+		[ "$(attr "$1" state)" = idle ] && return 0
+		sleep 0.1
+	done
+	fail "$1: not idle 10 s after the last close (state $(attr "$1" state))"
+}
+
 # Resident pages of files (fincore), summed.
 resident() {
 	fincore -n -b -o PAGES "$@" | awk '{s += $1} END {print s + 0}'

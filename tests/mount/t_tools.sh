@@ -24,6 +24,7 @@ echo "originals ready"
 # Resident pages first: hashing reads the files through the page cache.
 check_tree() { # ORIG COPY-ON-SOURCE
 	local f n
+	dfs_settled "$mnt"
 	n=$(resident $(find "$2" -type f))
 	[ "$n" -eq 0 ] || fail "$2: $n pages resident after the copy"
 	(cd "$1" && find . -type f) | while read -r f; do
@@ -34,6 +35,7 @@ check_tree() { # ORIG COPY-ON-SOURCE
 
 check_file() { # ORIG NAME
 	local n
+	dfs_settled "$mnt"
 	n=$(resident "$src/$2")
 	[ "$n" -eq 0 ] || fail "$2: $n pages resident after the copy"
 	same_file "$1" "$src/$2"

@@ -80,10 +80,7 @@ for i in $(seq 500); do head -c $((i * 37 % 9000 + 1)) /dev/urandom >"$T/small/s
 cp -r "$T/small" "$mnt/" && sync
 diff -r "$T/small" "$mnt/small" || fail "the small files read back wrong after cp -r && sync"
 # durable follows from the committer, a moment later.
-for _ in $(seq 100); do
-	[ "$(attr "$mnt" state)" = idle ] && break
-	sleep 0.1
-done
+dfs_settled "$mnt"
 for i in $(seq 500); do
 	f=$mnt/small/s$i
 	size=$(stat -c %s "$f")
