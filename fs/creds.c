@@ -4,19 +4,23 @@
  * its caller: fsuid, fsgid and supplementary groups, switched on the
  * calling thread only, so new files belong to the caller and the backing
  * filesystem applies its own rules (setgid directories, ACLs, quotas) as
- * on a local disk.
+ * on a local disk.  Also what the caller may do that the daemon must check
+ * for it: keep setuid/setgid bits over a write (CAP_FSETID).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "fs.h"
 
 #define GROUPS_MAX 256
+#define CAP_FSETID_BIT 4 /* <linux/capability.h> CAP_FSETID */
 
 void fs_creds_init(struct fs *fs)
 {
@@ -71,4 +75,85 @@ void fs_creds_leave(struct fs *fs, bool switched)
 	if (syscall(SYS_setgroups, fs->ngroups, fs->groups))
 		fs_log(fs, LOG_ERR, "cannot restore the daemon's groups: %s",
 		       strerror(errno));
+}
+
+bool fs_caller_fsetid(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	char path[64], line[256];
+	unsigned long long caps;
+	bool found = false, has = c->uid == 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	f = c->pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return has; /* gone, or no /proc: root is taken as capable */
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &caps) == 1;
+	fclose(f);
+	return found ? (caps >> CAP_FSETID_BIT) & 1 : has;
+}
+
+bool fs_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	gid_t groups[GROUPS_MAX];
+	int n;
+
+	if (c->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, GROUPS_MAX, groups);
+	for (int i = 0; i < n && i < GROUPS_MAX; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * A write, truncate or fallocate by the caller is about to change ino:
+ * clear setuid, and setgid where group-execute is set or the caller is not
+ * of the file's group, unless the caller holds CAP_FSETID, as a local
+ * filesystem does in file_remove_privs().  The data reaches SOURCE from the
+ * daemon, whose own writes would keep the bits.  Costs nothing for a file
+ * last seen without either bit.  0 or -errno.
+ */
+int fs_kill_privs(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid,
+		  struct fs_inode *ino)
+{
+	mode_t kill = 0;
+	struct stat st;
+	char path[64];
+	int fd, r;
+
+	if (ino->type != S_IFREG || !(atomic_load(&ino->mode) & (S_ISUID | S_ISGID)))
+		return 0;
+	fd = fs_inode_fd(fs, ino);
+	if (fd < 0)
+		return fd;
+	r = fstat(fd, &st) ? -errno : 0;
+	if (!r) {
+		fs_inode_saw(ino, &st);
+		if (st.st_mode & S_ISUID)
+			kill |= S_ISUID;
+		if ((st.st_mode & S_ISGID) &&
+		    ((st.st_mode & S_IXGRP) || !fs_caller_in_group(req, st.st_gid)))
+			kill |= S_ISGID;
+	}
+	if (kill && fs_caller_fsetid(req))
+		kill = 0;
+	if (!r && kill) {
+		/* An O_PATH descriptor takes no fchmod: its /proc name does. */
+		dfs_proc_path(path, sizeof(path), fd);
+		st.st_mode &= ~kill;
+		r = chmod(path, st.st_mode & 07777) ? -errno : 0;
+		if (!r)
+			fs_inode_saw(ino, &st);
+	}
+	fs_inode_fd_put(fs, ino);
+	/* The kernel's copy of the mode is stale now (a direct write does
+	 * not refresh it): attributes only, no page is involved. */
+	if (!r && kill && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, nodeid, -1, 0);
+	return r;
 }

@@ -114,9 +114,10 @@ static void handle_drop(struct fs *fs, struct fs_handle *h)
 		fs_inode_unref(fs, ino, 1);
 }
 
-/* Open ino for the request (e: it was just created, and created is an
- * O_RDWR descriptor of it, or -1; both taken over) and reply. */
-static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
+/* Open ino (the kernel's nodeid) for the request (e: it was just created,
+ * and created is an O_RDWR descriptor of it, or -1; both taken over) and
+ * reply. */
+static void reply_open(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct fs_inode *ino,
 		       struct fuse_file_info *fi, const struct fuse_entry_param *e,
 		       int created)
 {
@@ -153,7 +154,11 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
 		}
 		fi->nonseekable = ino->type != S_IFBLK;
 	}
-	r = ofile_open(fs, ino, h, fi->flags & O_TRUNC, created);
+	/* The kernel leaves O_TRUNC to the open (atomic_o_trunc), privilege
+	 * clearing included. */
+	r = fi->flags & O_TRUNC && h->writable ? fs_kill_privs(req, fs, nodeid, ino) : 0;
+	if (!r)
+		r = ofile_open(fs, ino, h, fi->flags & O_TRUNC, created);
 	if (r) {
 		if (h->fd >= 0)
 			close(h->fd);
@@ -189,7 +194,7 @@ void fs_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	reply_open(req, fs, ino, fi, NULL, -1);
+	reply_open(req, fs, nodeid, ino, fi, NULL, -1);
 }
 
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -243,7 +248,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		close(fd);
 		fd = -1;
 	}
-	reply_open(req, fs, fs_inode_get(fs, e.ino), fi, &e, fd);
+	reply_open(req, fs, e.ino, fs_inode_get(fs, e.ino), fi, &e, fd);
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
@@ -322,14 +327,16 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 	struct fs_ofile *of;
 	const char *data;
 	ssize_t n = write_payload(bufv, &data);
+	int r;
 
-	(void)nodeid;
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
 	if (h->fd >= 0) {
 		n = special_io(h, fi, (void *)data, (size_t)n, off, true);
+	} else if ((r = fs_kill_privs(req, fs, nodeid, h->inode))) {
+		n = r;
 	} else {
 		of = handle_ofile(h);
 		if (h->append)
@@ -337,8 +344,7 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		else
 			n = dfs_file_write(of->file, data, (size_t)n, off);
 		if (n >= 0 && (h->sync || h->dsync)) {
-			int r = dfs_file_sync(of->file, h->dsync);
-
+			r = dfs_file_sync(of->file, h->dsync);
 			if (r)
 				n = r;
 		}
@@ -394,12 +400,11 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 	struct fs_ofile *of;
 	int r;
 
-	(void)nodeid;
 	if (h->fd >= 0) {
 		r = fallocate(h->fd, mode, offset, length) ? -errno : 0;
 	} else if (!h->writable) {
 		r = -EBADF;
-	} else {
+	} else if (!(r = fs_kill_privs(req, fs, nodeid, h->inode))) {
 		of = handle_ofile(h);
 		r = dfs_file_fallocate(of->file, mode, offset, length);
 		ofile_put(fs, h->inode, of);

@@ -69,6 +69,7 @@ struct fs {
 	struct fs_committer commit;
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
+	struct fuse_session *se; /* for notifications to the kernel */
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
 	atomic_uint release_errors; /* inodes holding a release error */
@@ -107,6 +108,14 @@ void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
 void fs_creds_init(struct fs *fs);
 int fs_creds_enter(fuse_req_t req, bool *switched);
 void fs_creds_leave(struct fs *fs, bool switched);
+/* Whether the caller holds CAP_FSETID (its /proc status; uid 0 where that
+ * cannot be read), and whether gid is its group or one of its groups. */
+bool fs_caller_fsetid(fuse_req_t req);
+bool fs_caller_in_group(fuse_req_t req, gid_t gid);
+/* Before a write, truncate or fallocate by the caller: clear setuid/setgid
+ * as a local filesystem would (creds.c).  0 or -errno. */
+int fs_kill_privs(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid,
+		  struct fs_inode *ino);
 
 /* inode.c */
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);

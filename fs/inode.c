@@ -157,7 +157,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 			r = -EISDIR;
 		else if (ino->type != S_IFREG)
 			r = -EINVAL;
-		else
+		else if (!(r = fs_kill_privs(req, fs, nodeid, ino)))
 			r = ofile_truncate(fs, ino, attr->st_size);
 	}
 	if (!r && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

@@ -530,6 +530,7 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!se)
 		goto out_engine; /* libfuse said why: an unknown option */
+	fs.se = se;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
 	if (fuse_session_mount(se, mnt))

@@ -117,7 +117,13 @@ static void inode_init(struct fs_inode *i, const struct stat *st)
 	i->dev = st->st_dev;
 	i->ino = st->st_ino;
 	i->type = st->st_mode & S_IFMT;
+	atomic_init(&i->mode, st->st_mode);
 	ofile_slot_init(&i->of);
+}
+
+void fs_inode_saw(struct fs_inode *ino, const struct stat *st)
+{
+	atomic_store(&ino->mode, st->st_mode);
 }
 
 /* A new inode on its O_PATH descriptor fd (taken over). */
@@ -281,6 +287,7 @@ int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 	fs_inode_fd_put(fs, ino);
 	if (r)
 		return r;
+	fs_inode_saw(ino, st);
 	stat_shown(open, size, st);
 	return 0;
 }
@@ -303,6 +310,7 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 		ino->nlookup++;
 	pthread_mutex_unlock(&fs->table.lock);
 	if (ino) {
+		fs_inode_saw(ino, &st);
 		ifd_offer(&fs->ifds, &ino->ifd, fd); /* saves a reopen */
 	} else {
 		/* Made without the table lock (finding the handle is a system

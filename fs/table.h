@@ -30,6 +30,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -43,6 +44,9 @@ struct fs_inode {
 	dev_t dev;
 	ino_t ino;
 	mode_t type; /* S_IFMT bits */
+	/* The mode last seen on SOURCE (lookup, getattr, setattr): writes
+	 * look here for setuid/setgid bits before asking SOURCE. */
+	atomic_uint mode;
 	uint64_t nlookup;
 	struct fs_inode *hnext;
 	struct fs_ofile_slot of; /* regular files: the engine file (ofile.c) */
@@ -67,6 +71,8 @@ unsigned fs_table_shut_all(struct fs *fs);
 struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 void fs_inode_pin(struct fs *fs, struct fs_inode *ino);
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n);
+/* Note the mode of a stat of ino just taken. */
+void fs_inode_saw(struct fs_inode *ino, const struct stat *st);
 /* stat of the inode, with the logical size of a file being written. */
 int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st);
 
