@@ -40,7 +40,7 @@ void fs_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	int pfd, fd, r;
 
 	if (!d) {
-		fuse_reply_err(req, ENOMEM);
+		fs_reply_fail(req, -ENOMEM, "opendir", nodeid, NULL);
 		return;
 	}
 	pfd = fs_inode_fd(fs, ino);
@@ -56,7 +56,7 @@ void fs_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	if (r) {
 		free(d);
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "opendir", nodeid, NULL);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -83,7 +83,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	int err = 0;
 
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		fs_reply_fail(req, -ENOMEM, "readdir", nodeid, NULL);
 		return;
 	}
 	if (off != d->pos) {
@@ -142,7 +142,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	}
 	/* An error after some entries: send those, the error comes next time. */
 	if (err && p == buf)
-		fuse_reply_err(req, -err);
+		fs_reply_fail(req, err, "readdir", nodeid, NULL);
 	else
 		fuse_reply_buf(req, buf, size - left);
 	free(buf);
@@ -177,5 +177,5 @@ void fs_fsyncdir(fuse_req_t req, fuse_ino_t nodeid, int datasync,
 
 	(void)nodeid;
 	r = (datasync ? fdatasync(fd) : fsync(fd)) ? -errno : 0;
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "fsyncdir", nodeid, NULL);
 }

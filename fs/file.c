@@ -114,12 +114,16 @@ static void handle_drop(struct fs *fs, struct fs_handle *h)
 		fs_inode_unref(fs, ino, 1);
 }
 
-/* Open ino (the kernel's nodeid) for the request (e: it was just created,
- * and created is an O_RDWR descriptor of it, or -1; both taken over) and
- * reply. */
-static void reply_open(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct fs_inode *ino,
-		       struct fuse_file_info *fi, const struct fuse_entry_param *e,
-		       int created)
+/*
+ * Open ino (the kernel's nodeid) for the request and reply (e: it was just
+ * created, and created is an O_RDWR descriptor of it, or -1; both taken
+ * over).  Returns 0 once the open is replied; -errno when nothing was
+ * opened and nothing replied (the caller replies); 1 when the reply did
+ * not reach the caller (interrupted), who then holds nothing open.
+ */
+static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct fs_inode *ino,
+		      struct fuse_file_info *fi, const struct fuse_entry_param *e,
+		      int created)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
 	int acc = fi->flags & O_ACCMODE, r;
@@ -159,6 +163,8 @@ static void reply_open(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct 
 	r = fi->flags & O_TRUNC && h->writable ? fs_kill_privs(req, fs, nodeid, ino) : 0;
 	if (!r)
 		r = ofile_open(fs, ino, h, fi->flags & O_TRUNC, created);
+	else if (created >= 0)
+		close(created);
 	if (r) {
 		if (h->fd >= 0)
 			close(h->fd);
@@ -176,25 +182,78 @@ static void reply_open(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct 
 		handle_drop(fs, h);
 		if (e)
 			fs_inode_unref(fs, ino, 1);
+		return 1;
 	}
-	return;
+	return 0;
 fail:
 	free(h);
 	if (e)
 		fs_inode_unref(fs, ino, 1);
-	fuse_reply_err(req, -r);
+	return r;
 }
 
 void fs_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
+	int r = ino->type == S_IFDIR ? -EISDIR : open_reply(req, fs, nodeid, ino, fi, NULL, -1);
 
-	if (ino->type == S_IFDIR) {
-		fuse_reply_err(req, EISDIR);
-		return;
+	if (r < 0)
+		fs_reply_fail(req, r, "open", nodeid, NULL);
+}
+
+/*
+ * The backing side of a create, as the caller: open name in dfd, creating
+ * it (*made says whether this call made it; a file that appeared
+ * meanwhile is opened unless excl).  Read-write where possible so that the
+ * engine can take the descriptor over (a new file may be opened so
+ * whatever its mode); with the caller's own access mode acc where an
+ * existing file refuses that, and then *acc becomes -1 (not a descriptor
+ * the engine can take).  The descriptor, or -errno.
+ */
+static int create_backing(int dfd, const char *name, mode_t mode, bool excl, int *acc,
+			  bool *made)
+{
+	const int base = O_NOFOLLOW | O_CLOEXEC;
+	int fd = -1;
+
+	/* Exclusive first, so that we know whether we made it: a create
+	 * that fails later must take away only a file of its own. */
+	for (int tries = 0; fd < 0 && tries < 3; tries++) {
+		*made = true;
+		fd = openat(dfd, name, base | O_CREAT | O_EXCL | O_RDWR, mode);
+		if (fd >= 0 || errno != EEXIST || excl)
+			break;
+		*made = false;
+		fd = openat(dfd, name, base | O_RDWR);
+		if (fd < 0 && (errno == EACCES || errno == EROFS || errno == ETXTBSY) &&
+		    *acc != O_RDWR) {
+			fd = openat(dfd, name, base | *acc);
+			if (fd >= 0)
+				*acc = -1;
+		}
+		/* ENOENT: it went away again; create it after all. */
+		if (fd < 0 && errno != ENOENT)
+			break;
 	}
-	reply_open(req, fs, nodeid, ino, fi, NULL, -1);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A create failed after making name: take the file away again, if name
+ * is still that file (dev, ino). */
+static void uncreate(struct fs *fs, struct fs_inode *dir, const char *name, dev_t dev,
+		     ino_t ino)
+{
+	int dfd = fs_inode_fd(fs, dir);
+	struct stat st;
+
+	if (dfd < 0)
+		return;
+	if (!fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) && st.st_dev == dev &&
+	    st.st_ino == ino && unlinkat(dfd, name, 0))
+		fs_log(fs, LOG_ERR, "a failed create left %s behind: unlink: %s", name,
+		       strerror(errno));
+	fs_inode_fd_put(fs, dir);
 }
 
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -202,53 +261,50 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *dir = fs_inode_get(fs, parent);
-	int flags = (fi->flags & O_EXCL) | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
 	int acc = fi->flags & O_ACCMODE;
 	struct fuse_entry_param e;
-	bool as_caller;
+	struct stat st;
+	bool as_caller, made = false;
 	int dfd, fd, pfd, r;
 
 	r = fs_name_ok(name);
 	if (!r)
 		r = fs_creds_enter(req, &as_caller);
 	if (r) {
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "create", parent, name);
 		return;
 	}
-	/* Created as the caller, read-write so that the engine can take the
-	 * descriptor over (a new file may be opened so whatever its mode);
-	 * with the caller's own access mode where a file that appeared
-	 * meanwhile refuses that.  O_TRUNC is the engine's to apply. */
 	dfd = fs_inode_fd(fs, dir);
 	if (dfd >= 0) {
-		fd = openat(dfd, name, flags | O_RDWR, mode);
-		if (fd < 0 && (errno == EACCES || errno == EROFS || errno == ETXTBSY) &&
-		    acc != O_RDWR) {
-			fd = openat(dfd, name, flags | acc, mode);
-			acc = -1; /* not one the engine can take */
-		}
-		r = fd < 0 ? -errno : 0;
+		fd = create_backing(dfd, name, mode, fi->flags & O_EXCL, &acc, &made);
 		fs_inode_fd_put(fs, dir);
 	} else {
-		r = dfd;
+		fd = dfd;
 	}
 	fs_creds_leave(fs, as_caller);
-	if (r) {
-		fuse_reply_err(req, -r);
+	if (fd < 0) {
+		fs_reply_fail(req, fd, "create", parent, name);
 		return;
 	}
 	pfd = dfs_reopen(fd, O_PATH);
 	r = pfd < 0 ? pfd : fs_lookup_fd(fs, pfd, &e);
 	if (r) {
+		if (made && !fstat(fd, &st))
+			uncreate(fs, dir, name, st.st_dev, st.st_ino);
 		close(fd);
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "create", parent, name);
 		return;
 	}
 	if (acc < 0) {
 		close(fd);
 		fd = -1;
 	}
-	reply_open(req, fs, e.ino, fs_inode_get(fs, e.ino), fi, &e, fd);
+	st = e.attr;
+	r = open_reply(req, fs, e.ino, fs_inode_get(fs, e.ino), fi, &e, fd);
+	if (r && made)
+		uncreate(fs, dir, name, st.st_dev, st.st_ino);
+	if (r < 0)
+		fs_reply_fail(req, r, "create", parent, name);
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
@@ -283,7 +339,7 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 
 	(void)nodeid;
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		fs_reply_fail(req, -ENOMEM, "read", nodeid, NULL);
 		return;
 	}
 	if (h->fd >= 0) {
@@ -294,7 +350,7 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 		ofile_put(fs, h->inode, of);
 	}
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		fs_reply_fail(req, (int)n, "read", nodeid, NULL);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 }
@@ -330,7 +386,7 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 	int r;
 
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		fs_reply_fail(req, (int)n, "write", nodeid, NULL);
 		return;
 	}
 	if (h->fd >= 0) {
@@ -351,7 +407,7 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		ofile_put(fs, h->inode, of);
 	}
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		fs_reply_fail(req, (int)n, "write", nodeid, NULL);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
@@ -371,7 +427,7 @@ void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 							 : dfs_file_close_flush(of->file);
 		ofile_put(fs, h->inode, of);
 	}
-	fuse_reply_err(req, -(r ? r : r2));
+	fs_reply_fail(req, (r ? r : r2), "flush", nodeid, NULL);
 }
 
 void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_info *fi)
@@ -389,7 +445,7 @@ void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_
 		r2 = dfs_file_sync(of->file, datasync);
 		ofile_put(fs, h->inode, of);
 	}
-	fuse_reply_err(req, -(r ? r : r2));
+	fs_reply_fail(req, (r ? r : r2), "fsync", nodeid, NULL);
 }
 
 void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off_t length,
@@ -409,7 +465,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 		r = dfs_file_fallocate(of->file, mode, offset, length);
 		ofile_put(fs, h->inode, of);
 	}
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "fallocate", nodeid, NULL);
 }
 
 void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
@@ -433,7 +489,7 @@ void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
 		ofile_put(fs, h->inode, of);
 	}
 	if (at < 0)
-		fuse_reply_err(req, (int)-at);
+		fs_reply_fail(req, (int)at, "lseek", nodeid, NULL);
 	else
 		fuse_reply_lseek(req, at);
 }

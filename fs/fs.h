@@ -26,6 +26,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <syslog.h>
 
 #include "dfs_engine.h"
@@ -92,9 +93,24 @@ static inline void fs_inode_fd_put(struct fs *fs, struct fs_inode *ino)
 	ifd_put(&fs->ifds, &ino->ifd);
 }
 
+/* The inode's path on SOURCE, for log lines; "inode N" when unknown. */
+static inline void fs_inode_name(struct fs *fs, struct fs_inode *ino, char *name,
+				 size_t len)
+{
+	if (!ifd_path(&fs->ifds, &ino->ifd, name, len))
+		snprintf(name, len, "inode %llu", (unsigned long long)ino->ino);
+}
+
 /* log.c: the sink the daemon and the engine log to (arg: struct fs). */
 void fs_log_sink(void *arg, int level, const char *msg);
 #define fs_log(fs, level, ...) dfs_logf(fs_log_sink, (fs), (level), __VA_ARGS__)
+
+/* fail.c: reply -err to req (err <= 0); the failures that are the
+ * daemon's lot (out of descriptors or memory, SOURCE's I/O errors) are
+ * logged too, with op and the file (nodeid, and name within it), a line a
+ * minute at most per kind. */
+void fs_reply_fail(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
+		   const char *name);
 
 /* commit.c: the committer thread; fs_commit takes over a detached engine
  * file (ofile_release) and the inode pin that came with it. */

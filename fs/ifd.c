@@ -209,3 +209,20 @@ void ifd_put(struct fs_ifd_cache *c, struct fs_ifd *ifd)
 	}
 	pthread_mutex_unlock(&c->lock);
 }
+
+bool ifd_path(struct fs_ifd_cache *c, struct fs_ifd *ifd, char *name, size_t len)
+{
+	char path[64];
+	ssize_t n = -1;
+	int fd = ifd_get(c, ifd);
+
+	if (fd >= 0) {
+		dfs_proc_path(path, sizeof(path), fd);
+		n = readlink(path, name, len - 1);
+		ifd_put(c, ifd);
+	}
+	if (n <= 0)
+		return false;
+	name[n] = '\0';
+	return true;
+}

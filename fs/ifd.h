@@ -72,5 +72,8 @@ void ifd_offer(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd);
  * deleted on SOURCE and is gone).  Every successful ifd_get is paired with an ifd_put. */
 int ifd_get(struct fs_ifd_cache *c, struct fs_ifd *ifd);
 void ifd_put(struct fs_ifd_cache *c, struct fs_ifd *ifd);
+/* The inode's path on SOURCE (its /proc/self/fd link) into name; false
+ * when no descriptor can be had or the link cannot be read. */
+bool ifd_path(struct fs_ifd_cache *c, struct fs_ifd *ifd, char *name, size_t len);
 
 #endif /* DFS_FS_IFD_H */

@@ -42,7 +42,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.entry_timeout = fs->o.timeout;
 		fuse_reply_entry(req, &e);
 	} else if (r) {
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "lookup", parent, name);
 	} else {
 		fuse_reply_entry(req, &e);
 	}
@@ -74,7 +74,7 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)fi;
 	if (r)
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "getattr", ino, NULL);
 	else
 		fuse_reply_attr(req, &st, fs->o.timeout);
 }
@@ -166,7 +166,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 	if (!r)
 		r = fs_inode_stat(fs, ino, &st);
 	if (r)
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "setattr", nodeid, NULL);
 	else
 		fuse_reply_attr(req, &st, fs->o.timeout);
 }
@@ -188,7 +188,7 @@ void fs_readlink(fuse_req_t req, fuse_ino_t nodeid)
 		fs_inode_fd_put(fs, ino);
 	}
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		fs_reply_fail(req, (int)n, "readlink", nodeid, NULL);
 		return;
 	}
 	buf[n] = '\0';
@@ -227,7 +227,7 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = fs_creds_enter(req, &as_caller);
 	if (r) {
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "make", parent, name);
 		return;
 	}
 	dfd = fs_inode_fd(fs, dir);
@@ -238,7 +238,7 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = fs_lookup_name(fs, dir, name, &e);
 	if (r)
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "make", parent, name);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -304,7 +304,7 @@ void fs_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char
 	if (!r)
 		r = fs_lookup_name(fs, dir, newname, &e);
 	if (r)
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "link", newparent, newname);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -321,7 +321,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 		if (dfd >= 0)
 			fs_inode_fd_put(fs, dir);
 	}
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "remove", parent, name);
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -346,12 +346,12 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	if (!r && (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)))
 		r = -EINVAL; /* RENAME_WHITEOUT is for overlay filesystems */
 	if (r) {
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "rename", parent, name);
 		return;
 	}
 	afd = fs_inode_fd(fs, a);
 	if (afd < 0) {
-		fuse_reply_err(req, -afd);
+		fs_reply_fail(req, afd, "rename", parent, name);
 		return;
 	}
 	bfd = fs_inode_fd(fs, b);
@@ -359,7 +359,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	if (bfd >= 0)
 		fs_inode_fd_put(fs, b);
 	fs_inode_fd_put(fs, a);
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "rename", parent, name);
 }
 
 /* Without default_permissions (a mount only its owner uses) the kernel
@@ -378,14 +378,14 @@ void fs_access(fuse_req_t req, fuse_ino_t nodeid, int mask)
 	}
 	fd = fs_inode_fd(fs, ino);
 	if (fd < 0) {
-		fuse_reply_err(req, -fd);
+		fs_reply_fail(req, fd, "access", nodeid, NULL);
 		return;
 	}
 	dfs_proc_path(path, sizeof(path), fd);
 	if (faccessat(AT_FDCWD, path, mask, AT_EACCESS))
 		r = -errno;
 	fs_inode_fd_put(fs, ino);
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "access", nodeid, NULL);
 }
 
 void fs_statfs(fuse_req_t req, fuse_ino_t nodeid)
@@ -401,7 +401,7 @@ void fs_statfs(fuse_req_t req, fuse_ino_t nodeid)
 	}
 
 	if (r)
-		fuse_reply_err(req, -r);
+		fs_reply_fail(req, r, "statfs", nodeid, NULL);
 	else
 		fuse_reply_statfs(req, &sv);
 }

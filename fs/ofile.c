@@ -62,23 +62,6 @@ again:
 }
 
 /* The name of the inode's backing file, for the log. */
-static void backing_name(struct fs *fs, struct fs_inode *ino, char *name, size_t len)
-{
-	char path[64];
-	ssize_t n = -1;
-	int fd = fs_inode_fd(fs, ino);
-
-	if (fd >= 0) {
-		dfs_proc_path(path, sizeof(path), fd);
-		n = readlink(path, name, len - 1);
-		fs_inode_fd_put(fs, ino);
-	}
-	if (n <= 0)
-		snprintf(name, len, "inode %llu", (unsigned long long)ino->ino);
-	else
-		name[n] = '\0';
-}
-
 /* ---- starting and replacing ---- */
 
 /* Open the backing file with access mode acc (or take over created, a
@@ -283,7 +266,7 @@ static int finish_with(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of,
 	if (!r)
 		r = r2;
 	if (r) {
-		backing_name(fs, ino, name, sizeof(name));
+		fs_inode_name(fs, ino, name, sizeof(name));
 		fs_log(fs, LOG_ERR,
 		       "%s: writing out at release failed: %s; "
 		       "the next close or fsync of the file reports it",

@@ -18,12 +18,27 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * header, the kernel's default max_pages_limit too: 1 MiB is the
 	 * largest write either takes.  (libfuse does not clamp this.) */
 	conn->max_write = FS_MAX_WRITE;
-	/* The kernel clears setuid bits on write; our root writes would not. */
+	/* The kernel clears setuid/setgid on truncate itself; writes, O_TRUNC
+	 * opens and fallocate are cleared by the daemon (fs_kill_privs). */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Shared mappings of FUSE direct I/O files: only where libfuse can
+	 * ask for them.  The kernel refuses them without a request, so the
+	 * daemon says it here, once. */
 #ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
 	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
 		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+	else
+		fs_log(fs, LOG_NOTICE,
+		       "shared mappings (mmap MAP_SHARED) of files in the mount get ENODEV: "
+		       "this kernel lacks FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6 has it); "
+		       "private mappings work");
+#else
+	fs_log(fs, LOG_NOTICE,
+	       "shared mappings (mmap MAP_SHARED) of files in the mount get ENODEV: "
+	       "libfuse %s has no FUSE_CAP_DIRECT_IO_ALLOW_MMAP (libfuse 3.17 with "
+	       "Linux 6.6 lifts this); private mappings work",
+	       fuse_pkgversion());
 #endif
 	conn->time_gran = 1;
 	fs_log(fs, LOG_INFO, "mounted %s (max_write %u)", fs->o.source, conn->max_write);

@@ -140,7 +140,7 @@ static void reply_sized(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 	if (n >= 0 && size && (size_t)n > size)
 		n = -ERANGE;
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		fs_reply_fail(req, (int)n, "getxattr", 0, NULL);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
@@ -250,7 +250,7 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char
 		r = setxattr(t.path, name, value, size, flags) ? -errno : 0;
 		target_close(&t);
 	}
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "setxattr", nodeid, NULL);
 }
 
 void fs_removexattr(fuse_req_t req, fuse_ino_t nodeid, const char *name)
@@ -264,5 +264,5 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t nodeid, const char *name)
 		r = removexattr(t.path, name) ? -errno : 0;
 		target_close(&t);
 	}
-	fuse_reply_err(req, -r);
+	fs_reply_fail(req, r, "removexattr", nodeid, NULL);
 }
