@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,34 @@
 #include "fs.h"
 
 #define GROUPS_MAX 256
-#define CAP_FSETID_BIT 4 /* <linux/capability.h> CAP_FSETID */
+
+/*
+ * Drop CAP_SYS_RESOURCE from the effective set of this thread, before any
+ * other is made (they inherit it).  The daemon writes every user's data;
+ * with that capability the kernel would let those writes past disk quotas
+ * and into the blocks a filesystem keeps back for root, which the user
+ * writing on a local disk could not use.  Kept in the permitted set:
+ * nothing raises it again.
+ */
+static void drop_sys_resource(struct fs *fs)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return;
+	if (!(d[0].effective & (1u << CAP_SYS_RESOURCE)))
+		return;
+	d[0].effective &= ~(1u << CAP_SYS_RESOURCE);
+	if (syscall(SYS_capset, &h, d))
+		fs_log(fs, LOG_ERR, "cannot drop CAP_SYS_RESOURCE: %s; quotas will not "
+				    "bind writes through the mount",
+		       strerror(errno));
+}
 
 void fs_creds_init(struct fs *fs)
 {
+	drop_sys_resource(fs);
 	fs->is_root = geteuid() == 0;
 	fs->ngroups = getgroups(0, NULL);
 	if (fs->ngroups <= 0) {
@@ -92,7 +117,7 @@ bool fs_caller_fsetid(fuse_req_t req)
 	while (!found && fgets(line, sizeof(line), f))
 		found = sscanf(line, "CapEff: %llx", &caps) == 1;
 	fclose(f);
-	return found ? (caps >> CAP_FSETID_BIT) & 1 : has;
+	return found ? (caps >> CAP_FSETID) & 1 : has;
 }
 
 bool fs_caller_in_group(fuse_req_t req, gid_t gid)

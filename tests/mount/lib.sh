@@ -5,7 +5,8 @@
 #   dfs_mount SRC MNT [ARGS...]   start `directfs -f`, wait until mounted
 #   dfs_umount MNT                fusermount3 -u (retries, then lazily),
 #                                 wait for the daemon; returns its status
-#   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
+#   loop_fs TYPE MIB SECTOR DIR [MKFS-ARGS...]
+#                                 mkfs a loop device and mount it at DIR
 #   fail MSG                      print and exit 1
 #   attr PATH NAME                the value of user.directfs.NAME
 #   dfs_mount_held SRC MNT GATE [ARGS...]
@@ -124,15 +125,16 @@ dfs_check_log() { # [ALLOWED-ERE]
 	[ -z "$bad" ] || fail "unexpected daemon log lines: $bad"
 }
 
-loop_fs() { # TYPE MIB SECTOR DIR
+loop_fs() { # TYPE MIB SECTOR DIR [MKFS-ARGS...]
 	local type=$1 mib=$2 sector=$3 dir=$4 img dev
+	shift 4
 	img=$T/$(basename "$dir").img
 	truncate -s "${mib}M" "$img"
 	dev=$(losetup --find --show --sector-size "$sector" "$img") || skip "no loop devices"
 	LOOP_DEVS+=("$dev")
 	case $type in
-	ext4) mkfs.ext4 -q -F -b 4096 "$dev" ;;
-	xfs) mkfs.xfs -q -f "$dev" ;;
+	ext4) mkfs.ext4 -q -F -b 4096 "$@" "$dev" ;;
+	xfs) mkfs.xfs -q -f "$@" "$dev" ;;
 	esac
 	mkdir -p "$dir"
 	mount "$dev" "$dir"

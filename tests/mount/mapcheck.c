@@ -22,10 +22,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The file's bytes as read(2) returns them (reachable to the end). */
+static char *buf;
+
 int main(int argc, char **argv)
 {
 	struct stat st;
-	char *map, *buf, first;
+	char *map, first;
 	int fd, shared;
 
 	if (argc != 3 || (strcmp(argv[1], "shared") && strcmp(argv[1], "private"))) {

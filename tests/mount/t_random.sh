@@ -2,8 +2,8 @@
 # Description: thousands of seeded random operations (pwrite, pread,
 # append, truncate, fallocate, fsync, close/reopen, two handles) on a file
 # in the mount and on a reference file, compared after every step; over
-# plain SOURCE, over ext4 on a 4096-byte-sector loop device (512-aligned
-# I/O refused), and with tiny buffers so windows are written, reclaimed and
+# plain SOURCE, over ext4 and xfs on 4096-byte-sector loop devices
+# (512-aligned I/O refused), and with tiny buffers so windows are written, reclaimed and
 # read back constantly.  Seeds: DFS_SEEDS (default "1 2 3").
 . "$(dirname "$0")/lib.sh"
 : "${DFS_VERIFY:?}"
@@ -29,6 +29,11 @@ run "tiny buffers" "$T/src2" "$T/mnt2" $((2 << 20)) -o buffer_size=64K,memory_ca
 loop_fs ext4 256 4096 "$T/ext4k"
 [ "$(blockdev --getss "${LOOP_DEVS[0]}")" -eq 4096 ] || fail "loop device sector size"
 run "ext4 on 4096-byte sectors" "$T/ext4k/src" "$T/mnt3" $((8 << 20))
+
+# xfs wants 300 MiB at least; the image is sparse.
+loop_fs xfs 320 4096 "$T/xfs4k"
+[ "$(blockdev --getss "${LOOP_DEVS[1]}")" -eq 4096 ] || fail "loop device sector size (xfs)"
+run "xfs on 4096-byte sectors" "$T/xfs4k/src" "$T/mnt4" $((8 << 20))
 
 dfs_check_log
 echo PASS
