@@ -4,12 +4,12 @@
 # descriptor for the new inode, the engine's O_DIRECT descriptor); when a
 # later step fails, the application gets the error and SOURCE must not
 # keep the file.  The failures are made with a preload shim
-# (failopen.c) that refuses the daemon's reopens with EMFILE, and for
+# (failshim.c) that refuses the daemon's reopens with EMFILE, and for
 # real under a descriptor limit of 40 with many files held open.  A file
 # that existed before a failed open keeps its bytes.  The daemon stays up,
 # logs why (once a minute), and creates again once descriptors are back.
 . "$(dirname "$0")/lib.sh"
-: "${DFS_FAILOPEN:?DFS_FAILOPEN must name the failopen shim}"
+: "${DFS_FAILSHIM:?DFS_FAILSHIM must name the failshim preload}"
 command -v prlimit >/dev/null || skip "no prlimit"
 
 src=$T/src mnt=$T/mnt gate=$T/gate
@@ -17,7 +17,7 @@ mkdir -p "$src/d"
 echo old >"$src/d/existing"
 
 mount_shim() { # ARGS...
-	LD_PRELOAD=$DFS_FAILOPEN DFS_FAIL_OPEN=$gate \
+	LD_PRELOAD=$DFS_FAILSHIM DFS_FAIL_OPEN=$gate \
 		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 		dfs_mount "$src" "$mnt" "$@"
 }

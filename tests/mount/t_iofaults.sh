@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Description: a failing device under the mount.  A preload shim
-# (failio.c) makes the daemon's own disk calls fail: the O_DIRECT writes
+# (failshim.c) makes the daemon's own disk calls fail: the O_DIRECT writes
 # of staged data, the plain write of the unaligned tail, and the fsync.
 # For each, with EIO (and EDQUOT, ENOSPC for data), the application's
 # copy fails with that error at write, close or fsync (never silently),
@@ -8,11 +8,11 @@
 # (while the file stays open, every later fsync and write of it fails),
 # and the daemon keeps serving other files; once the device is well again, a new copy is intact.
 . "$(dirname "$0")/lib.sh"
-: "${DFS_FAILIO:?DFS_FAILIO must name the failio shim}"
+: "${DFS_FAILSHIM:?DFS_FAILSHIM must name the failshim preload}"
 
 src=$T/src mnt=$T/mnt gate=$T/gate
 mkdir -p "$src"
-LD_PRELOAD=$DFS_FAILIO DFS_FAIL_IO=$gate \
+LD_PRELOAD=$DFS_FAILSHIM DFS_FAIL_IO=$gate \
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 	dfs_mount "$src" "$mnt"
 # 3 MiB of whole blocks and a tail of 100 bytes.
