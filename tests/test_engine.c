@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,19 +222,51 @@ START_TEST(test_inflight_reads)
 END_TEST
 
 /* An overwrite of a range that is in flight waits, then lands on top. */
+/* An overwrite of a range whose window is being written out. */
+struct overwrite {
+	struct dfs_file *f;
+	const char *buf;
+	atomic_bool done;
+};
+
+static void *overwrite_main(void *arg)
+{
+	struct overwrite *o = arg;
+
+	ck_assert_int_eq(dfs_file_write(o->f, o->buf, 5000, 1000), 5000);
+	atomic_store(&o->done, true);
+	return NULL;
+}
+
+/*
+ * A write into a range still in flight waits for that write-out, then
+ * lands: with both windows of a 2 MiB write held at the disk, an
+ * overwrite of bytes 1000..6000 must not return until they are let go
+ * (an engine that copied into the buffer being written, or raced it,
+ * would return at once), and the disk ends with the overwrite.
+ */
 START_TEST(test_overwrite_inflight)
 {
 	char path[4200];
 	struct dfs_file *f = ecreate(path, sizeof(path), "owinfl");
 	size_t total = 2 * MiB;
 	char *want = malloc(total);
+	struct overwrite o = {.f = f};
+	pthread_t t;
+
 	tu_pattern(want, total, 0, 6);
 	fault_io_hold(&fio, true);
 	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
 	fault_io_wait_held(&fio, 2);
-	fault_io_hold(&fio, false);
 	memset(want + 1000, 'Z', 5000);
-	ck_assert_int_eq(dfs_file_write(f, want + 1000, 5000, 1000), 5000);
+	o.buf = want + 1000;
+	ck_assert_int_eq(pthread_create(&t, NULL, overwrite_main, &o), 0);
+	usleep(300 * 1000);
+	ck_assert_msg(!atomic_load(&o.done),
+		      "the overwrite returned while its range was still in flight");
+	fault_io_hold(&fio, false);
+	pthread_join(t, NULL);
+	ck_assert(atomic_load(&o.done));
 	ck_assert_int_eq(dfs_file_close(f), 0);
 	assert_disk(path, want, total);
 	free(want);

@@ -16,6 +16,9 @@
 #include "dfs_engine.h"
 
 #define SKIP_CODE 77
+/* Say in one line what the machine lacks and skip (exit 77); in CI
+ * (CI=true) nothing may skip, so this fails instead. */
+void tu_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* A fresh scratch directory for this process (removed at exit). */
 const char *tu_dir(void);

@@ -210,17 +210,23 @@ static void sleep_s(double s)
 		;
 }
 
-/* Wait up to wait seconds for path to exist; 0 or -errno. */
+/* Wait up to wait seconds for path to exist, saying so on stderr once;
+ * 0 or -errno. */
 static int appear(const char *path, double wait)
 {
 	struct stat st;
 	double until = now_s() + wait;
+	bool said = false;
 
 	for (;;) {
 		if (!stat(path, &st))
 			return 0;
 		if (errno != ENOENT || now_s() >= until)
 			return -errno;
+		if (!said) {
+			fprintf(stderr, "directfs-progress: waiting for %s to appear\n", path);
+			said = true;
+		}
 		sleep_s(0.1);
 	}
 }

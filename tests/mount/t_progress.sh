@@ -142,12 +142,16 @@ check_prog() { # OUT FILE SIZE
 		fail "last line: $(tail -n 1 "$1")"
 	echo "directfs-progress FILE: ok ($lines lines, last: $(tail -n 1 "$1" | cut -d' ' -f3-))"
 }
-# Started before the file exists: it waits for it.
-"$DFS_PROGRESS" -i 0.2 "$mnt/p1" >"$T/p1.out" 2>&1 &
+# Started before the file exists: it waits for it, and says so.
+"$DFS_PROGRESS" -i 0.2 "$mnt/p1" >"$T/p1.out" 2>"$T/p1.err" &
 ppid=$!
-sleep 0.3
+for i in $(seq 100); do
+	grep -q "waiting for $mnt/p1 to appear" "$T/p1.err" && break
+	sleep 0.05
+done
+grep -q "waiting for $mnt/p1 to appear" "$T/p1.err" || fail "directfs-progress did not say it waits: $(cat "$T/p1.err")"
 "$DFS_SLOWWRITE" "$mnt/p1" 6000000 200000 50 3 >/dev/null
-wait $ppid || fail "directfs-progress exited $?: $(cat "$T/p1.out")"
+wait $ppid || fail "directfs-progress exited $?: $(cat "$T/p1.out" "$T/p1.err")"
 check_prog "$T/p1.out" "$mnt/p1" 6000000
 # Started in the middle of the copy.
 "$DFS_SLOWWRITE" "$mnt/p2" 6000000 200000 50 4 >/dev/null &
@@ -188,7 +192,7 @@ echo "README example (cp & directfs-progress): ok ($(wc -l <"$T/cp.out") lines)"
 w1=$!
 "$DFS_SLOWWRITE" "$mnt/m2" 5000000 200000 60 7 >/dev/null &
 w2=$!
-"$DFS_PROGRESS" -i 0.2 "$mnt/m1" "$mnt/m2" >"$T/multi.out" 2>&1 ||
+"$DFS_PROGRESS" -i 0.2 "$mnt/m1" "$mnt/m2" >"$T/multi.out" 2>"$T/multi.err" ||
 	fail "directfs-progress on two files exited $?: $(cat "$T/multi.out")"
 wait $w1 && wait $w2 || fail "slowwrite m1/m2 failed"
 for f in m1:3000000 m2:5000000; do
