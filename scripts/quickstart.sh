@@ -20,12 +20,14 @@ install_packages() {
 	xargs apt-get install -y -qq --no-install-recommends <"$top/scripts/debian-packages" >/dev/null
 }
 
-build_and_test() { # DIR CMAKE-ARGS...
-	local dir=$1
+build_and_test() { # DIR CTEST-ARGS -- CMAKE-ARGS...
+	local dir=$1 ctest_args=()
+	shift
+	while [ "$1" != -- ]; do ctest_args+=("$1"); shift; done
 	shift
 	cmake -S "$top" -B "$dir" -DDFS_WERROR=ON -DDFS_BUILD_TESTS=ON "$@" >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
-	(cd "$dir" && ctest --output-on-failure)
+	(cd "$dir" && ctest --output-on-failure "${ctest_args[@]}")
 }
 
 mount_default() {
@@ -61,8 +63,11 @@ mount)
 	;;
 test)
 	install_packages
-	build_and_test "$top/build"
-	build_and_test "$top/build-asan" -DDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	# Every test (unit, mount, the daemon under valgrind); again with
+	# AddressSanitizer and UBSan; the engine's tests with ThreadSanitizer.
+	build_and_test "$top/build" --
+	build_and_test "$top/build-asan" -- -DDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	build_and_test "$top/build-tsan" -L unit -- -DDFS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 	;;
 *)
 	echo "usage: $0 mount|test" >&2
