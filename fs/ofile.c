@@ -473,7 +473,7 @@ int ofile_write_out(struct fs *fs, struct fs_inode *ino)
 		of->refs++;
 	pthread_mutex_unlock(&os->lock);
 	if (of) {
-		r = dfs_file_flush(of->file);
+		r = dfs_file_close_flush(of->file);
 		ofile_put(fs, ino, of);
 	}
 	return r;

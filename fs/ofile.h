@@ -129,7 +129,9 @@ void ofile_put(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
 
 /* Change the size of a regular file, open or not. */
 int ofile_truncate(struct fs *fs, struct fs_inode *ino, off_t size);
-/* Write out whatever the file has staged (before a time is set). */
+/* Write out whatever the file has staged (before a time is set), as a
+ * close does: a small file through the page cache, which its commit
+ * drops (tar sets times on every file it has just written). */
 int ofile_write_out(struct fs *fs, struct fs_inode *ino);
 /* The logical size when an engine file knows it better than the backing
  * file (staged bytes, a write-out still running); false otherwise. */
