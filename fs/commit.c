@@ -6,10 +6,11 @@
  * in its release would hold a FUSE thread per file for a journal commit.
  * Instead the release hands the detached engine file here (its data is on
  * SOURCE already: close() wrote it, through the page cache for a small
- * file, so a sync(2) covers it) and returns.  One committer thread takes
- * everything queued at once, starts the writeback of every file of the
- * batch, then fsyncs them in turn: after the first, most fsyncs find their
- * changes in a journal transaction already committed.  Each file then
+ * file, so a sync(2) covers it) and returns.  One committer thread lets
+ * releases gather for COMMIT_GATHER_MS, takes everything queued, and makes
+ * it durable FS_FINISH_BATCH files at a time with one syncfs per
+ * filesystem (ofile_finish_many, dfs_file_finish_many): one journal commit
+ * and one cache flush for the batch instead of one each.  Each file then
  * drops its pages, shows durable = its size, and closes.
  *
  * The queue holds a pin on each inode (taken by the release) and gives it
@@ -17,7 +18,8 @@
  * file's descriptors, so a release waits while as many files are pending
  * as the daemon keeps descriptors of idle inodes (inode_fds): a disk that
  * stalls slows the copy instead of running the daemon out of descriptors.
- * fs_commit_stop() drains it: the daemon exits only after every queued file is durable.
+ * fs_commit_stop() drains it: the daemon exits only after every queued
+ * file is durable.
  *
  * Locking: c->lock guards the queue and stop; nothing else is taken under
  * it.

@@ -84,8 +84,8 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out);
  */
 int dfs_file_finish(struct dfs_file *f);
 /*
- * dfs_file_finish of many files at once (group commit): their writebacks
- * start together and one syncfs per filesystem stands for their fsyncs;
+ * dfs_file_finish of many files at once (group commit): one syncfs per
+ * filesystem writes them back together and stands for their fsyncs;
  * each file still gets its own writeback error.  Where a syncfs fails,
  * its files are fsynced one by one, so an error lands on the file it
  * belongs to.  res[i] receives what dfs_file_finish(files[i]) would return.
@@ -113,9 +113,6 @@ off_t dfs_file_seek_data(struct dfs_file *f, off_t off, int whence);
  * small_max) may go through the page cache, where a later sync(2) or
  * dfs_file_sync covers it; dfs_file_sync then drops its pages. */
 int dfs_file_close_flush(struct dfs_file *f);
-/* Start writing back what a close left in the page cache, without waiting
- * (before a dfs_file_sync, so that many files' writebacks overlap). */
-void dfs_file_writeback(struct dfs_file *f);
 /* Write out everything staged, tail included, and wait for it. */
 int dfs_file_flush(struct dfs_file *f);
 /* Flush, then fsync (or fdatasync) and drop the file's cached pages. */

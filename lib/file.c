@@ -50,14 +50,6 @@ int dfs_file_close_flush(struct dfs_file *f)
 	return r;
 }
 
-void dfs_file_writeback(struct dfs_file *f)
-{
-	const struct dfs_io_ops *io = f->eng->io;
-
-	if (atomic_load(&f->cached))
-		io->sync_file_range(io->arg, f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-}
-
 /* The pages a close left cached are gone (synced and dropped, or the file
  * is closing): give their bytes back to the cap. */
 static void cached_release(struct dfs_file *f)
@@ -371,10 +363,6 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 			   !(res[i] = sync_begin(files[i], &covered[i]));
 		nopen += open_[i];
 	}
-	for (size_t i = 0; i < n; i++)
-		if (open_[i])
-			dfs_file_writeback(files[i]);
-
 	/* One syncfs per filesystem; a file of unknown filesystem (dev 0) or
 	 * alone in the batch takes its own fsync instead. */
 	for (size_t i = 0; i < n; i++) {

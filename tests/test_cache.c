@@ -101,7 +101,6 @@ static void small_files(int no_dontcache)
 	close(fd);
 	ck_assert(memcmp(got, buf, sizeof(buf)) == 0);
 
-	dfs_file_writeback(f);
 	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
 	dfs_engine_stats(e, &es);
 	ck_assert_uint_eq(es.cached, 0);
