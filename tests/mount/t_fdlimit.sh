@@ -13,7 +13,10 @@ src=$T/src mnt=$T/mnt
 dfs_mount "$src" "$mnt"
 pid=$(dfs_pid "$mnt")
 soft=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")
-[ "$soft" = "$hard" ] || fail "the daemon's soft descriptor limit is $soft, not the hard $hard"
+# Under valgrind the process is valgrind, which keeps descriptors of its
+# own and shows a limit of its making: the rest of the test still holds.
+[ -n "${DFS_VALGRIND:-}" ] || [ "$soft" = "$hard" ] ||
+	fail "the daemon's soft descriptor limit is $soft, not the hard $hard"
 
 mkdir -p "$T/tree"
 for d in $(seq 30); do
