@@ -174,6 +174,10 @@ int fs_kill_privs(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid,
 		r = chmod(path, st.st_mode & 07777) ? -errno : 0;
 		if (!r)
 			fs_inode_saw(ino, &st);
+		/* A daemon that is not root and does not own the file: its
+		 * own write, without CAP_FSETID, makes SOURCE clear them. */
+		if (r == -EPERM && !fs->is_root)
+			r = kill = 0;
 	}
 	fs_inode_fd_put(fs, ino);
 	/* The kernel's copy of the mode is stale now (a direct write does
