@@ -32,9 +32,7 @@ mib=$count
 dfs=$build/fs/directfs
 pt=$build/bench/passthrough_ll
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/mount.sh: run as root" >&2; exit 1; }
-[ -x "$dfs" ] || { echo "bench/mount.sh: build first ($dfs missing)" >&2; exit 1; }
-build_passthrough "$pt"
+bench_require mount.sh "$dfs" "$pt"
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/run.XXXXXX")
@@ -58,11 +56,6 @@ drop() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 now() { date +%s.%N; }
 pages() { fincore -n -b -o PAGES "$1" | awk '{print $1 + 0}'; }
 
-mount_wait() { # MNT
-	for _ in $(seq 100); do findmnt -n -M "$1" >/dev/null && return 0; sleep 0.1; done
-	echo "bench/mount.sh: $1 did not mount" >&2
-	exit 1
-}
 unmount() { # MNT PID
 	fusermount3 -u "$1"
 	for _ in $(seq 600); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
@@ -101,7 +94,7 @@ mkdir -p "$work/dsrc" "$work/dmnt"
 dpid=$!
 pids+=($dpid)
 mnts+=("$work/dmnt")
-mount_wait "$work/dmnt"
+bench_wait_mount mount.sh "$work/dmnt"
 cpu0=$(daemon_cpu $dpid)
 run "dd bs=1M through directfs" "$work/dsrc/f" \
 	dd if=/dev/zero of="$work/dmnt/f" bs=1M count=$count conv=fsync status=none
@@ -123,7 +116,7 @@ mkdir -p "$work/psrc" "$work/pmnt"
 ppid=$!
 pids+=($ppid)
 mnts+=("$work/pmnt")
-mount_wait "$work/pmnt"
+bench_wait_mount mount.sh "$work/pmnt"
 run "dd bs=1M through passthrough_ll -o cache=never" "$work/psrc/f" \
 	dd if=/dev/zero of="$work/pmnt/f" bs=1M count=$count conv=fsync status=none
 unmount "$work/pmnt" $ppid

@@ -23,9 +23,7 @@ build=${4:-$top/build}
 dfs=$build/fs/directfs
 pt=$build/bench/passthrough_ll
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/smallfiles.sh: run as root" >&2; exit 1; }
-[ -x "$dfs" ] || { echo "bench/smallfiles.sh: build first ($dfs missing)" >&2; exit 1; }
-build_passthrough "$pt"
+bench_require smallfiles.sh "$dfs" "$pt"
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/small.XXXXXX")
@@ -53,12 +51,6 @@ copy() { # DST
 	cp -r "$shm/tree" "$1/" && sync
 	echo "$(now) - $t0" | bc
 }
-# Wait for a FUSE mount to appear.
-wait_mount() {
-	for _ in $(seq 100); do mountpoint -q "$mnt" && return 0; sleep 0.1; done
-	echo "bench/smallfiles.sh: $mnt did not mount" >&2
-	exit 1
-}
 
 declare -A times=()
 for ((r = 1; r <= rounds; r++)); do
@@ -70,7 +62,7 @@ for ((r = 1; r <= rounds; r++)); do
 	src=$work/pt.$r
 	mkdir -p "$src" "$mnt"
 	"$pt" -o source="$src" "$mnt"
-	wait_mount
+	bench_wait_mount smallfiles.sh "$mnt"
 	times[passthrough_ll]+="$(copy "$mnt") "
 	fusermount3 -u "$mnt"
 	rm -rf "$src"
@@ -78,30 +70,26 @@ for ((r = 1; r <= rounds; r++)); do
 	src=$work/dfs.$r
 	mkdir -p "$src" "$mnt"
 	"$dfs" "$src" "$mnt"
-	wait_mount
+	bench_wait_mount smallfiles.sh "$mnt"
 	times[directfs]+="$(copy "$mnt") "
 	# Durable and uncached, once the committer is done.
-	for _ in $(seq 100); do
-		[ "$(getfattr --absolute-names --only-values -n user.directfs.state "$mnt")" = idle ] && break
-		sleep 0.1
-	done
+	bench_settled "$mnt"
 	bad=0
 	while read -r f; do
 		size=$(stat -c %s "$f")
 		[ "$(getfattr --absolute-names --only-values -n user.directfs.durable "$f")" = "$size" ] ||
 			bad=$((bad + 1))
 	done < <(find "$mnt/tree" -type f)
-	res=$(find "$src/tree" -type f -print0 | xargs -0 fincore -n -b -o PAGES | awk '{s += $1} END {print s + 0}')
+	res=$(bench_resident "$src/tree")
 	echo "round $r: directfs files not durable: $bad, pages resident: $res"
 	fusermount3 -u "$mnt"
 	rm -rf "$src"
 done
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-base=$(echo "${times[native]}" | median)
+base=$(echo "${times[native]}" | bench_median)
 printf '\n%s files of 4 KiB, cp -r then sync; %s rounds, seconds\n\n' "$files" "$rounds"
 printf '| case | rounds | median | / native |\n|---|---|---|---|\n'
 for c in native passthrough_ll directfs; do
-	m=$(echo "${times[$c]}" | median)
+	m=$(echo "${times[$c]}" | bench_median)
 	printf '| %s | %s| %.2f | %.2f |\n' "$c" "${times[$c]}" "$m" "$(echo "$m / $base" | bc -l)"
 done

@@ -21,9 +21,7 @@ build=${3:-$top/build}
 dfs=$build/fs/directfs
 pt=$build/bench/passthrough_ll
 
-[ "$(id -u)" -eq 0 ] || { echo "bench/trees.sh: run as root" >&2; exit 1; }
-[ -x "$dfs" ] || { echo "bench/trees.sh: build first ($dfs missing)" >&2; exit 1; }
-build_passthrough "$pt"
+bench_require trees.sh "$dfs" "$pt"
 
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/trees.XXXXXX")
@@ -54,11 +52,6 @@ run() { # WORKLOAD DST: seconds
 	sync
 	echo "$(now) - $t0" | bc
 }
-wait_mount() {
-	for _ in $(seq 100); do mountpoint -q "$mnt" && return 0; sleep 0.1; done
-	echo "bench/trees.sh: $mnt did not mount" >&2
-	exit 1
-}
 
 declare -A times=()
 for ((r = 1; r <= rounds; r++)); do
@@ -71,7 +64,7 @@ for ((r = 1; r <= rounds; r++)); do
 		src=$work/pt
 		mkdir -p "$src" "$mnt"
 		"$pt" -o source="$src" "$mnt"
-		wait_mount
+		bench_wait_mount trees.sh "$mnt"
 		times[$w-passthrough_ll]+="$(run $w "$mnt") "
 		fusermount3 -u "$mnt"
 		rm -rf "$src"
@@ -79,28 +72,24 @@ for ((r = 1; r <= rounds; r++)); do
 		src=$work/dfs
 		mkdir -p "$src" "$mnt"
 		"$dfs" "$src" "$mnt"
-		wait_mount
+		bench_wait_mount trees.sh "$mnt"
 		times[$w-directfs]+="$(run $w "$mnt") "
-		for _ in $(seq 100); do
-			[ "$(getfattr --absolute-names --only-values -n user.directfs.state "$mnt")" = idle ] && break
-			sleep 0.1
-		done
-		res=$(find "$src" -type f -print0 | xargs -0 fincore -n -b -o PAGES | awk '{s += $1} END {print s + 0}')
+		bench_settled "$mnt"
+		res=$(bench_resident "$src")
 		echo "round $r, $w: directfs left $res pages resident"
 		fusermount3 -u "$mnt"
 		rm -rf "$src"
 	done
 done
 
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 printf '\n%s files, %s MiB (/usr/include, /usr/share/doc); %s rounds, seconds including sync\n\n' \
 	"$nfiles" "$mib" "$rounds"
 printf '| workload | case | rounds | median | / native | / passthrough_ll |\n|---|---|---|---|---|---|\n'
 for w in rsync tar; do
-	base=$(echo "${times[$w-native]}" | median)
-	ptm=$(echo "${times[$w-passthrough_ll]}" | median)
+	base=$(echo "${times[$w-native]}" | bench_median)
+	ptm=$(echo "${times[$w-passthrough_ll]}" | bench_median)
 	for c in native passthrough_ll directfs; do
-		m=$(echo "${times[$w-$c]}" | median)
+		m=$(echo "${times[$w-$c]}" | bench_median)
 		printf '| %s | %s | %s| %.2f | %.2f | %.2f |\n' "$w" "$c" "${times[$w-$c]}" "$m" \
 			"$(echo "$m / $base" | bc -l)" "$(echo "$m / $ptm" | bc -l)"
 	done

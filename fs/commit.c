@@ -117,9 +117,8 @@ static void *committer_main(void *arg)
 int fs_commit_start(struct fs *fs)
 {
 	struct fs_committer *c = &fs->commit;
-	int r;
-
 	pthread_condattr_t ca;
+	int r;
 
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&ca);

@@ -228,6 +228,17 @@ static bool unlinked(struct fs *fs, struct fs_inode *ino)
 	return !r && st.st_nlink == 0;
 }
 
+/* Under the table lock: take ino out of the table if nothing holds it
+ * (no lookup left, not busy); whether it was. */
+static bool remove_if_idle_locked(struct fs *fs, struct fs_inode *ino)
+{
+	bool idle = !ino->nlookup && !atomic_load(&ino->of.busy);
+
+	if (idle)
+		table_remove(&fs->table, ino);
+	return idle;
+}
+
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 {
 	bool gone, kept;
@@ -239,18 +250,14 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 	ino->nlookup -= n;
 	/* An inode whose last release failed stays busy, so the next open of
 	 * the file (which finds it again by dev/ino) can report the error. */
-	gone = !ino->nlookup && !atomic_load(&ino->of.busy);
+	gone = remove_if_idle_locked(fs, ino);
 	kept = !ino->nlookup && !gone;
-	if (gone)
-		table_remove(&fs->table, ino);
 	pthread_mutex_unlock(&fs->table.lock);
 	/* But a deleted file can never be opened again: keeping it (and its
 	 * descriptor) would only keep its space from being freed. */
 	if (kept && unlinked(fs, ino) && !ofile_forget_error(fs, ino)) {
 		pthread_mutex_lock(&fs->table.lock);
-		gone = !ino->nlookup && !atomic_load(&ino->of.busy);
-		if (gone)
-			table_remove(&fs->table, ino);
+		gone = remove_if_idle_locked(fs, ino);
 		pthread_mutex_unlock(&fs->table.lock);
 	}
 	if (gone)

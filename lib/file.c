@@ -398,12 +398,12 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 			r = fsync_retry(f, 0);
 		} else {
 			/* Its data is on disk and its metadata committed;
-			 * a writeback error of this file's own shows here. */
+			 * a writeback error of this file's own shows in the
+			 * wait (file_fdatawait_range reports the file's
+			 * error sequence). */
 			do
 				r = io->sync_file_range(io->arg, f->fd, 0, 0,
-							SYNC_FILE_RANGE_WAIT_BEFORE |
-								SYNC_FILE_RANGE_WRITE |
-								SYNC_FILE_RANGE_WAIT_AFTER);
+							SYNC_FILE_RANGE_WAIT_BEFORE);
 			while (r == -EINTR);
 		}
 		res[i] = sync_end(f, covered[i], r);

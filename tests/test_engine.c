@@ -221,7 +221,6 @@ START_TEST(test_inflight_reads)
 }
 END_TEST
 
-/* An overwrite of a range that is in flight waits, then lands on top. */
 /* An overwrite of a range whose window is being written out. */
 struct overwrite {
 	struct dfs_file *f;

@@ -30,6 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mhelp.h"
+
 #define MiB (1024 * 1024)
 #define NFILES 8
 #define FILE_LEN (6 * MiB)
@@ -65,16 +67,11 @@ static uint64_t rnd(uint64_t *s)
 
 static void write_all(int fd, const char *buf, size_t len, off_t off, const char *path)
 {
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
+	int r = pwrite_full(fd, buf, len, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			die("pwrite", path);
-		buf += n;
-		len -= (size_t)n;
-		off += n;
+	if (r) {
+		errno = -r;
+		die("pwrite", path);
 	}
 }
 

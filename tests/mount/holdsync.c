@@ -63,33 +63,18 @@ static void hold(int target)
 		nanosleep(&tick, NULL);
 }
 
-int fsync(int fd)
-{
-	static int (*real)(int);
+/* fsync, fdatasync and syncfs (the committer's group commit: one syncfs
+ * stands for many fsyncs) wait at the gate, then run. */
+#define HELD(sym)                                                            \
+	int sym(int fd)                                                      \
+	{                                                                    \
+		static int (*real)(int);                                     \
+		if (!real)                                                   \
+			real = (int (*)(int))dlsym(RTLD_NEXT, #sym);          \
+		hold(fd);                                                    \
+		return real(fd);                                             \
+	}
 
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	hold(fd);
-	return real(fd);
-}
-
-int fdatasync(int fd)
-{
-	static int (*real)(int);
-
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-	hold(fd);
-	return real(fd);
-}
-
-/* The committer's group commit: one syncfs stands for many fsyncs. */
-int syncfs(int fd)
-{
-	static int (*real)(int);
-
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
-	hold(fd);
-	return real(fd);
-}
+HELD(fsync)
+HELD(fdatasync)
+HELD(syncfs)

@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mhelp.h"
+
 #define NH 3 /* 0, 1: O_RDWR; 2: O_WRONLY | O_APPEND */
 #define LOGN 24
 #define CHUNK (1 << 20)
@@ -88,17 +90,10 @@ static int open_handle(int k)
 
 static void write_all(int fd, const char *buf, size_t len, off_t off, const char *who)
 {
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
+	int r = pwrite_full(fd, buf, len, off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			die("pwrite %s: %s", who, n < 0 ? strerror(errno) : "wrote 0");
-		buf += n;
-		len -= (size_t)n;
-		off += n;
-	}
+	if (r)
+		die("pwrite %s: %s", who, strerror(-r));
 }
 
 static size_t read_all(int fd, char *buf, size_t len, off_t off, const char *who)
