@@ -5,8 +5,7 @@
 #   dfs_mount SRC MNT [ARGS...]   start `directfs -f`, wait until mounted
 #   dfs_umount MNT                fusermount3 -u (retries, then lazily),
 #                                 wait for the daemon; returns its status
-#   loop_fs TYPE MIB SECTOR DIR [MKFS-ARGS...]
-#                                 mkfs a loop device and mount it at DIR
+#   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
 #   fail MSG                      print and exit 1
 #   attr PATH NAME                the value of user.directfs.NAME
 #   dfs_mount_held SRC MNT GATE [ARGS...]
@@ -138,16 +137,15 @@ dfs_check_log() { # [ALLOWED-ERE]
 	[ -z "$bad" ] || fail "unexpected daemon log lines: $bad"
 }
 
-loop_fs() { # TYPE MIB SECTOR DIR [MKFS-ARGS...]
+loop_fs() { # TYPE MIB SECTOR DIR
 	local type=$1 mib=$2 sector=$3 dir=$4 img dev
-	shift 4
 	img=$T/$(basename "$dir").img
 	truncate -s "${mib}M" "$img"
 	dev=$(losetup --find --show --sector-size "$sector" "$img") || skip "no loop devices"
 	LOOP_DEVS+=("$dev")
 	case $type in
-	ext4) mkfs.ext4 -q -F -b 4096 "$@" "$dev" ;;
-	xfs) mkfs.xfs -q -f "$@" "$dev" ;;
+	ext4) mkfs.ext4 -q -F -b 4096 "$dev" ;;
+	xfs) mkfs.xfs -q -f "$dev" ;;
 	esac
 	mkdir -p "$dir"
 	mount "$dev" "$dir"
@@ -189,10 +187,17 @@ dfs_mount_held() { # SRC MNT GATE [ARGS...]
 	HOLD_GATE=$3
 	local src=$1 mnt=$2
 	shift 3
-	# ASan must come first among preloads; the shim only wraps libc calls.
-	LD_PRELOAD=$DFS_HOLDSYNC DFS_HOLD_FSYNC=$HOLD_GATE \
-		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-		dfs_mount "$src" "$mnt" "$@"
+	DFS_HOLD_FSYNC=$HOLD_GATE dfs_mount_preloaded "$DFS_HOLDSYNC" "$src" "$mnt" "$@"
+}
+
+# dfs_mount with a test shim preloaded into the daemon (its settings in
+# the environment the caller gives this call).
+dfs_mount_preloaded() { # SHIM SRC MNT [ARGS...]
+	local shim=$1
+	shift
+	# ASan must come first among preloads; the shims only wrap libc calls.
+	LD_PRELOAD=$shim ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+		dfs_mount "$@"
 }
 # How many fsyncs have waited at the gate.
 held() {

@@ -17,9 +17,7 @@ mkdir -p "$src/d"
 echo old >"$src/d/existing"
 
 mount_shim() { # ARGS...
-	LD_PRELOAD=$DFS_FAILSHIM DFS_FAIL_OPEN=$gate \
-		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-		dfs_mount "$src" "$mnt" "$@"
+	DFS_FAIL_OPEN=$gate dfs_mount_preloaded "$DFS_FAILSHIM" "$src" "$mnt" "$@"
 }
 
 # Every create fails after the file is made; nothing may stay.

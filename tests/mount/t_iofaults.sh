@@ -12,9 +12,7 @@
 
 src=$T/src mnt=$T/mnt gate=$T/gate
 mkdir -p "$src"
-LD_PRELOAD=$DFS_FAILSHIM DFS_FAIL_IO=$gate \
-	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
-	dfs_mount "$src" "$mnt"
+DFS_FAIL_IO=$gate dfs_mount_preloaded "$DFS_FAILSHIM" "$src" "$mnt"
 # 3 MiB of whole blocks and a tail of 100 bytes.
 head -c $((3 * 1024 * 1024 + 100)) /dev/urandom >"$T/data"
 
