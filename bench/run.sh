@@ -4,15 +4,19 @@
 # median and spread of each and the ratio to the workload's reference.
 #
 #   bench/run.sh [--quick] [--rounds N] [--only W,W...] [--out DIR]
-#                [--build DIR] [--opts O] [DIR]
+#                [--build DIR] [--opts O] [--alt O] [DIR]
+#   bench/run.sh --report DIR
 #
 # DIR (default /var/tmp/dfs-bench) is on the disk under test.  --quick runs
 # small sizes (under 2 minutes with one round; CI's smoke test).  --only
 # picks workloads by name.  --out (default DIR/results) receives
 # results.tsv (one line per case and round), results.md (the table the
 # README shows) and results.png (gnuplot, where installed).  --build is the
-# CMake build tree (default ./build).  --opts passes -o O to directfs (to
-# try a setting against the defaults: run twice).
+# CMake build tree (default ./build).  --opts passes -o O to directfs;
+# --alt adds a contender "directfs-alt", directfs -o O, next to directfs in
+# every workload (to try a setting against the defaults in one run).
+# --report DIR only redraws DIR/results.md and results.png from
+# DIR/results.tsv.
 # Runs as root: it mounts, and drops the page cache before each case.
 #
 # Contenders (not every workload has every one):
@@ -38,7 +42,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/common.sh"
 
-quick=0 rounds= only= out= build=$top/build opts=
+quick=0 rounds= only= out= build=$top/build opts= alt= report_only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -47,12 +51,88 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift ;;
 	--build) build=$2; shift ;;
 	--opts) opts=$2; shift ;;
+	--alt) alt=$2; shift ;;
+	--report) report_only=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
 	esac
 	shift
 done
+# report OUT: OUT/results.md (OUT/header.md, then the table of
+# OUT/results.tsv) and OUT/results.png, from the cases recorded.
+report() {
+	local out=$1 tsv=$1/results.tsv cols
+	[ -s "$tsv" ] || { echo "bench/run.sh: no $tsv" >&2; return 1; }
+	{
+		if [ -f "$out/header.md" ]; then cat "$out/header.md"; fi
+		echo
+		echo "| workload | contender | median s | spread s | MiB/s | × ref | Cached growth MiB | pages resident | daemon peak RSS MiB | daemon CPU s/GiB | verified |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	awk -F'\t' '
+	NR == 1 { next }
+	{
+		k = $1 SUBSEP $2
+		if (!(k in n)) { keys[++nk] = k }
+		t[k, ++n[k]] = $4; mb[k, n[k]] = $5
+		if ($6 > cg[k]) cg[k] = $6
+		if (!(k in rp) || $7 > rp[k]) rp[k] = $7
+		if ($8 != "-" && $8 > rss[k]) rss[k] = $8
+		if ($9 != "-") cpu[k] += $9
+		mib[k] += $4 * $5
+		if ($10 != "ok") v[k] = "BAD"
+	}
+	function med(a, k, m,   i, j, x, s) {
+		for (i = 1; i <= m; i++) s[i] = a[k, i]
+		for (i = 2; i <= m; i++) { x = s[i]; for (j = i - 1; j >= 1 && s[j] > x; j--) s[j + 1] = s[j]; s[j + 1] = x }
+		lo = s[1]; hi = s[m]
+		return m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+	}
+	END {
+		for (i = 1; i <= nk; i++) {
+			split(keys[i], kk, SUBSEP); w = kk[1]; c = kk[2]; k = keys[i]
+			md = med(t, k, n[k])
+			if (!(w in ref)) { ref[w] = md }
+			printf "| %s | %s | %.2f | %.2f–%.2f | %.0f | %.2f | %.1f | %d | %s | %s | %s |\n",
+				w, c, md, lo, hi, med(mb, k, n[k]), ref[w] / md, cg[k] / 1024, rp[k],
+				(k in rss) ? sprintf("%.0f", rss[k] / 1024) : "–",
+				((k in cpu) && mib[k] > 0) ? sprintf("%.2f", cpu[k] / (mib[k] / 1024)) : "–",
+				(k in v) ? "BAD" : "ok"
+		}
+	}' "$tsv"
+	echo
+	echo "× ref: the reference's median time over this one's (above 1: faster).  The reference is the workload's first contender: raw O_DIRECT dd, or the same program on SOURCE."
+	} >"$out/results.md"
+	cat "$out/results.md"
+	command -v gnuplot >/dev/null || return 0
+	cols=$(awk -F'\t' 'NR > 1 && !s[$2]++ {printf "%s ", $2}' "$tsv")
+	# workload, then each contender's "× ref" (NaN where it has none).
+	awk -F'|' '/^\| [a-z0-9]+ \| / && !/\| workload \|/ {
+		gsub(/ /, "", $2); gsub(/ /, "", $3); print $2, $3, $7 }' "$out/results.md" |
+		awk -v cs="$cols" '
+		BEGIN { nc = split(cs, c, " "); printf "workload"; for (i = 1; i <= nc; i++) printf " %s", c[i]; print "" }
+		{ if (!($1 in seen)) { seen[$1] = 1; ws[++nw] = $1 } x[$1, $2] = $3 }
+		END { for (j = 1; j <= nw; j++) { printf "%s", ws[j]
+			for (i = 1; i <= nc; i++) printf " %s", ((ws[j], c[i]) in x) ? x[ws[j], c[i]] : "NaN"; print "" } }' \
+		>"$out/plot.dat"
+	gnuplot <<-EOF
+	set terminal pngcairo size 1100,480 noenhanced
+	set output "$out/results.png"
+	set title "directfs: speed relative to each workload's reference (raw O_DIRECT or native), medians"
+	set style data histograms
+	set style histogram clustered gap 1
+	set style fill solid 0.8 border -1
+	set ylabel "× reference (higher is faster)"
+	set yrange [0:*]
+	set key top right
+	set grid ytics
+	set xtics rotate by -30
+	plot for [i=2:$(($(wc -w <<<"$cols") + 1))] "$out/plot.dat" using i:xtic(1) title columnheader(i)
+	EOF
+}
+
+[ -n "$report_only" ] && { report "$report_only"; exit; }
+
 dir=${1:-/var/tmp/dfs-bench}
 out=${out:-$dir/results}
 dfs=$build/fs/directfs
@@ -103,6 +183,7 @@ hz=$(getconf CLK_TCK)
 daemon_cpu() { awk -v hz="$hz" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 daemon_hwm() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
+
 # --- sources, made once ---
 echo "bench/run.sh: preparing sources in $shm" >&2
 head -c $((big << 20)) /dev/urandom >"$shm/big"
@@ -137,6 +218,7 @@ start() {
 	dpid= T=$src
 	case $c in
 	directfs) "$dfs" -f ${opts:+-o "$opts"} "$src" "$mnt" 2>>"$work/daemon.log" & ;;
+	directfs-alt) "$dfs" -f -o "$alt" "$src" "$mnt" 2>>"$work/daemon.log" & ;;
 	pt) "$pt" -f -o source="$src" "$mnt" 2>>"$work/daemon.log" & ;;
 	pt-never) "$pt" -f -o source="$src",cache=never "$mnt" 2>>"$work/daemon.log" & ;;
 	*) return 0 ;;
@@ -175,7 +257,7 @@ run_seqwrite() {
 	case $C in
 	raw) dd if="$shm/big" of="$T/f" bs=1M oflag=direct status=none ;;
 	fio-qd8) fio --name=qd8 --filename="$T/f" --rw=write --bs=1M --size=${big}M --direct=1 \
-		--ioengine=libaio --iodepth=8 --verify=crc32c --do_verify=0 >"$work/fio.out" ;;
+		--ioengine=libaio --iodepth=8 --verify=crc32c --do_verify=0 --verify_state_save=0 >"$work/fio.out" ;;
 	*) dd if="$shm/big" of="$T/f" bs=1M status=none ;;
 	esac
 }
@@ -253,7 +335,7 @@ check_sqlite() {
 contenders_fio4k="native directfs pt"
 fio_rand() { # BS
 	fio --name=rand --filename="$T/r" --rw=randwrite --bs=$1 --size=${fiosize}M \
-		--ioengine=psync --verify=crc32c --verify_fatal=1 --randrepeat=0 >"$work/fio.out"
+		--ioengine=psync --verify=crc32c --verify_fatal=1 --randrepeat=0 --verify_state_save=0 >"$work/fio.out"
 }
 warm_fio4k() { fio --version; }
 warm_fio64k() { fio --version; }
@@ -290,18 +372,18 @@ one() { # W C ROUND
 	t1=$(now)
 	c1=$(cached_kib)
 	if [ -n "$dpid" ]; then
-		[ $C = directfs ] && bench_settled "$mnt"
+		[[ $C == directfs* ]] && bench_settled "$mnt"
 		cpu1=$(daemon_cpu "$dpid")
 		cpu=$(echo "$cpu1 - $cpu0" | bc)
 		rss=$(daemon_hwm "$dpid")
-		if [ $C = directfs ] && [ $w != read ] && [ $ok = ok ]; then
+		if [[ $C == directfs* ]] && [ $w != read ] && [ $ok = ok ]; then
 			all_durable "$mnt" || ok=BAD
 		fi
 	fi
+	res=$(bench_resident "$SRC")
 	if declare -F "verify_$w" >/dev/null && [ $ok = ok ]; then
 		"verify_$w" || ok=BAD
 	fi
-	res=$(bench_resident "$SRC")
 	stop
 	if declare -F "check_$w" >/dev/null && [ $ok = ok ]; then
 		"check_$w" >&2 || ok=BAD
@@ -316,6 +398,7 @@ one() { # W C ROUND
 t_start=$(date +%s)
 for w in $only; do
 	eval "cs=\$contenders_$w"
+	[ -n "$alt" ] && cs=${cs/directfs/directfs directfs-alt}
 	for ((r = 1; r <= rounds; r++)); do
 		for c in $cs; do one "$w" "$c" "$r"; done
 	done
@@ -324,69 +407,9 @@ done
 # --- report ---
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r), SOURCE on $(df -T "$dir" | awk 'NR == 2 {print $2}')"
 {
-	echo "bench/run.sh$([ $quick = 1 ] && echo ' --quick')${opts:+ --opts $opts}: $rounds round(s), $(date -u '+%F %H:%M UTC'), $machine, $(($(date +%s) - t_start)) s"
+	echo "bench/run.sh$([ $quick = 1 ] && echo ' --quick')${opts:+ --opts $opts}${alt:+ --alt $alt}: $rounds round(s), $(date -u '+%F %H:%M UTC'), $machine, $(($(date +%s) - t_start)) s"
 	echo
 	echo "Sizes: sequential ${big} MiB, dd bs=4k ${w4k} MiB, 8 files ${multi} MiB in all, $smallfiles small files of 4 KiB, tree of $treefiles files ($treemib MiB: ${treesrc[*]}), mdstress 4 × $mdrounds rounds, sqlite $sqlrows rows in $sqltx transactions, fio ${fiosize} MiB."
-	echo
-	echo "| workload | contender | median s | spread s | MiB/s | × ref | Cached growth MiB | pages resident | daemon peak RSS MiB | daemon CPU s/GiB | verified |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
-	awk -F'\t' -v order="$all" '
-	NR == 1 { next }
-	{
-		k = $1 SUBSEP $2
-		if (!(k in n)) { keys[++nk] = k }
-		t[k, ++n[k]] = $4; mb[k, n[k]] = $5
-		if ($6 > cg[k]) cg[k] = $6
-		if (!(k in rp) || $7 > rp[k]) rp[k] = $7
-		if ($8 != "-" && $8 > rss[k]) rss[k] = $8
-		if ($9 != "-") cpu[k] += $9
-		mib[k] += $4 * $5
-		if ($10 != "ok") v[k] = "BAD"
-	}
-	function med(a, k, m,   i, j, x, s) {
-		for (i = 1; i <= m; i++) s[i] = a[k, i]
-		for (i = 2; i <= m; i++) { x = s[i]; for (j = i - 1; j >= 1 && s[j] > x; j--) s[j + 1] = s[j]; s[j + 1] = x }
-		lo = s[1]; hi = s[m]
-		return m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
-	}
-	END {
-		for (i = 1; i <= nk; i++) {
-			split(keys[i], kk, SUBSEP); w = kk[1]; c = kk[2]; k = keys[i]
-			md = med(t, k, n[k])
-			if (!(w in ref)) { ref[w] = md }
-			printf "| %s | %s | %.2f | %.2f–%.2f | %.0f | %.2f | %.1f | %d | %s | %s | %s |\n",
-				w, c, md, lo, hi, med(mb, k, n[k]), ref[w] / md, cg[k] / 1024, rp[k],
-				(k in rss) ? sprintf("%.0f", rss[k] / 1024) : "–",
-				((k in cpu) && mib[k] > 0) ? sprintf("%.2f", cpu[k] / (mib[k] / 1024)) : "–",
-				(k in v) ? "BAD" : "ok"
-		}
-	}' "$tsv"
-	echo
-	echo "× ref: the reference's median time over this one's (above 1: faster).  The reference is the workload's first contender: raw O_DIRECT dd, or the same program on SOURCE."
-} >"$out/results.md"
-cat "$out/results.md"
-
-if command -v gnuplot >/dev/null; then
-	awk -F'|' 'NR > 6 && NF > 10 { gsub(/ /, "", $2); gsub(/ /, "", $3); print $2, $3, $7 }' "$out/results.md" |
-		awk -v cs="raw fio-qd8 native directfs pt pt-never" '
-		BEGIN { nc = split(cs, c, " "); printf "workload"; for (i = 1; i <= nc; i++) printf " %s", c[i]; print "" }
-		{ if (!($1 in seen)) { seen[$1] = 1; ws[++nw] = $1 } x[$1, $2] = $3 }
-		END { for (j = 1; j <= nw; j++) { printf "%s", ws[j]
-			for (i = 1; i <= nc; i++) printf " %s", ((ws[j], c[i]) in x) ? x[ws[j], c[i]] : "NaN"; print "" } }' \
-		>"$out/plot.dat"
-	gnuplot <<EOF
-set terminal pngcairo size 1100,480 noenhanced
-set output "$out/results.png"
-set title "directfs: speed relative to each workload's reference (raw O_DIRECT or native), medians"
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set ylabel "× reference (higher is faster)"
-set yrange [0:*]
-set key top right
-set grid ytics
-set xtics rotate by -30
-plot for [i=2:7] "$out/plot.dat" using i:xtic(1) title columnheader(i)
-EOF
-fi
+} >"$out/header.md"
+report "$out"
 exit $bad

@@ -243,6 +243,13 @@ int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t
 /* [off, off + len) into buf, zero-filled at and past disk_size. */
 ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		      off_t disk_size);
+/* The same through the page cache, pages left there: for the
+ * read-modify-write of a small file's block, whose data a close has just
+ * written through the page cache (an O_DIRECT read would first write it
+ * back and then read it from the disk).  Only for a file open for
+ * writing: the sync that follows its write drops its pages. */
+ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t off,
+			     off_t disk_size);
 
 /* stage.c: all under f->lock but the worker and reclaim entries */
 struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx);

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "dfs_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -103,6 +104,24 @@ int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t
 		r = dfs_disk_write_uncached(f, buf, len, off);
 	}
 	return r;
+}
+
+ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t off,
+			     off_t disk_size)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	ssize_t r = 0;
+
+	assert(f->accmode != O_RDONLY);
+	if (off < disk_size) {
+		size_t want = (off_t)(off + len) > disk_size ? (size_t)(disk_size - off) : len;
+
+		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
+		if (r < 0)
+			return r;
+	}
+	memset(buf + r, 0, len - (size_t)r);
+	return (ssize_t)len;
 }
 
 /*

@@ -330,7 +330,9 @@ static int fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
 	if (off >= f->disk_size) {
 		memset(dst, 0, f->blk);
 	} else {
-		ssize_t r = dfs_disk_read(f, dst, f->blk, off, f->disk_size);
+		ssize_t r = f->disk_size <= (off_t)f->eng->o.small_max
+				    ? dfs_disk_read_cached(f, dst, f->blk, off, f->disk_size)
+				    : dfs_disk_read(f, dst, f->blk, off, f->disk_size);
 		if (r < 0)
 			return (int)r;
 	}

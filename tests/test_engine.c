@@ -145,6 +145,36 @@ START_TEST(test_sparse)
 }
 END_TEST
 
+/*
+ * An append to a small file that a close has just written through the
+ * page cache: the block it lands in is read back without O_DIRECT (which
+ * would first write the dirty page out, then read it from the disk), and
+ * the sync after the write drops every page of the file.
+ */
+START_TEST(test_small_rmw_cached)
+{
+	char path[4200];
+	char want[1536];
+	struct dfs_file *f = ecreate(path, sizeof(path), "smallrmw");
+
+	tu_pattern(want, sizeof(want), 0, 6);
+	ck_assert_int_eq(dfs_file_write(f, want, 300, 0), 300);
+	ck_assert_int_eq(dfs_file_close_flush(f), 0); /* through the page cache */
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	f = eopen(path, O_RDWR);
+	unsigned long before = fio.direct_reads;
+	/* Unaligned for any block size: block 0 is read first. */
+	ck_assert_int_eq(dfs_file_write(f, want + 300, 1236, 300), 1236);
+	ck_assert_uint_eq(fio.direct_reads, before);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	ck_assert_int_eq(tu_resident_pages(path), 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, sizeof(want));
+	/* A big file's read-modify-write still reads with O_DIRECT
+	 * (test_overwrite_existing). */
+}
+END_TEST
+
 /* Small unaligned overwrites inside an existing file keep its other bytes. */
 START_TEST(test_overwrite_existing)
 {
@@ -793,6 +823,7 @@ int main(void)
 	tcase_add_test(tc, test_unaligned_stream);
 	tcase_add_test(tc, test_sparse);
 	tcase_add_test(tc, test_overwrite_existing);
+	tcase_add_test(tc, test_small_rmw_cached);
 	tcase_add_test(tc, test_inflight_reads);
 	tcase_add_test(tc, test_overwrite_inflight);
 	tcase_add_test(tc, test_truncate_staged);
