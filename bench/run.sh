@@ -327,7 +327,7 @@ run_meta() { bytes=$((mdrounds * 4 * 1024)); "$mdstress" "$T" 4 $mdrounds 512 >/
 check_meta() { [ -z "$(ls "$SRC")" ] || [ "$(find "$SRC" -type f | wc -l)" = 0 ]; }
 
 contenders_sqlite="native directfs pt"
-run_sqlite() { bytes=$(stat -c %s "$shm/insert.sql"); sqlite3 "$T/db" <"$shm/insert.sql" >/dev/null; }
+run_sqlite() { sqlite3 "$T/db" <"$shm/insert.sql" >/dev/null && bytes=$(stat -c %s "$T/db"); }
 check_sqlite() {
 	[ "$(sqlite3 "$SRC/db" 'PRAGMA integrity_check; SELECT count(*) FROM t;' | tr '\n' ' ')" = "ok $sqlrows " ]
 }
