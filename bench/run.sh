@@ -105,7 +105,10 @@ report() {
 	} >"$out/results.md"
 	cat "$out/results.md"
 	command -v gnuplot >/dev/null || return 0
-	cols=$(awk -F'\t' 'NR > 1 && !s[$2]++ {printf "%s ", $2}' "$tsv")
+	# The contenders present, in a fixed order.
+	cols=$(awk -F'\t' -v order="raw fio-qd8 native directfs directfs-alt pt pt-never" '
+		NR > 1 { seen[$2] = 1 }
+		END { n = split(order, o, " "); for (i = 1; i <= n; i++) if (o[i] in seen) printf "%s ", o[i] }' "$tsv")
 	# workload, then each contender's "× ref" (NaN where it has none).
 	awk -F'|' '/^\| [a-z0-9]+ \| / && !/\| workload \|/ {
 		gsub(/ /, "", $2); gsub(/ /, "", $3); print $2, $3, $7 }' "$out/results.md" |
@@ -116,7 +119,7 @@ report() {
 			for (i = 1; i <= nc; i++) printf " %s", ((ws[j], c[i]) in x) ? x[ws[j], c[i]] : "NaN"; print "" } }' \
 		>"$out/plot.dat"
 	gnuplot <<-EOF
-	set terminal pngcairo size 1100,480 noenhanced
+	set terminal pngcairo size 1200,480 noenhanced
 	set output "$out/results.png"
 	set title "directfs: speed relative to each workload's reference (raw O_DIRECT or native), medians"
 	set style data histograms
@@ -124,7 +127,7 @@ report() {
 	set style fill solid 0.8 border -1
 	set ylabel "× reference (higher is faster)"
 	set yrange [0:*]
-	set key top right
+	set key outside right top
 	set grid ytics
 	set xtics rotate by -30
 	plot for [i=2:$(($(wc -w <<<"$cols") + 1))] "$out/plot.dat" using i:xtic(1) title columnheader(i)
