@@ -39,7 +39,7 @@ struct cli {
 	char *source, *mountpoint;
 	unsigned extra; /* positional arguments past the two */
 	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
-		*inode_fds, *small_files;
+		*inode_fds, *small_files, *readahead;
 	bool has_fsname, has_subtype;
 	bool allow_other; /* allow_other or allow_root: others use the mount */
 };
@@ -61,6 +61,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("timeout=%s", timeout),
 	CLI_OPT("inode_fds=%s", inode_fds),
 	CLI_OPT("small_files=%s", small_files),
+	CLI_OPT("readahead=%s", readahead),
 	/* Words meant for mount(8), fstab and systemd, not for us. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -110,7 +111,7 @@ static void cli_free(struct cli *c)
 {
 	char **strs[] = {&c->source,	 &c->mountpoint, &c->buffer_size, &c->depth,
 			 &c->memory_cap, &c->close,	 &c->fallback,	  &c->io_threads,
-			 &c->timeout,	 &c->inode_fds,	 &c->small_files};
+			 &c->timeout,	 &c->inode_fds,	 &c->small_files, &c->readahead};
 	size_t k;
 
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
@@ -151,6 +152,9 @@ static void usage(const char *prog)
 	       "                           remembers but nobody uses (default: a "
 	       "quarter\n"
 	       "                           of the descriptor limit, at most 4096)\n"
+	       "    -o readahead=on|off    sequential reads read the next two buffers "
+	       "ahead\n"
+	       "                           (default on)\n"
 	       "\n"
 	       "fstab words (auto, noauto, user, users, defaults, _netdev, nofail, "
 	       "comment=,\n"
@@ -253,6 +257,12 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 			o->no_fallback = true;
 		else if (strcmp(c->fallback, "uncached"))
 			return bad_value("fallback", c->fallback, "uncached or refuse");
+	}
+	if (c->readahead) {
+		if (!strcmp(c->readahead, "off"))
+			eo->no_readahead = 1;
+		else if (strcmp(c->readahead, "on"))
+			return bad_value("readahead", c->readahead, "on or off");
 	}
 	if (c->inode_fds && (parse_uint(c->inode_fds, &o->inode_fds) || o->inode_fds < 1))
 		return bad_value("inode_fds", c->inode_fds, "a count such as 1024");

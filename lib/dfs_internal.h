@@ -122,7 +122,25 @@ struct dfs_file {
 	atomic_uint_fast64_t written, synced, durable, pending;
 	atomic_uint_fast64_t cached; /* bytes written cached since the last sync */
 
-	struct dfs_client client; /* of the pool; reclaimable: staged windows + spare */
+	struct dfs_client client; /* of the pool; reclaimable: staged windows +
+				   * spare + idle read-ahead buffers */
+
+	/* Read-ahead (read.c), under lock but for what a slot's running read
+	 * owns (its buf).  A slot holds the disk's bytes [off, off + len) as
+	 * they were at disk_gen == gen. */
+	struct dfs_ra {
+		struct dfs_job job;
+		struct dfs_file *file;
+		char *buf; /* a pool buffer (wsize), or NULL */
+		off_t off, disk_size;
+		size_t len;
+		uint64_t gen;
+		int err;
+		bool busy; /* its read is running */
+	} ra[2];
+	off_t ra_next; /* where the last read ended: a read here is sequential */
+	/* Bumped after every change to the backing file's bytes or size. */
+	atomic_uint_fast64_t disk_gen;
 };
 
 struct dfs_engine {
@@ -214,6 +232,8 @@ void dfs_pool_put(struct dfs_engine *e, char *buf);
 /* A worker finished window w's buffer: back to the pool, one less in flight. */
 void dfs_pool_put_written(struct dfs_engine *e, char *buf);
 void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job);
+/* A queued job that gives no buffer back (a read-ahead) is done. */
+void dfs_engine_job_done(struct dfs_engine *e);
 /* Run a job on the calling thread, no locks held, counted like a queued one. */
 void dfs_engine_run_here(struct dfs_engine *e, struct dfs_job *job);
 /* n bytes reached the backing file just now. */
@@ -251,7 +271,16 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t off,
 			     off_t disk_size);
 
+/* read.c, under f->lock: give back read-ahead buffers not being read
+ * into; all = false stops at the first (reclaim).  Returns how many. */
+unsigned dfs_ra_release(struct dfs_file *f, bool all);
+/* How many read-ahead buffers could be given back now. */
+unsigned dfs_ra_idle(const struct dfs_file *f);
+/* Under f->lock: wait until no read-ahead read runs (close). */
+void dfs_ra_quiesce(struct dfs_file *f);
+
 /* stage.c: all under f->lock but the worker and reclaim entries */
+void dfs_stage_update_reclaimable(struct dfs_file *f);
 struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx);
 /* Record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err);

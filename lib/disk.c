@@ -35,7 +35,10 @@ void dfs_disk_enter_fallback(struct dfs_file *f, const char *why)
 /* Through the page cache, left there (dfs_internal.h). */
 int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
-	return dfs_io_write_full(f->eng->io, f->fd, buf, len, off, 0);
+	int r = dfs_io_write_full(f->eng->io, f->fd, buf, len, off, 0);
+
+	atomic_fetch_add(&f->disk_gen, 1); /* after: see read.c */
+	return r;
 }
 
 /*
@@ -50,6 +53,7 @@ int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off
 
 	if (!atomic_load(&f->no_dontcache)) {
 		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
+		atomic_fetch_add(&f->disk_gen, 1);
 		if (r != -EOPNOTSUPP && r != -EINVAL)
 			return r; /* failed, or the kernel drops the pages itself */
 		atomic_store(&f->no_dontcache, true);
@@ -97,6 +101,7 @@ int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t
 	if (dfd < 0)
 		return dfs_disk_write_uncached(f, buf, len, off);
 	int r = dfs_io_write_full(f->eng->io, dfd, buf, len, off, 0);
+	atomic_fetch_add(&f->disk_gen, 1);
 	if (r == -EINVAL) {
 		/* Aligned by construction, so this filesystem accepted the
 		 * O_DIRECT open but not the I/O. */

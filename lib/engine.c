@@ -208,6 +208,15 @@ void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job)
 	pthread_mutex_unlock(&e->lock);
 }
 
+void dfs_engine_job_done(struct dfs_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	assert(e->inflight > 0);
+	e->inflight--;
+	pthread_cond_broadcast(&e->pool_cv); /* a waiter looks for a victim */
+	pthread_mutex_unlock(&e->lock);
+}
+
 void dfs_engine_run_here(struct dfs_engine *e, struct dfs_job *job)
 {
 	pthread_mutex_lock(&e->lock);

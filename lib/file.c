@@ -134,8 +134,10 @@ int dfs_file_truncate(struct dfs_file *f, off_t size)
 	int r = file_err(f);
 	while (!r && f->nflight)
 		r = dfs_stage_wait(f);
-	if (!r)
+	if (!r) {
 		r = io->ftruncate(io->arg, f->fd, size);
+		atomic_fetch_add(&f->disk_gen, 1);
+	}
 	if (!r) {
 		dfs_stage_trim(f, size);
 		size_set(f, size);
@@ -155,8 +157,10 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 		return -EBADF;
 	pthread_mutex_lock(&f->lock);
 	int r = dfs_stage_flush_locked(f);
-	if (!r)
+	if (!r) {
 		r = io->fallocate(io->arg, f->fd, mode, off, len);
+		atomic_fetch_add(&f->disk_gen, 1);
+	}
 	if (!r) {
 		/* Nothing is staged now: the backing file is the truth. */
 		f->dirty = true;
@@ -426,6 +430,8 @@ int dfs_file_close(struct dfs_file *f)
 	/* In error: wait out what is in flight, then drop what is staged. */
 	while (f->nflight)
 		pthread_cond_wait(&f->cv, &f->lock);
+	dfs_ra_quiesce(f);
+	dfs_ra_release(f, true);
 	uint64_t lost = dfs_stage_discard(f);
 	pthread_mutex_unlock(&f->lock);
 	if (lost)

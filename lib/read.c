@@ -4,13 +4,29 @@
  * stage, the rest from the disk with O_DIRECT (disk.c).  A read of a range
  * that holds nothing staged runs without the file's lock.  Locking rules:
  * dfs_internal.h.
+ *
+ * Read-ahead.  A read of RA_MIN bytes or more that starts where the last
+ * one ended is sequential: the two windows from its end onward are read
+ * ahead, each into a pool buffer on an I/O thread (one slot each), while
+ * the reader's round trips go on; a later read wholly inside a slot is
+ * copied from it (waiting for its read if that still runs).  A slot holds
+ * the disk's bytes as of disk_gen, which every write to the backing file,
+ * truncate and fallocate bumps after it is done: a slot read before such a
+ * change is never used after it.  Ranges with anything staged never come
+ * from a slot (the stage is looked at first).  Writers short of buffers
+ * take idle slots' buffers back first (stage.c's reclaim); close waits for
+ * running reads and gives the buffers back.
  */
 #define _GNU_SOURCE
 #include "dfs_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+
+/* Reads at least this long start or use read-ahead. */
+#define RA_MIN (64 * 1024)
 
 static bool range_staged(struct dfs_file *f, off_t off, size_t len)
 {
@@ -54,6 +70,134 @@ static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char
 	return (ssize_t)done;
 }
 
+/* ---- read-ahead ---- */
+
+unsigned dfs_ra_idle(const struct dfs_file *f)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < 2; i++)
+		n += f->ra[i].buf && !f->ra[i].busy;
+	return n;
+}
+
+unsigned dfs_ra_release(struct dfs_file *f, bool all)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < 2; i++) {
+		struct dfs_ra *a = &f->ra[i];
+		if (!a->buf || a->busy)
+			continue;
+		dfs_pool_put(f->eng, a->buf);
+		a->buf = NULL;
+		n++;
+		if (!all)
+			break;
+	}
+	if (n)
+		dfs_stage_update_reclaimable(f);
+	return n;
+}
+
+void dfs_ra_quiesce(struct dfs_file *f)
+{
+	while (f->ra[0].busy || f->ra[1].busy)
+		pthread_cond_wait(&f->cv, &f->lock);
+}
+
+static void ra_run(struct dfs_job *job)
+{
+	struct dfs_ra *a = dfs_container_of(job, struct dfs_ra, job);
+	struct dfs_file *f = a->file;
+	struct dfs_engine *e = f->eng; /* f may be gone once unlocked */
+	ssize_t r = dfs_disk_read(f, a->buf, a->len, a->off, a->disk_size);
+
+	pthread_mutex_lock(&f->lock);
+	a->err = r < 0 ? (int)r : 0;
+	a->busy = false;
+	dfs_stage_update_reclaimable(f);
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->lock);
+	dfs_engine_job_done(e);
+}
+
+/* Under f->lock: the slot holding (or reading) the current disk's bytes
+ * for all of [off, off + len), or NULL. */
+static struct dfs_ra *ra_find(struct dfs_file *f, off_t off, size_t len)
+{
+	uint64_t gen = atomic_load(&f->disk_gen);
+
+	for (int i = 0; i < 2; i++) {
+		struct dfs_ra *a = &f->ra[i];
+		if (a->buf && a->gen == gen && !a->err && off >= a->off &&
+		    off + (off_t)len <= a->off + (off_t)a->len)
+			return a;
+	}
+	return NULL;
+}
+
+/* Under f->lock: have the windows holding from and the next one read
+ * ahead, where a slot and a buffer are free (never waiting for one). */
+static void ra_fill(struct dfs_file *f, off_t from)
+{
+	uint64_t gen = atomic_load(&f->disk_gen);
+
+	for (int k = 0; k < 2; k++) {
+		off_t woff = (off_t)((uint64_t)from / f->wsize + (uint64_t)k) * (off_t)f->wsize;
+		if (woff >= f->disk_size)
+			return;
+		if (ra_find(f, woff, 1))
+			continue;
+		/* A slot not reading, and not holding the other wanted window. */
+		struct dfs_ra *a = NULL;
+		for (int i = 0; i < 2 && !a; i++) {
+			struct dfs_ra *c = &f->ra[i];
+			off_t other = woff + (k ? -(off_t)f->wsize : (off_t)f->wsize);
+			if (!c->busy && !(c->buf && c->gen == gen && c->off == other))
+				a = c;
+		}
+		if (!a)
+			return;
+		if (!a->buf) {
+			a->buf = dfs_pool_try_get(f->eng);
+			if (!a->buf)
+				return;
+		}
+		a->file = f;
+		a->off = woff;
+		a->disk_size = f->disk_size;
+		a->len = (size_t)(f->disk_size - woff < (off_t)f->wsize ? f->disk_size - woff
+									 : (off_t)f->wsize);
+		a->gen = gen;
+		a->err = 0;
+		a->busy = true;
+		a->job.run = ra_run;
+		dfs_engine_enqueue(f->eng, &a->job);
+	}
+	dfs_stage_update_reclaimable(f);
+}
+
+/* Under f->lock, for a sequential read of [off, off + len) with nothing
+ * staged: copy it from a slot if one holds it (waiting for the slot's read
+ * if that runs), and keep the next windows coming.  len, or -ENODATA when
+ * no slot holds it (the caller reads the disk). */
+static ssize_t ra_read_locked(struct dfs_file *f, char *dst, size_t len, off_t off)
+{
+	struct dfs_ra *a;
+
+	ra_fill(f, off); /* a first sequential read starts it */
+	while ((a = ra_find(f, off, len)) && a->busy)
+		pthread_cond_wait(&f->cv, &f->lock);
+	if (a) {
+		memcpy(dst, a->buf + (off - a->off), len);
+		ra_fill(f, off + (off_t)len);
+		return (ssize_t)len;
+	}
+	ra_fill(f, off + (off_t)len);
+	return -ENODATA;
+}
+
 ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 {
 	if (f->accmode == O_WRONLY)
@@ -69,9 +213,19 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 	if ((off_t)len > f->size - off)
 		len = (size_t)(f->size - off);
 
+	bool seq = off == f->ra_next && len >= RA_MIN && !f->eng->o.no_readahead;
+	f->ra_next = off + (off_t)len;
 	if (!range_staged(f, off, len)) {
-		/* Nothing staged here: read the disk without the lock. */
+		/* Nothing staged here: from a read-ahead slot, else from the
+		 * disk without the lock. */
 		off_t disk_size = f->disk_size;
+		if (seq && off + (off_t)len <= disk_size) {
+			ssize_t r = ra_read_locked(f, buf, len, off);
+			if (r >= 0) {
+				pthread_mutex_unlock(&f->lock);
+				return r;
+			}
+		}
 		pthread_mutex_unlock(&f->lock);
 		return dfs_disk_read(f, buf, len, off, disk_size);
 	}

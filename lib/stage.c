@@ -59,9 +59,15 @@ struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
 	return NULL;
 }
 
+void dfs_stage_update_reclaimable(struct dfs_file *f)
+{
+	atomic_store(&f->client.reclaimable,
+		     f->nstaged + (f->spare ? 1 : 0) + dfs_ra_idle(f));
+}
+
 static void update_reclaimable(struct dfs_file *f)
 {
-	atomic_store(&f->client.reclaimable, f->nstaged + (f->spare ? 1 : 0));
+	dfs_stage_update_reclaimable(f);
 }
 
 /* Under f->lock: record the first error; it stays until close. */
@@ -528,6 +534,8 @@ static void reclaim(struct dfs_client *c)
 	pthread_mutex_lock(&f->lock);
 	if (f->spare) {
 		spare_release(f);
+	} else if (dfs_ra_release(f, false)) {
+		/* a read-ahead buffer: nothing to write */
 	} else if (f->nflight < f->eng->o.depth) {
 		struct dfs_window *w = oldest_staged(f, false);
 		if (w)

@@ -175,6 +175,95 @@ START_TEST(test_small_rmw_cached)
 }
 END_TEST
 
+/* A file of total bytes of pattern seed on disk, opened in the engine. */
+static struct dfs_file *disk_file(char *path, size_t plen, const char *name, char *want,
+				  size_t total, int seed)
+{
+	tu_pattern(want, total, 0, seed);
+	int fd = tu_create(path, plen, name, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, want, total, 0), (ssize_t)total);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	return eopen(path, O_RDWR);
+}
+
+/* Wait (5 s at most) until the disk has been read n times with O_DIRECT. */
+static bool direct_reads_reach(unsigned long n)
+{
+	for (int i = 0; i < 500 && fio.direct_reads < n; i++)
+		usleep(10 * 1000);
+	return fio.direct_reads >= n;
+}
+
+/*
+ * Sequential reads read ahead: once the first 1 MiB read of a file on disk
+ * returns, the next two windows are being read (three O_DIRECT reads in
+ * all; without read-ahead, one), and every byte read sequentially to the
+ * end (a short last window included) is the file's.
+ */
+START_TEST(test_readahead)
+{
+	char path[4200];
+	size_t total = 12 * MiB + 5000;
+	char *want = malloc(total), *got = NULL;
+	/* Aligned, so that a read without read-ahead is one O_DIRECT read. */
+	ck_assert_int_eq(posix_memalign((void **)&got, 4096, MiB), 0);
+	struct dfs_file *f = disk_file(path, sizeof(path), "ra", want, total, 12);
+
+	ck_assert_int_eq(dfs_file_read(f, got, MiB, 0), MiB);
+	ck_assert_mem_eq(got, want, MiB);
+	ck_assert_msg(direct_reads_reach(3), "no read-ahead: %lu O_DIRECT reads",
+		      fio.direct_reads);
+	for (size_t off = MiB; off < total; off += MiB) {
+		size_t n = total - off < MiB ? total - off : MiB;
+		ck_assert_int_eq(dfs_file_read(f, got, MiB, (off_t)off), (ssize_t)n);
+		ck_assert_msg(memcmp(got, want + off, n) == 0, "bytes at %zu", off);
+	}
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	free(want);
+	free(got);
+}
+END_TEST
+
+/*
+ * What was read ahead is never served once the disk changed under it: a
+ * write written out into a window already read ahead, then a truncate
+ * into another, and the sequential reads that follow see both.  A close
+ * while read-ahead reads run waits for them.
+ */
+START_TEST(test_readahead_invalidated)
+{
+	char path[4200];
+	size_t total = 6 * MiB;
+	char *want = malloc(total), *got = malloc(MiB);
+	char rec[1000];
+	struct dfs_file *f = disk_file(path, sizeof(path), "rainv", want, total, 13);
+
+	ck_assert_int_eq(dfs_file_read(f, got, MiB, 0), MiB);
+	ck_assert(direct_reads_reach(3)); /* windows 1 and 2 read ahead */
+	tu_pattern(rec, sizeof(rec), 0, 14);
+	ck_assert_int_eq(dfs_file_write(f, rec, sizeof(rec), MiB + 100), (ssize_t)sizeof(rec));
+	ck_assert_int_eq(dfs_file_flush(f), 0); /* on disk; nothing staged */
+	memcpy(want + MiB + 100, rec, sizeof(rec));
+	ck_assert_int_eq(dfs_file_read(f, got, MiB, MiB), MiB);
+	ck_assert_msg(memcmp(got, want + MiB, MiB) == 0, "read-ahead served stale bytes");
+	/* Window 2 was read ahead by now; cut the file inside it. */
+	ck_assert(direct_reads_reach(4));
+	ck_assert_int_eq(dfs_file_truncate(f, 2 * MiB + MiB / 2), 0);
+	ck_assert_int_eq(dfs_file_read(f, got, MiB, 2 * MiB), MiB / 2);
+	ck_assert_mem_eq(got, want + 2 * MiB, MiB / 2);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, 2 * MiB + MiB / 2);
+
+	/* Closed with read-ahead reads queued or running. */
+	f = eopen(path, O_RDONLY);
+	ck_assert_int_eq(dfs_file_read(f, got, MiB, 0), MiB);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	free(want);
+	free(got);
+}
+END_TEST
+
 /* Small unaligned overwrites inside an existing file keep its other bytes. */
 START_TEST(test_overwrite_existing)
 {
@@ -824,6 +913,8 @@ int main(void)
 	tcase_add_test(tc, test_sparse);
 	tcase_add_test(tc, test_overwrite_existing);
 	tcase_add_test(tc, test_small_rmw_cached);
+	tcase_add_test(tc, test_readahead);
+	tcase_add_test(tc, test_readahead_invalidated);
 	tcase_add_test(tc, test_inflight_reads);
 	tcase_add_test(tc, test_overwrite_inflight);
 	tcase_add_test(tc, test_truncate_staged);
