@@ -181,6 +181,17 @@ struct dfs_engine {
 
 /* ---- small helpers shared by the engine's files ---- */
 
+/* Under f->lock: publish how many buffers the file could give back now:
+ * staged windows, the spare, and read-ahead slots not being read into. */
+static inline void dfs_update_reclaimable(struct dfs_file *f)
+{
+	unsigned n = f->nstaged + (f->spare ? 1 : 0);
+
+	for (int i = 0; i < 2; i++)
+		n += f->ra[i].buf && !f->ra[i].busy;
+	atomic_store(&f->client.reclaimable, n);
+}
+
 static inline off_t win_off(const struct dfs_file *f, const struct dfs_window *w)
 {
 	return (off_t)(w->idx * f->wsize);
@@ -274,13 +285,14 @@ ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t of
 /* read.c, under f->lock: give back read-ahead buffers not being read
  * into; all = false stops at the first (reclaim).  Returns how many. */
 unsigned dfs_ra_release(struct dfs_file *f, bool all);
-/* How many read-ahead buffers could be given back now. */
-unsigned dfs_ra_idle(const struct dfs_file *f);
 /* Under f->lock: wait until no read-ahead read runs (close). */
 void dfs_ra_quiesce(struct dfs_file *f);
 
-/* stage.c: all under f->lock but the worker and reclaim entries */
-void dfs_stage_update_reclaimable(struct dfs_file *f);
+/* stage.c: all under f->lock but the worker entries */
+/* Give the spare buffer back; false when there was none. */
+bool dfs_stage_release_spare(struct dfs_file *f);
+/* Start the write-out of the oldest staged window, if depth allows. */
+void dfs_stage_write_oldest(struct dfs_file *f);
 struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx);
 /* Record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err);
@@ -293,7 +305,5 @@ void dfs_stage_trim(struct dfs_file *f, off_t size);
 /* Drop every staged window of a file in error, and its spare buffer;
  * returns the bytes applications wrote that are lost. */
 uint64_t dfs_stage_discard(struct dfs_file *f);
-/* A new file's pool client: reclaims through the stage. */
-void dfs_stage_client_init(struct dfs_file *f);
 
 #endif /* DFS_INTERNAL_H */

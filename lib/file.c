@@ -279,6 +279,19 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 	return dfs_file_adopt(e, nfd, out);
 }
 
+/* The pool, short of buffers, asks this file for one: an idle buffer first
+ * (the spare, then a read-ahead slot's), else the write-out of its oldest
+ * staged window, which gives one back when done.  No locks held. */
+static void reclaim(struct dfs_client *c)
+{
+	struct dfs_file *f = dfs_container_of(c, struct dfs_file, client);
+
+	pthread_mutex_lock(&f->lock);
+	if (!dfs_stage_release_spare(f) && !dfs_ra_release(f, false))
+		dfs_stage_write_oldest(f);
+	pthread_mutex_unlock(&f->lock);
+}
+
 int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 {
 	struct stat st;
@@ -319,7 +332,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	f->disk_size = st.st_size;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->cv, NULL);
-	dfs_stage_client_init(f);
+	f->client.reclaim = reclaim;
 	dfs_engine_link(e, &f->client);
 	*out = f;
 	return 0;

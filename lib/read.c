@@ -72,15 +72,6 @@ static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char
 
 /* ---- read-ahead ---- */
 
-unsigned dfs_ra_idle(const struct dfs_file *f)
-{
-	unsigned n = 0;
-
-	for (int i = 0; i < 2; i++)
-		n += f->ra[i].buf && !f->ra[i].busy;
-	return n;
-}
-
 unsigned dfs_ra_release(struct dfs_file *f, bool all)
 {
 	unsigned n = 0;
@@ -96,7 +87,7 @@ unsigned dfs_ra_release(struct dfs_file *f, bool all)
 			break;
 	}
 	if (n)
-		dfs_stage_update_reclaimable(f);
+		dfs_update_reclaimable(f);
 	return n;
 }
 
@@ -116,7 +107,7 @@ static void ra_run(struct dfs_job *job)
 	pthread_mutex_lock(&f->lock);
 	a->err = r < 0 ? (int)r : 0;
 	a->busy = false;
-	dfs_stage_update_reclaimable(f);
+	dfs_update_reclaimable(f);
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->lock);
 	dfs_engine_job_done(e);
@@ -175,7 +166,7 @@ static void ra_fill(struct dfs_file *f, off_t from)
 		a->job.run = ra_run;
 		dfs_engine_enqueue(f->eng, &a->job);
 	}
-	dfs_stage_update_reclaimable(f);
+	dfs_update_reclaimable(f);
 }
 
 /* Under f->lock, for a sequential read of [off, off + len) with nothing

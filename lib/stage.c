@@ -59,15 +59,9 @@ struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
 	return NULL;
 }
 
-void dfs_stage_update_reclaimable(struct dfs_file *f)
-{
-	atomic_store(&f->client.reclaimable,
-		     f->nstaged + (f->spare ? 1 : 0) + dfs_ra_idle(f));
-}
-
 static void update_reclaimable(struct dfs_file *f)
 {
-	dfs_stage_update_reclaimable(f);
+	dfs_update_reclaimable(f);
 }
 
 /* Under f->lock: record the first error; it stays until close. */
@@ -527,21 +521,21 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 	}
 }
 
-static void reclaim(struct dfs_client *c)
+bool dfs_stage_release_spare(struct dfs_file *f)
 {
-	struct dfs_file *f = dfs_container_of(c, struct dfs_file, client);
+	if (!f->spare)
+		return false;
+	spare_release(f);
+	return true;
+}
 
-	pthread_mutex_lock(&f->lock);
-	if (f->spare) {
-		spare_release(f);
-	} else if (dfs_ra_release(f, false)) {
-		/* a read-ahead buffer: nothing to write */
-	} else if (f->nflight < f->eng->o.depth) {
+void dfs_stage_write_oldest(struct dfs_file *f)
+{
+	if (f->nflight < f->eng->o.depth) {
 		struct dfs_window *w = oldest_staged(f, false);
 		if (w)
 			submit(f, w);
 	}
-	pthread_mutex_unlock(&f->lock);
 }
 
 uint64_t dfs_stage_discard(struct dfs_file *f)
@@ -557,7 +551,3 @@ uint64_t dfs_stage_discard(struct dfs_file *f)
 	return lost;
 }
 
-void dfs_stage_client_init(struct dfs_file *f)
-{
-	f->client.reclaim = reclaim;
-}
