@@ -187,12 +187,20 @@ static struct dfs_file *disk_file(char *path, size_t plen, const char *name, cha
 	return eopen(path, O_RDWR);
 }
 
+static unsigned long direct_reads_now(void)
+{
+	pthread_mutex_lock(&fio.lock); /* the workers count under it */
+	unsigned long n = fio.direct_reads;
+	pthread_mutex_unlock(&fio.lock);
+	return n;
+}
+
 /* Wait (5 s at most) until the disk has been read n times with O_DIRECT. */
 static bool direct_reads_reach(unsigned long n)
 {
-	for (int i = 0; i < 500 && fio.direct_reads < n; i++)
+	for (int i = 0; i < 500 && direct_reads_now() < n; i++)
 		usleep(10 * 1000);
-	return fio.direct_reads >= n;
+	return direct_reads_now() >= n;
 }
 
 /*
@@ -213,7 +221,7 @@ START_TEST(test_readahead)
 	ck_assert_int_eq(dfs_file_read(f, got, MiB, 0), MiB);
 	ck_assert_mem_eq(got, want, MiB);
 	ck_assert_msg(direct_reads_reach(3), "no read-ahead: %lu O_DIRECT reads",
-		      fio.direct_reads);
+		      direct_reads_now());
 	for (size_t off = MiB; off < total; off += MiB) {
 		size_t n = total - off < MiB ? total - off : MiB;
 		ck_assert_int_eq(dfs_file_read(f, got, MiB, (off_t)off), (ssize_t)n);
