@@ -327,7 +327,8 @@ check_tar() { check_rsync; }
 
 contenders_meta="native directfs pt"
 run_meta() { bytes=$((mdrounds * 4 * 1024)); "$mdstress" "$T" 4 $mdrounds 512 >/dev/null; }
-check_meta() { [ -z "$(ls "$SRC")" ] || [ "$(find "$SRC" -type f | wc -l)" = 0 ]; }
+# mdstress checks its own bytes; what it made must all be gone.
+check_meta() { [ "$(find "$SRC" -type f | wc -l)" = 0 ]; }
 
 contenders_sqlite="native directfs pt"
 run_sqlite() { sqlite3 "$T/db" <"$shm/insert.sql" >/dev/null && bytes=$(stat -c %s "$T/db"); }

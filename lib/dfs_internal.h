@@ -132,7 +132,7 @@ struct dfs_file {
 		struct dfs_job job;
 		struct dfs_file *file;
 		char *buf; /* a pool buffer (wsize), or NULL */
-		off_t off, disk_size;
+		off_t off;
 		size_t len;
 		uint64_t gen;
 		int err;

@@ -111,22 +111,39 @@ int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t
 	return r;
 }
 
-ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t off,
-			     off_t disk_size)
+/* The bytes of [off, off + len) before disk_size. */
+static size_t disk_part(size_t len, off_t off, off_t disk_size)
+{
+	if (off >= disk_size)
+		return 0;
+	return (off_t)(off + len) > disk_size ? (size_t)(disk_size - off) : len;
+}
+
+/* A plain read of [off, off + len) through the page cache, zero-filled
+ * past disk_size; its pages dropped afterwards when drop. */
+static ssize_t plain_read(struct dfs_file *f, char *buf, size_t len, off_t off,
+			  off_t disk_size, bool drop)
 {
 	const struct dfs_io_ops *io = f->eng->io;
+	size_t want = disk_part(len, off, disk_size);
 	ssize_t r = 0;
 
-	assert(f->accmode != O_RDONLY);
-	if (off < disk_size) {
-		size_t want = (off_t)(off + len) > disk_size ? (size_t)(disk_size - off) : len;
-
+	if (want) {
 		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
 		if (r < 0)
 			return r;
+		if (drop)
+			io->fadvise(io->arg, f->fd, off, (off_t)want, POSIX_FADV_DONTNEED);
 	}
 	memset(buf + r, 0, len - (size_t)r);
 	return (ssize_t)len;
+}
+
+ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t off,
+			     off_t disk_size)
+{
+	assert(f->accmode != O_RDONLY);
+	return plain_read(f, buf, len, off, disk_size, false);
 }
 
 /*
@@ -138,26 +155,15 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		      off_t disk_size)
 {
 	const struct dfs_io_ops *io = f->eng->io;
-	size_t want = len;
+	size_t want = disk_part(len, off, disk_size);
 	char *bounce = NULL;
 	ssize_t r = 0;
-
-	if (off >= disk_size)
-		want = 0;
-	else if ((off_t)(off + len) > disk_size)
-		want = (size_t)(disk_size - off);
 
 	/* In fallback, or no O_DIRECT descriptor to be had now: a plain read
 	 * whose pages are dropped. */
 	int dfd = atomic_load(&f->fallback) || !want ? -1 : dfs_disk_direct_fd(f);
-	if (dfd < 0 && want) {
-		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
-		if (r < 0)
-			return r;
-		io->fadvise(io->arg, f->fd, off, (off_t)want, POSIX_FADV_DONTNEED);
-		memset(buf + r, 0, len - (size_t)r);
-		return (ssize_t)len;
-	}
+	if (dfd < 0 && want)
+		return plain_read(f, buf, len, off, disk_size, true);
 
 	const off_t blk = f->blk;
 	size_t done = 0;

@@ -14,7 +14,7 @@
  * truncate and fallocate bumps after it is done: a slot read before such a
  * change is never used after it.  Ranges with anything staged never come
  * from a slot (the stage is looked at first).  Writers short of buffers
- * take idle slots' buffers back first (stage.c's reclaim); close waits for
+ * take idle slots' buffers back first (file.c's reclaim); close waits for
  * running reads and gives the buffers back.
  */
 #define _GNU_SOURCE
@@ -102,7 +102,8 @@ static void ra_run(struct dfs_job *job)
 	struct dfs_ra *a = dfs_container_of(job, struct dfs_ra, job);
 	struct dfs_file *f = a->file;
 	struct dfs_engine *e = f->eng; /* f may be gone once unlocked */
-	ssize_t r = dfs_disk_read(f, a->buf, a->len, a->off, a->disk_size);
+	/* len stops at the disk's end as it was when the read was asked. */
+	ssize_t r = dfs_disk_read(f, a->buf, a->len, a->off, a->off + (off_t)a->len);
 
 	pthread_mutex_lock(&f->lock);
 	a->err = r < 0 ? (int)r : 0;
@@ -157,7 +158,6 @@ static void ra_fill(struct dfs_file *f, off_t from)
 		}
 		a->file = f;
 		a->off = woff;
-		a->disk_size = f->disk_size;
 		a->len = (size_t)(f->disk_size - woff < (off_t)f->wsize ? f->disk_size - woff
 									 : (off_t)f->wsize);
 		a->gen = gen;

@@ -59,11 +59,6 @@ struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
 	return NULL;
 }
 
-static void update_reclaimable(struct dfs_file *f)
-{
-	dfs_update_reclaimable(f);
-}
-
 /* Under f->lock: record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err)
 {
@@ -98,7 +93,7 @@ static struct dfs_window *window_new(struct dfs_file *f, uint64_t idx)
 	w->next = f->windows;
 	f->windows = w;
 	f->nstaged++;
-	update_reclaimable(f);
+	dfs_update_reclaimable(f);
 	return w;
 }
 
@@ -126,7 +121,7 @@ static void window_drop(struct dfs_file *f, struct dfs_window *w, bool settled)
 	w->buf = NULL;
 	f->nstaged--;
 	window_unlink(f, w);
-	update_reclaimable(f);
+	dfs_update_reclaimable(f);
 }
 
 /* Under f->lock: give the waiting spare buffer back to the pool. */
@@ -136,7 +131,7 @@ static void spare_release(struct dfs_file *f)
 		return;
 	dfs_pool_put(f->eng, f->spare);
 	f->spare = NULL;
-	update_reclaimable(f);
+	dfs_update_reclaimable(f);
 }
 
 static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
@@ -159,7 +154,7 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 	w->eof = f->size;
 	f->nstaged--;
 	f->nflight++;
-	update_reclaimable(f);
+	dfs_update_reclaimable(f);
 
 	/* The backing file will reach at least the last valid block. */
 	unsigned last = f->nblocks;
@@ -311,10 +306,10 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 				dfs_pool_put(e, buf);
 			else
 				f->spare = buf;
-			update_reclaimable(f);
+			dfs_update_reclaimable(f);
 			return 0;
 		}
-		update_reclaimable(f);
+		dfs_update_reclaimable(f);
 	}
 	*ready = true;
 	return 0;
