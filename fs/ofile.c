@@ -38,6 +38,26 @@ void ofile_slot_destroy(struct fs_ofile_slot *os)
 	pthread_mutex_destroy(&os->lock);
 }
 
+bool ofile_last_session(struct fs_inode *ino, struct dfs_file_stats *st)
+{
+	struct fs_ofile_slot *os = &ino->of;
+
+	pthread_mutex_lock(&os->slock);
+	*st = os->last;
+	pthread_mutex_unlock(&os->slock);
+	return st->written && !st->error;
+}
+
+void ofile_restore_session(struct fs_inode *ino, const struct dfs_file_stats *st)
+{
+	struct fs_ofile_slot *os = &ino->of;
+
+	pthread_mutex_lock(&os->slock);
+	assert(!os->cur && LIST_EMPTY(&os->closing));
+	os->last = *st;
+	pthread_mutex_unlock(&os->slock);
+}
+
 /* Under os->lock: keep the table's view of the slot current. */
 static void update_busy(struct fs_ofile_slot *os)
 {

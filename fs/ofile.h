@@ -136,6 +136,12 @@ int ofile_write_out(struct fs *fs, struct fs_inode *ino);
 /* The logical size when an engine file knows it better than the backing
  * file (staged bytes, a write-out still running); false otherwise. */
 bool ofile_size(struct fs_inode *ino, off_t *size);
+/* The figures the file's last session ended with, and whether they are
+ * worth keeping past the inode (memo.h): it wrote, and did not fail (a
+ * failed session keeps its inode). */
+bool ofile_last_session(struct fs_inode *ino, struct dfs_file_stats *st);
+/* Give an inode not yet in the table the last session the memo kept. */
+void ofile_restore_session(struct fs_inode *ino, const struct dfs_file_stats *st);
 /* Progress figures of a regular file, as the README's "Progress" tells. */
 void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *st);
 

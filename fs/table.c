@@ -161,6 +161,11 @@ int fs_table_init(struct fs *fs, int rootfd, unsigned inode_fds)
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	if (!t->buckets)
 		return -ENOMEM;
+	if (fs_memo_init(&t->memo)) {
+		free(t->buckets);
+		t->buckets = NULL;
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&t->lock, NULL);
 	ifd_cache_init(&fs->ifds, rootfd, inode_fds);
 	/* The root keeps its descriptor: every path starts there. */
@@ -188,6 +193,7 @@ void fs_table_destroy(struct fs *fs)
 	}
 	free(t->buckets);
 	t->buckets = NULL;
+	fs_memo_destroy(&t->memo);
 	pthread_mutex_destroy(&t->lock);
 	ifd_cache_destroy(&fs->ifds);
 }
@@ -239,6 +245,25 @@ static bool remove_if_idle_locked(struct fs *fs, struct fs_inode *ino)
 	return idle;
 }
 
+/* Keep the last session of a file being freed in the memo, with the
+ * ctime and size it has now. */
+static void remember(struct fs *fs, struct fs_inode *ino)
+{
+	struct dfs_file_stats last;
+	struct stat st;
+	int fd, r;
+
+	if (ino->type != S_IFREG || !ofile_last_session(ino, &last))
+		return;
+	fd = fs_inode_fd(fs, ino);
+	if (fd < 0)
+		return; /* gone from SOURCE: nothing to remember */
+	r = fstat(fd, &st);
+	fs_inode_fd_put(fs, ino);
+	if (!r && st.st_nlink)
+		fs_memo_put(&fs->table.memo, &st, &last);
+}
+
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 {
 	bool gone, kept;
@@ -260,8 +285,10 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 		gone = remove_if_idle_locked(fs, ino);
 		pthread_mutex_unlock(&fs->table.lock);
 	}
-	if (gone)
+	if (gone) {
+		remember(fs, ino);
 		inode_free(fs, ino);
+	}
 }
 
 /* ---- attributes and lookups ---- */
@@ -328,6 +355,10 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 		pthread_mutex_lock(&fs->table.lock);
 		ino = table_find(&fs->table, st.st_dev, st.st_ino);
 		if (!ino) {
+			struct dfs_file_stats last;
+
+			if (S_ISREG(st.st_mode) && fs_memo_take(&fs->table.memo, &st, &last))
+				ofile_restore_session(fresh, &last);
 			table_insert(&fs->table, fresh);
 			ino = fresh;
 			fresh = NULL;

@@ -17,7 +17,7 @@
  *  - dev, ino and type never change after the inode is made; the
  *    descriptor is ifd.c's to keep, take with fs_inode_fd().
  *  - An inode is freed when nlookup drops to 0 and its open-file slot is
- *    not busy.  A release pins its inode with one more lookup while it
+ *    not busy; a file's last session outlives it in the memo (memo.h).  A release pins its inode with one more lookup while it
  *    runs, because the kernel may forget the inode before it is done.
  *
  * Invariants: nlookup never goes below 0 (fs_inode_unref asserts n <=
@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include "ifd.h"
+#include "memo.h"
 #include "ofile.h"
 
 struct fs;
@@ -56,6 +57,7 @@ struct fs_table {
 	pthread_mutex_t lock;
 	struct fs_inode **buckets;
 	size_t nbuckets, count;
+	struct fs_memo memo; /* last sessions of forgotten files */
 };
 
 /* Make the table with the root inode on the O_PATH descriptor rootfd

@@ -5,7 +5,8 @@
 # size-0, ERANGE and ENODATA conventions; the names are never listed, not
 # copied by cp -a, rsync -aX or tar --xattrs, and cannot be set or removed.
 # Reading them does not wait for a disk write that cannot finish (the
-# backing filesystem frozen).  directfs-progress on a file, on the mount
+# backing filesystem frozen).  The figures outlive the kernel forgetting
+# the file's inode.  directfs-progress on a file, on the mount
 # root, on several files at once, started mid-copy, on a file that runs
 # out of space, outside a mount and on a tty.
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +69,30 @@ wait_durable "$mnt/slow" $total
 [ "$(resident "$src/slow")" -eq 0 ] || fail "slow copy left pages cached"
 [ "$(sha "$src/slow")" = "$(pattern_sha $total 7)" ] || fail "slow copy: bytes differ"
 echo "slow copy: ok ($samples samples, $midway midway, monotonic, durable = size after close)"
+
+# --- the kernel forgets an idle file: its figures stay ---
+# drop_caches evicts unused inodes, and the kernel sends FORGET; the next
+# lookup makes a new inode in the daemon, which must still know the last
+# session.  Then, forgotten again and changed on SOURCE meanwhile (ctime),
+# the file reads as one never written through the mount: that 0 also
+# shows the forget really happened.
+fsize=3000000
+head -c $fsize /dev/urandom >"$mnt/forgot"
+wait_durable "$mnt/forgot" $fsize
+echo 2 >/proc/sys/vm/drop_caches
+sleep 0.3
+for n in written synced durable; do
+	[ "$(attr "$mnt/forgot" $n)" = $fsize ] ||
+		fail "after the kernel forgot the file: $n $(attr "$mnt/forgot" $n), want $fsize"
+done
+[ "$(attr "$mnt/forgot" state)" = idle ] || fail "after the kernel forgot the file: state $(attr "$mnt/forgot" state)"
+echo 2 >/proc/sys/vm/drop_caches
+sleep 0.3
+touch "$src/forgot"
+[ "$(attr "$mnt/forgot" written)" = 0 ] && [ "$(attr "$mnt/forgot" durable)" = $fsize ] ||
+	fail "forgotten, then touched on SOURCE: written $(attr "$mnt/forgot" written) durable $(attr "$mnt/forgot" durable), want 0 and $fsize"
+rm "$mnt/forgot"
+echo "forgotten inode: ok (figures kept; dropped once SOURCE changed the file)"
 
 # --- getxattr conventions, hiding, refusing ---
 xa() { "$DFS_XATTRS" "$@"; }
