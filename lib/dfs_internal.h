@@ -19,8 +19,8 @@
  *  - Lock order is f->lock, then e->lock.  Nobody takes a file lock while
  *    holding e->lock: the reclaim path picks a victim under e->lock, pins
  *    it with refs, drops e->lock and only then locks the victim.
- *  - A window is "staged" (on f->windows, !inflight): only threads holding
- *    f->lock touch it.  Once submitted (inflight) its buffer and bitmap are
+ *  - A window on f->windows and not in flight is staged (it has dirty
+ *    blocks) or clean (none): only threads holding f->lock touch it.  Once submitted (inflight) its buffer and bitmap are
  *    immutable until the worker's completion, which runs under f->lock; a
  *    reader may copy from an in-flight buffer under f->lock meanwhile.
  *    At most one window per index exists: a write into an in-flight
@@ -34,6 +34,10 @@
  *    as far as the engine is concerned.
  *  - A valid block holds the file's current bytes for that block; its bytes
  *    at or past size are zero.  No valid block starts at or past size.
+ *  - A dirty block is valid (ndirty counts them).  A staged window has
+ *    dirty blocks; a clean one has none, and every valid block of it holds
+ *    what the disk holds.  nstaged, nclean and nflight count the windows
+ *    of each kind.
  */
 #ifndef DFS_INTERNAL_H
 #define DFS_INTERNAL_H
@@ -83,10 +87,14 @@ struct dfs_window {
 	uint64_t app_bytes; /* bytes applications wrote into it */
 	uint64_t lru;	    /* f->clock at last write */
 	off_t eof;	    /* logical size when submitted */
-	unsigned nvalid;
+	unsigned nvalid;    /* blocks holding the file's current bytes */
+	unsigned ndirty;    /* of those, blocks the disk does not have yet */
 	bool inflight;
-	bool cached;	  /* write through the page cache (a small file's close) */
-	uint64_t valid[]; /* one bit per block */
+	bool cached; /* write through the page cache (a small file's close) */
+	bool keep;   /* stays, clean, after its write-out (see stage.c) */
+	/* Two bitmaps of one bit per block: valid, then dirty (a subset of
+	 * valid), each dfs_bitmap_words() long. */
+	uint64_t valid[];
 };
 
 struct dfs_file {
@@ -111,7 +119,11 @@ struct dfs_file {
 	off_t disk_size;	/* what the backing file holds, as far as we wrote */
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;
-	unsigned nstaged, nflight;
+	/* Windows not in flight: staged (dirty blocks to write) and clean
+	 * (every valid block on disk too: kept as a cache for reads and
+	 * rewrites, given back first when the pool runs short). */
+	unsigned nstaged, nclean, nflight;
+	bool closing; /* close's write-out: windows written are not kept */
 	char *spare; /* a pool buffer waiting to become a window */
 	uint64_t clock;
 
@@ -185,7 +197,7 @@ struct dfs_engine {
  * staged windows, the spare, and read-ahead slots not being read into. */
 static inline void dfs_update_reclaimable(struct dfs_file *f)
 {
-	unsigned n = f->nstaged + (f->spare ? 1 : 0);
+	unsigned n = f->nstaged + f->nclean + (f->spare ? 1 : 0);
 
 	for (int i = 0; i < 2; i++)
 		n += f->ra[i].buf && !f->ra[i].busy;
@@ -197,9 +209,20 @@ static inline off_t win_off(const struct dfs_file *f, const struct dfs_window *w
 	return (off_t)(w->idx * f->wsize);
 }
 
+static inline size_t dfs_bitmap_words(const struct dfs_file *f)
+{
+	return (f->nblocks + 63) / 64;
+}
+
 static inline bool blk_valid(const struct dfs_window *w, unsigned b)
 {
 	return w->valid[b / 64] & (1ull << (b % 64));
+}
+
+static inline bool blk_dirty(const struct dfs_file *f, const struct dfs_window *w,
+			     unsigned b)
+{
+	return w->valid[dfs_bitmap_words(f) + b / 64] & (1ull << (b % 64));
 }
 
 /* The sticky error: set once, under f->lock; read anywhere. */
@@ -291,8 +314,19 @@ void dfs_ra_quiesce(struct dfs_file *f);
 /* stage.c: all under f->lock but the worker entries */
 /* Give the spare buffer back; false when there was none. */
 bool dfs_stage_release_spare(struct dfs_file *f);
-/* Start the write-out of the oldest staged window, if depth allows. */
+/* Start the write-out of the oldest staged window, if depth allows; it
+ * gives its buffer back when done. */
 void dfs_stage_write_oldest(struct dfs_file *f);
+/* Give the least recently used clean window's buffer back; false when
+ * there is none.  drop_clean gives back all (the disk changed under them,
+ * or the file is closing). */
+bool dfs_stage_release_clean(struct dfs_file *f);
+void dfs_stage_drop_clean(struct dfs_file *f);
+/* A new clean window for idx on f->spare, which the caller provides;
+ * NULL without memory for its bitmaps. */
+struct dfs_window *dfs_stage_window_new(struct dfs_file *f, uint64_t idx);
+/* Block b of window w holds the file's current bytes (and the disk's). */
+void dfs_blk_set_valid(struct dfs_window *w, unsigned b);
 struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx);
 /* Record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err);

@@ -44,8 +44,10 @@ int dfs_file_close_flush(struct dfs_file *f)
 			atomic_fetch_sub(&e->cached, n);
 		}
 	}
+	f->closing = true; /* windows written from now on are not kept */
 	int r = dfs_stage_flush_locked(f);
 	f->flush_cached = false;
+	dfs_stage_drop_clean(f);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -160,6 +162,8 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 	if (!r) {
 		r = io->fallocate(io->arg, f->fd, mode, off, len);
 		atomic_fetch_add(&f->disk_gen, 1);
+		/* Clean windows may hold what the disk no longer does. */
+		dfs_stage_drop_clean(f);
 	}
 	if (!r) {
 		/* Nothing is staged now: the backing file is the truth. */
@@ -280,14 +284,16 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out)
 }
 
 /* The pool, short of buffers, asks this file for one: an idle buffer first
- * (the spare, then a read-ahead slot's), else the write-out of its oldest
- * staged window, which gives one back when done.  No locks held. */
+ * (the spare, a read-ahead slot's, a clean window's), else the write-out
+ * of its oldest staged window, which gives one back when done.  No locks
+ * held. */
 static void reclaim(struct dfs_client *c)
 {
 	struct dfs_file *f = dfs_container_of(c, struct dfs_file, client);
 
 	pthread_mutex_lock(&f->lock);
-	if (!dfs_stage_release_spare(f) && !dfs_ra_release(f, false))
+	if (!dfs_stage_release_spare(f) && !dfs_ra_release(f, false) &&
+	    !dfs_stage_release_clean(f))
 		dfs_stage_write_oldest(f);
 	pthread_mutex_unlock(&f->lock);
 }

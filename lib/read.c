@@ -16,6 +16,14 @@
  * from a slot (the stage is looked at first).  Writers short of buffers
  * take idle slots' buffers back first (file.c's reclaim); close waits for
  * running reads and gives the buffers back.
+ *
+ * Clean windows (stage.c) cache what other reads of a file open for
+ * writing (a database) find on the disk: a block missing from a window
+ * not in flight is read into the window itself; a read that finds no
+ * window runs without the lock as before, and its whole blocks are then
+ * kept in a window, a new one where a buffer is free at once, unless the
+ * disk changed meanwhile (disk_gen).  The next read of those blocks is a
+ * copy.
  */
 #define _GNU_SOURCE
 #include "dfs_internal.h"
@@ -38,6 +46,21 @@ static bool range_staged(struct dfs_file *f, off_t off, size_t len)
 	return false;
 }
 
+/* Under f->lock, w not in flight: read blocks [b, e) from the disk into
+ * the window, valid from now on.  0 or -errno. */
+static int fill_blocks(struct dfs_file *f, struct dfs_window *w, unsigned b, unsigned e)
+{
+	off_t pos = win_off(f, w) + (off_t)b * f->blk;
+	ssize_t r = dfs_disk_read(f, w->buf + (size_t)b * f->blk, (size_t)(e - b) * f->blk,
+				  pos, f->disk_size);
+
+	if (r < 0)
+		return (int)r;
+	for (; b < e; b++)
+		dfs_blk_set_valid(w, b);
+	return 0;
+}
+
 /* Under f->lock: [off, off + len) inside one window index. */
 static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char *dst,
 				  size_t len, off_t off)
@@ -58,6 +81,14 @@ static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char
 		size_t n = len - done;
 		if ((off_t)n > run_end - pos)
 			n = (size_t)(run_end - pos);
+		if (!valid && !w->inflight) {
+			/* Into the window, then copied like a valid run. */
+			unsigned eb = (unsigned)((pos + (off_t)n - base + blk - 1) / blk);
+			int r = fill_blocks(f, w, b, eb);
+			if (r)
+				return r;
+			valid = true;
+		}
 		if (valid) {
 			memcpy(dst + done, w->buf + (pos - base), n);
 		} else {
@@ -67,7 +98,49 @@ static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char
 		}
 		done += n;
 	}
+	w->lru = ++f->clock;
 	return (ssize_t)done;
+}
+
+/* Under f->lock, after [off, off + len) of buf was read from the disk
+ * without the lock, with disk_gen then gen: keep its whole blocks in the
+ * window of their index (a new clean one if a buffer is free at once),
+ * unless the disk changed meanwhile.  Blocks already valid stay as they
+ * are: they are newer. */
+static void keep_read(struct dfs_file *f, const char *buf, size_t len, off_t off,
+		      uint64_t gen)
+{
+	const off_t blk = f->blk;
+	uint64_t idx = (uint64_t)off / f->wsize;
+	off_t base = (off_t)(idx * f->wsize);
+	off_t first = (off + blk - 1) / blk * blk;
+	off_t end = (off + (off_t)len) / blk * blk;
+
+	if (first >= end || (uint64_t)(end - 1) / f->wsize != idx ||
+	    atomic_load(&f->disk_gen) != gen || file_err(f))
+		return;
+	struct dfs_window *w = dfs_stage_find(f, idx);
+	if (!w) {
+		if (!f->spare)
+			f->spare = dfs_pool_try_get(f->eng);
+		if (!f->spare && f->nclean && dfs_stage_release_clean(f))
+			f->spare = dfs_pool_try_get(f->eng);
+		if (!f->spare)
+			return;
+		w = dfs_stage_window_new(f, idx);
+		if (!w)
+			return;
+	}
+	if (w->inflight)
+		return;
+	for (off_t p = first; p < end; p += blk) {
+		unsigned b = (unsigned)((p - base) / blk);
+		if (blk_valid(w, b))
+			continue;
+		memcpy(w->buf + (p - base), buf + (p - off), (size_t)blk);
+		dfs_blk_set_valid(w, b);
+	}
+	w->lru = ++f->clock;
 }
 
 /* ---- read-ahead ---- */
@@ -217,8 +290,17 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 				return r;
 			}
 		}
+		/* A file being written keeps what its random reads find. */
+		bool keep = !seq && f->accmode != O_RDONLY;
+		uint64_t gen = atomic_load(&f->disk_gen);
 		pthread_mutex_unlock(&f->lock);
-		return dfs_disk_read(f, buf, len, off, disk_size);
+		ssize_t r = dfs_disk_read(f, buf, len, off, disk_size);
+		if (keep && r == (ssize_t)len) {
+			pthread_mutex_lock(&f->lock);
+			keep_read(f, buf, len, off, gen);
+			pthread_mutex_unlock(&f->lock);
+		}
+		return r;
 	}
 
 	char *dst = buf;

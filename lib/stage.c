@@ -6,19 +6,27 @@
  * flushing every window, trimming at a truncate, and giving buffers back
  * to the pool.  Locking rules and invariants: dfs_internal.h.
  *
- * A window covers wsize bytes at a multiple of wsize and carries a bitmap
- * of valid blocks.  A write makes every block it touches valid: a block it
- * covers only in part is first read from disk (or zero-filled past
- * disk_size).  Write-out writes runs of valid blocks with O_DIRECT, except
- * the block holding a partial end of file, which is written at its exact
- * length without O_DIRECT (disk.c).  Invalid blocks are never written, so
- * holes and untouched data stay as they are.
+ * A window covers wsize bytes at a multiple of wsize and carries two
+ * bitmaps: valid blocks (holding the file's current bytes) and, of those,
+ * dirty ones (not on disk yet).  A write makes every block it touches
+ * dirty: a block it covers only in part is first read from disk (or
+ * zero-filled past disk_size).  Write-out writes runs of dirty blocks with
+ * O_DIRECT (bridging short gaps of valid clean blocks, one write instead
+ * of several), except the block holding a partial end of file, which is
+ * written at its exact length without O_DIRECT (disk.c).  Invalid blocks
+ * are never written, so holes and untouched data stay as they are.
  *
- * A window is submitted to the workers when it is full (every block valid,
- * and the logical size reaches its end), when the file has too many staged
- * windows, when the pool needs buffers back, and by flush/sync/truncate.
- * A partially valid window may be submitted many times over a file's life:
- * each time its valid blocks are written and it is gone.
+ * A window is submitted to the workers when it is full (every block
+ * dirty, and the logical size reaches its end), when the file has too many
+ * staged windows, when the pool needs buffers back, and by
+ * flush/sync/truncate.  A full window (a stream) leaves once written and
+ * its buffer goes back to the pool.  A partly written one (a database's
+ * pages, random writes) stays after its write-out as a clean window: a
+ * cache of the blocks it holds for reads (read.c adds blocks it reads from
+ * the disk) and for rewrites, which need no read-modify-write.  Clean
+ * windows hold no data the disk lacks, so they are the first buffers given
+ * back when the pool runs short (file.c's reclaim) or the file needs a new
+ * window; a close writes its windows out without keeping them.
  */
 #define _GNU_SOURCE
 #include "dfs_internal.h"
@@ -30,7 +38,7 @@
 #include <string.h>
 #include <syslog.h>
 
-static void blk_set_valid(struct dfs_window *w, unsigned b)
+void dfs_blk_set_valid(struct dfs_window *w, unsigned b)
 {
 	if (!blk_valid(w, b)) {
 		w->valid[b / 64] |= 1ull << (b % 64);
@@ -38,17 +46,43 @@ static void blk_set_valid(struct dfs_window *w, unsigned b)
 	}
 }
 
-static void blk_clear_valid(struct dfs_window *w, unsigned b)
+/* Under f->lock, w not in flight: block b holds bytes the disk lacks.  The
+ * window's first dirty block makes a clean window staged. */
+static void blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b)
 {
+	assert(!w->inflight);
+	dfs_blk_set_valid(w, b);
+	if (blk_dirty(f, w, b))
+		return;
+	w->valid[dfs_bitmap_words(f) + b / 64] |= 1ull << (b % 64);
+	if (w->ndirty++ == 0) {
+		assert(f->nclean > 0);
+		f->nclean--;
+		f->nstaged++;
+	}
+}
+
+/* Under f->lock, w not in flight: block b holds nothing any more.  The
+ * window's last dirty block gone makes a staged window clean; its
+ * applications' bytes are settled (the caller dropped them). */
+static void blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b)
+{
+	assert(!w->inflight);
+	if (blk_dirty(f, w, b)) {
+		w->valid[dfs_bitmap_words(f) + b / 64] &= ~(1ull << (b % 64));
+		assert(w->ndirty > 0);
+		if (--w->ndirty == 0) {
+			assert(f->nstaged > 0);
+			f->nstaged--;
+			f->nclean++;
+			settle(f, w->app_bytes);
+			w->app_bytes = 0;
+		}
+	}
 	if (blk_valid(w, b)) {
 		w->valid[b / 64] &= ~(1ull << (b % 64));
 		w->nvalid--;
 	}
-}
-
-static size_t bitmap_words(const struct dfs_file *f)
-{
-	return (f->nblocks + 63) / 64;
 }
 
 struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
@@ -74,25 +108,28 @@ void dfs_stage_set_error(struct dfs_file *f, int err)
 
 /* ---- windows ---- */
 
-static struct dfs_window *window_new(struct dfs_file *f, uint64_t idx)
+/* Under f->lock: a new clean window for idx on the spare buffer (which
+ * the caller made sure of). */
+struct dfs_window *dfs_stage_window_new(struct dfs_file *f, uint64_t idx)
 {
 	struct dfs_window *w = f->free_windows;
 
 	if (w) {
 		f->free_windows = w->next;
 	} else {
-		w = malloc(sizeof(*w) + bitmap_words(f) * sizeof(uint64_t));
+		w = malloc(sizeof(*w) + 2 * dfs_bitmap_words(f) * sizeof(uint64_t));
 		if (!w)
 			return NULL;
 	}
-	memset(w, 0, sizeof(*w) + bitmap_words(f) * sizeof(uint64_t));
+	memset(w, 0, sizeof(*w) + 2 * dfs_bitmap_words(f) * sizeof(uint64_t));
 	w->file = f;
 	w->idx = idx;
 	w->buf = f->spare;
 	f->spare = NULL;
+	assert(w->buf);
 	w->next = f->windows;
 	f->windows = w;
-	f->nstaged++;
+	f->nclean++;
 	dfs_update_reclaimable(f);
 	return w;
 }
@@ -107,19 +144,30 @@ static void window_unlink(struct dfs_file *f, struct dfs_window *w)
 	f->free_windows = w;
 }
 
-/*
- * A staged window leaves without being written: truncated away (its bytes
- * are settled), or dropped by the close of a file in error (lost).
- */
-static void window_drop(struct dfs_file *f, struct dfs_window *w, bool settled)
+/* Under f->lock: w, not in flight, leaves without being written: clean,
+ * truncated away (its bytes are settled), or dropped by the close of a
+ * file in error (lost).  Its buffer is handed back: to *take when that is
+ * given (the file's next window), else to the pool. */
+static void window_drop(struct dfs_file *f, struct dfs_window *w, bool settled,
+			char **take)
 {
+	assert(!w->inflight);
 	if (settled)
 		settle(f, w->app_bytes);
 	else
 		count_sub_pending(f, w->app_bytes);
-	dfs_pool_put(f->eng, w->buf);
+	if (take)
+		*take = w->buf;
+	else
+		dfs_pool_put(f->eng, w->buf);
 	w->buf = NULL;
-	f->nstaged--;
+	if (w->ndirty) {
+		assert(f->nstaged > 0);
+		f->nstaged--;
+	} else {
+		assert(f->nclean > 0);
+		f->nclean--;
+	}
 	window_unlink(f, w);
 	dfs_update_reclaimable(f);
 }
@@ -136,7 +184,7 @@ static void spare_release(struct dfs_file *f)
 
 static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
 {
-	return w->nvalid == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
+	return w->ndirty == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
 }
 
 static void window_write_out(struct dfs_job *job);
@@ -145,20 +193,23 @@ static void window_write_out(struct dfs_job *job);
  * it had nothing to write and is gone. */
 static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 {
-	if (w->nvalid == 0) {
-		window_drop(f, w, true);
+	if (w->ndirty == 0) { /* nothing left to write */
+		window_drop(f, w, true, NULL);
 		return false;
 	}
 	w->inflight = true;
 	w->cached = f->flush_cached && f->size <= (off_t)f->eng->o.small_max;
+	/* A stream's full window will not be read again; a close keeps
+	 * nothing. */
+	w->keep = !f->closing && !window_full(f, w);
 	w->eof = f->size;
 	f->nstaged--;
 	f->nflight++;
 	dfs_update_reclaimable(f);
 
-	/* The backing file will reach at least the last valid block. */
+	/* The backing file will reach at least the last dirty block. */
 	unsigned last = f->nblocks;
-	while (last > 0 && !blk_valid(w, last - 1))
+	while (last > 0 && !blk_dirty(f, w, last - 1))
 		last--;
 	/* No valid block starts at or past size (dfs_internal.h). */
 	assert(last > 0 && win_off(f, w) + (off_t)(last - 1) * f->blk < w->eof);
@@ -184,11 +235,21 @@ static struct dfs_window *oldest_staged(struct dfs_file *f, bool full_only)
 {
 	struct dfs_window *best = NULL;
 	for (struct dfs_window *w = f->windows; w; w = w->next) {
-		if (w->inflight || (full_only && !window_full(f, w)))
+		if (w->inflight || !w->ndirty || (full_only && !window_full(f, w)))
 			continue;
 		if (!best || w->lru < best->lru)
 			best = w;
 	}
+	return best;
+}
+
+/* Under f->lock: the clean window used least recently, or NULL. */
+static struct dfs_window *oldest_clean(struct dfs_file *f)
+{
+	struct dfs_window *best = NULL;
+	for (struct dfs_window *w = f->windows; w; w = w->next)
+		if (!w->inflight && !w->ndirty && (!best || w->lru < best->lru))
+			best = w;
 	return best;
 }
 
@@ -200,7 +261,30 @@ int dfs_stage_wait(struct dfs_file *f)
 	return file_err(f);
 }
 
-/* Write one window's valid blocks.  Worker thread, no locks held. */
+/* A write of dirty blocks goes on over at most this many valid clean
+ * ones to the next dirty block: one larger write costs less than two. */
+#define BRIDGE_BLOCKS 16
+
+/* The end of the run of blocks to write from dirty block b: its dirty
+ * blocks, and the next ones across short gaps of valid blocks. */
+static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, unsigned b)
+{
+	unsigned e = b;
+
+	for (;;) {
+		while (e < f->nblocks && blk_dirty(f, w, e))
+			e++;
+		unsigned g = e;
+		while (g < f->nblocks && g - e < BRIDGE_BLOCKS && blk_valid(w, g) &&
+		       !blk_dirty(f, w, g))
+			g++;
+		if (g == e || g >= f->nblocks || !blk_dirty(f, w, g))
+			return e;
+		e = g;
+	}
+}
+
+/* Write one window's dirty blocks.  Worker thread, no locks held. */
 static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 {
 	const off_t base = win_off(f, w);
@@ -208,13 +292,11 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 	unsigned b = 0;
 
 	while (b < f->nblocks) {
-		if (!blk_valid(w, b)) {
+		if (!blk_dirty(f, w, b)) {
 			b++;
 			continue;
 		}
-		unsigned e = b;
-		while (e < f->nblocks && blk_valid(w, e))
-			e++;
+		unsigned e = run_end(f, w, b);
 		off_t off = base + (off_t)b * blk;
 		off_t end = base + (off_t)e * blk;
 		const char *src = w->buf + (size_t)b * (size_t)blk;
@@ -256,6 +338,21 @@ static void window_write_out(struct dfs_job *job)
 		settle(f, w->app_bytes);
 		dfs_engine_count_rate(f->eng, w->app_bytes);
 	}
+	w->app_bytes = 0;
+	if (!r && w->keep && !file_err(f)) {
+		/* Everything it holds is on disk now: it stays, clean. */
+		memset(w->valid + dfs_bitmap_words(f), 0,
+		       dfs_bitmap_words(f) * sizeof(uint64_t));
+		w->ndirty = 0;
+		w->inflight = false;
+		f->nflight--;
+		f->nclean++;
+		dfs_update_reclaimable(f);
+		dfs_engine_job_done(f->eng);
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->lock);
+		return;
+	}
 	char *buf = w->buf;
 	w->buf = NULL;
 	w->inflight = false;
@@ -296,6 +393,8 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 	}
 	if (!f->spare) {
 		f->spare = dfs_pool_try_get(e);
+		if (!f->spare && f->nclean)
+			window_drop(f, oldest_clean(f), true, &f->spare);
 		if (!f->spare) {
 			pthread_mutex_unlock(&f->lock);
 			char *buf = dfs_pool_get(e);
@@ -331,7 +430,7 @@ static int fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
 		if (r < 0)
 			return (int)r;
 	}
-	blk_set_valid(w, b);
+	dfs_blk_set_valid(w, b);
 	return 0;
 }
 
@@ -357,7 +456,7 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 	}
 	memcpy(w->buf + (off - base), src, len);
 	for (unsigned b = first; b <= last; b++)
-		blk_set_valid(w, b);
+		blk_set_dirty(f, w, b);
 	/* The zero-past-size invariant holds for a freshly filled last block
 	 * too: fill_block() zeroed or read past size. */
 	w->app_bytes += len;
@@ -397,19 +496,23 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 				break;
 			if (!ready)
 				continue;
-			w = window_new(f, idx);
+			w = dfs_stage_window_new(f, idx);
 			if (!w) {
 				err = -ENOMEM;
 				break;
 			}
+			w->lru = ++f->clock;
 		}
 		off_t wend = (off_t)((idx + 1) * f->wsize);
 		size_t n = len - done;
 		if ((off_t)n > wend - pos)
 			n = (size_t)(wend - pos);
 		err = stage_copy(f, w, buf + done, n, pos);
-		if (err)
+		if (err) {
+			if (!w->nvalid) /* made for this write, which failed */
+				window_drop(f, w, true, NULL);
 			break;
+		}
 		done += n;
 		if (window_full(f, w) && f->nflight < f->eng->o.depth)
 			submit(f, w);
@@ -502,7 +605,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 		next = w->next;
 		off_t base = win_off(f, w);
 		if (base >= size) {
-			window_drop(f, w, true);
+			window_drop(f, w, true, NULL);
 			continue;
 		}
 		if (base + (off_t)f->wsize <= size)
@@ -510,7 +613,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 		off_t rel = size - base;
 		unsigned keep = (unsigned)((rel + f->blk - 1) / f->blk);
 		for (unsigned b = keep; b < f->nblocks; b++)
-			blk_clear_valid(w, b);
+			blk_clear(f, w, b);
 		if (rel % f->blk && blk_valid(w, keep - 1))
 			memset(w->buf + rel, 0, f->blk - (size_t)(rel % f->blk));
 	}
@@ -524,12 +627,30 @@ bool dfs_stage_release_spare(struct dfs_file *f)
 	return true;
 }
 
+bool dfs_stage_release_clean(struct dfs_file *f)
+{
+	struct dfs_window *w = oldest_clean(f);
+
+	if (!w)
+		return false;
+	window_drop(f, w, true, NULL);
+	return true;
+}
+
+void dfs_stage_drop_clean(struct dfs_file *f)
+{
+	while (dfs_stage_release_clean(f))
+		;
+}
+
 void dfs_stage_write_oldest(struct dfs_file *f)
 {
 	if (f->nflight < f->eng->o.depth) {
 		struct dfs_window *w = oldest_staged(f, false);
-		if (w)
-			submit(f, w);
+		if (w && submit_begin(f, w)) {
+			w->keep = false; /* the pool wants its buffer */
+			dfs_engine_enqueue(f->eng, &w->job);
+		}
 	}
 }
 
@@ -540,7 +661,7 @@ uint64_t dfs_stage_discard(struct dfs_file *f)
 	assert(f->nflight == 0);
 	while (f->windows) {
 		lost += f->windows->app_bytes;
-		window_drop(f, f->windows, false);
+		window_drop(f, f->windows, false, NULL);
 	}
 	spare_release(f);
 	return lost;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
+#include <linux/falloc.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -909,6 +910,160 @@ START_TEST(test_rate)
 }
 END_TEST
 
+static unsigned long direct_writes_now(void)
+{
+	pthread_mutex_lock(&fio.lock);
+	unsigned long n = fio.direct_writes;
+	pthread_mutex_unlock(&fio.lock);
+	return n;
+}
+
+/* Read len bytes at off through the engine and compare them with want. */
+static void read_eq(struct dfs_file *f, const char *want, size_t len, off_t off)
+{
+	char *got = malloc(len);
+
+	ck_assert_int_eq(dfs_file_read(f, got, len, off), (ssize_t)len);
+	ck_assert_msg(memcmp(got, want + off, len) == 0, "bytes at %lld differ",
+		      (long long)off);
+	free(got);
+}
+
+/*
+ * A file being written keeps, in clean windows, what it wrote and what its
+ * random reads found: after an fsync, the pages written read back with no
+ * disk read; a page read once (in a window, and in none) is read from the
+ * disk once; a small unaligned rewrite of a kept page needs no
+ * read-modify-write, and two dirty pages with a kept page between them go
+ * out as one write.  A punched hole and a truncate are seen through them.
+ * A stream's full windows are not kept.
+ */
+START_TEST(test_clean_windows)
+{
+	char path[4200], page[4096];
+	const size_t total = 4 * MiB;
+	char *want = malloc(total);
+	struct dfs_file *f = disk_file(path, sizeof(path), "clean", want, total, 21);
+	const off_t offs[] = {MiB + 8192, 2 * MiB + 40960, 3 * MiB};
+
+	for (int i = 0; i < 3; i++) {
+		tu_pattern(page, sizeof(page), offs[i], 22 + i);
+		ck_assert_int_eq(dfs_file_write(f, page, sizeof(page), offs[i]), 4096);
+		memcpy(want + offs[i], page, sizeof(page));
+	}
+	struct dfs_file_stats st;
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	dfs_file_stats(f, &st);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_uint_eq(st.durable, 3 * 4096);
+	unsigned long r0 = direct_reads_now();
+	for (int i = 0; i < 3; i++)
+		read_eq(f, want, 4096, offs[i]);
+	ck_assert_uint_eq(direct_reads_now(), r0);
+
+	/* In a kept window (1), and in none (window 0): once from the disk. */
+	read_eq(f, want, 4096, MiB + 12288);
+	read_eq(f, want, 4096, 65536);
+	ck_assert_uint_eq(direct_reads_now(), r0 + 2);
+	read_eq(f, want, 4096, MiB + 12288);
+	read_eq(f, want, 4096, 65536);
+	read_eq(f, want, 4096, offs[0]);
+	ck_assert_uint_eq(direct_reads_now(), r0 + 2);
+
+	/* Rewrites: 100 bytes inside a kept page, and the page after the one
+	 * just read: no disk read, one write for the three pages. */
+	unsigned long w0 = direct_writes_now();
+	tu_pattern(page, sizeof(page), 0, 30);
+	ck_assert_int_eq(dfs_file_write(f, page, 100, offs[0] + 10), 100);
+	memcpy(want + offs[0] + 10, page, 100);
+	ck_assert_int_eq(dfs_file_write(f, page, 4096, MiB + 16384), 4096);
+	memcpy(want + MiB + 16384, page, 4096);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	ck_assert_uint_eq(direct_reads_now(), r0 + 2);
+	ck_assert_uint_eq(direct_writes_now(), w0 + 1);
+	read_eq(f, want, 3 * 4096, offs[0]);
+	ck_assert_uint_eq(direct_reads_now(), r0 + 2);
+
+	/* A hole punched under a kept page reads as zeros. */
+	ck_assert_int_eq(dfs_file_fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					    offs[0], 4096),
+			 0);
+	memset(want + offs[0], 0, 4096);
+	read_eq(f, want, 4096, offs[0]);
+	/* Cut inside a kept page, then grown again: zeros past the cut. */
+	read_eq(f, want, 4096, offs[1]); /* kept again */
+	ck_assert_int_eq(dfs_file_truncate(f, offs[1] + 100), 0);
+	ck_assert_int_eq(dfs_file_truncate(f, (off_t)total), 0);
+	memset(want + offs[1] + 100, 0, total - (size_t)offs[1] - 100);
+	read_eq(f, want, 4096, offs[1]);
+	read_eq(f, want, 4096, offs[2]);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+
+	/* A stream: its full windows leave once written. */
+	f = ecreate(path, sizeof(path), "cleanstream");
+	for (size_t off = 0; off < 4 * MiB; off += MiB)
+		ck_assert_int_eq(dfs_file_write(f, want, MiB, (off_t)off), MiB);
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	r0 = direct_reads_now();
+	read_eq(f, want, 4096, 0);
+	ck_assert_uint_eq(direct_reads_now(), r0 + 1);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	free(want);
+}
+END_TEST
+
+/*
+ * Clean windows give their buffers back: with a pool of four buffers all
+ * held by one file's kept windows, another file's stream of writes gets
+ * them (no wait for a write-out, no deadlock), and both files stay whole.
+ */
+START_TEST(test_clean_windows_reclaimed)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine *e2;
+	char pa[4200], pb[4200];
+	const size_t wsz = 64 * 1024, total = 16 * wsz;
+	char *want = malloc(total), *stream = malloc(total);
+
+	tu_small_opts(&o);
+	o.max_staged = 4;
+	o.io = &fio.ops;
+	ck_assert_int_eq(dfs_engine_create(&o, &e2), 0);
+	tu_pattern(want, total, 0, 40);
+	int fd = tu_create(pa, sizeof(pa), "keeper", O_RDWR);
+	ck_assert_int_eq(pwrite(fd, want, total, 0), (ssize_t)total);
+	close(fd);
+	struct dfs_file *a = tu_engine_open(e2, pa, O_RDWR);
+	for (int i = 0; i < 4; i++) {
+		off_t off = (off_t)(i * 4 + 1) * (off_t)wsz + 4096;
+		ck_assert_int_eq(dfs_file_write(a, want + off, 4096, off), 4096);
+	}
+	ck_assert_int_eq(dfs_file_sync(a, 0), 0);
+	/* Kept: the four pages read back from memory (the whole pool). */
+	unsigned long r0 = direct_reads_now();
+	for (int i = 0; i < 4; i++)
+		read_eq(a, want, 4096, (off_t)(i * 4 + 1) * (off_t)wsz + 4096);
+	ck_assert_uint_eq(direct_reads_now(), r0);
+
+	struct dfs_file *b = tu_engine_create(e2, pb, sizeof(pb), "taker");
+	tu_pattern(stream, total, 0, 41);
+	for (size_t off = 0; off < total; off += 8192)
+		ck_assert_int_eq(dfs_file_write(b, stream + off, 8192, (off_t)off), 8192);
+	ck_assert_int_eq(dfs_file_close(b), 0);
+	assert_disk(pb, stream, total);
+	char *got = malloc(total);
+	ck_assert_int_eq(dfs_file_read(a, got, total, 0), (ssize_t)total);
+	ck_assert_mem_eq(got, want, total);
+	ck_assert_int_eq(dfs_file_close(a), 0);
+	assert_disk(pa, want, total);
+	dfs_engine_destroy(e2);
+	free(got);
+	free(want);
+	free(stream);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -923,6 +1078,8 @@ int main(void)
 	tcase_add_test(tc, test_small_rmw_cached);
 	tcase_add_test(tc, test_readahead);
 	tcase_add_test(tc, test_readahead_invalidated);
+	tcase_add_test(tc, test_clean_windows);
+	tcase_add_test(tc, test_clean_windows_reclaimed);
 	tcase_add_test(tc, test_inflight_reads);
 	tcase_add_test(tc, test_overwrite_inflight);
 	tcase_add_test(tc, test_truncate_staged);
