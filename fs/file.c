@@ -328,6 +328,11 @@ static ssize_t special_io(struct fs_handle *h, struct fuse_file_info *fi, void *
 	return n < 0 ? -errno : n;
 }
 
+static void reply_read(void *req, const void *data, size_t n)
+{
+	fuse_reply_buf(req, data, n);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
@@ -344,15 +349,17 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	}
 	if (h->fd >= 0) {
 		n = special_io(h, fi, buf, size, off, false);
+		if (n >= 0)
+			fuse_reply_buf(req, buf, (size_t)n);
 	} else {
+		/* Read-ahead bytes go into the reply straight from the
+		 * engine's buffer. */
 		of = handle_ofile(h);
-		n = dfs_file_read(of->file, buf, size, off);
+		n = dfs_file_read_deliver(of->file, buf, size, off, reply_read, req);
 		ofile_put(fs, h->inode, of);
 	}
 	if (n < 0)
 		fs_reply_fail(req, (int)n, "read", nodeid, NULL);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
 }
 
 /* The payload of a write request as one piece of memory. */

@@ -106,6 +106,17 @@ ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *
 /* Read through staged data and the backing file (O_DIRECT, bounce buffers
  * where buf or the range is unaligned).  Short only at end of file. */
 ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
+/*
+ * The same, for a caller that only passes the bytes on (a FUSE reply):
+ * on success deliver(arg, data, n) is called once, with no lock held, and
+ * its n is what the read returns.  Bytes the engine already holds in a
+ * read-ahead buffer are delivered from there, without a copy (data is
+ * valid only during the call); the rest are read into buf (len bytes)
+ * and delivered from it.  On failure deliver is not called.
+ */
+typedef void dfs_deliver(void *arg, const void *data, size_t n);
+ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
+			      dfs_deliver *deliver, void *arg);
 int dfs_file_truncate(struct dfs_file *f, off_t size);
 /* fallocate(2) on the backing file after writing out staged data. */
 int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len);

@@ -57,6 +57,10 @@
 #endif
 
 #define DFS_RATE_SLOTS 4
+/* Read-ahead slots of a file: windows read ahead of a sequential reader. */
+#ifndef DFS_RA_SLOTS
+#define DFS_RA_SLOTS 2
+#endif
 #define DFD_LATER (-2)
 
 #define dfs_container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -148,8 +152,9 @@ struct dfs_file {
 		size_t len;
 		uint64_t gen;
 		int err;
-		bool busy; /* its read is running */
-	} ra[2];
+		bool busy;     /* its read is running */
+		unsigned pins; /* deliveries from buf running without the lock */
+	} ra[DFS_RA_SLOTS];
 	off_t ra_next; /* where the last read ended: a read here is sequential */
 	/* Bumped after every change to the backing file's bytes or size. */
 	atomic_uint_fast64_t disk_gen;
@@ -199,8 +204,8 @@ static inline void dfs_update_reclaimable(struct dfs_file *f)
 {
 	unsigned n = f->nstaged + f->nclean + (f->spare ? 1 : 0);
 
-	for (int i = 0; i < 2; i++)
-		n += f->ra[i].buf && !f->ra[i].busy;
+	for (int i = 0; i < DFS_RA_SLOTS; i++)
+		n += f->ra[i].buf && !f->ra[i].busy && !f->ra[i].pins;
 	atomic_store(&f->client.reclaimable, n);
 }
 

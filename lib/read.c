@@ -149,9 +149,9 @@ unsigned dfs_ra_release(struct dfs_file *f, bool all)
 {
 	unsigned n = 0;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < DFS_RA_SLOTS; i++) {
 		struct dfs_ra *a = &f->ra[i];
-		if (!a->buf || a->busy)
+		if (!a->buf || a->busy || a->pins)
 			continue;
 		dfs_pool_put(f->eng, a->buf);
 		a->buf = NULL;
@@ -166,8 +166,9 @@ unsigned dfs_ra_release(struct dfs_file *f, bool all)
 
 void dfs_ra_quiesce(struct dfs_file *f)
 {
-	while (f->ra[0].busy || f->ra[1].busy)
-		pthread_cond_wait(&f->cv, &f->lock);
+	for (int i = 0; i < DFS_RA_SLOTS; i++)
+		while (f->ra[i].busy || f->ra[i].pins)
+			pthread_cond_wait(&f->cv, &f->lock);
 }
 
 static void ra_run(struct dfs_job *job)
@@ -193,7 +194,7 @@ static struct dfs_ra *ra_find(struct dfs_file *f, off_t off, size_t len)
 {
 	uint64_t gen = atomic_load(&f->disk_gen);
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < DFS_RA_SLOTS; i++) {
 		struct dfs_ra *a = &f->ra[i];
 		if (a->buf && a->gen == gen && !a->err && off >= a->off &&
 		    off + (off_t)len <= a->off + (off_t)a->len)
@@ -202,24 +203,28 @@ static struct dfs_ra *ra_find(struct dfs_file *f, off_t off, size_t len)
 	return NULL;
 }
 
-/* Under f->lock: have the windows holding from and the next one read
- * ahead, where a slot and a buffer are free (never waiting for one). */
+/* Under f->lock: have the window holding from and the ones after it read
+ * ahead (DFS_RA_SLOTS in all), where a slot and a buffer are free (never
+ * waiting for one). */
 static void ra_fill(struct dfs_file *f, off_t from)
 {
 	uint64_t gen = atomic_load(&f->disk_gen);
+	off_t first = (off_t)((uint64_t)from / f->wsize) * (off_t)f->wsize;
+	off_t wanted_end = first + (off_t)(DFS_RA_SLOTS * f->wsize);
 
-	for (int k = 0; k < 2; k++) {
-		off_t woff = (off_t)((uint64_t)from / f->wsize + (uint64_t)k) * (off_t)f->wsize;
+	for (int k = 0; k < DFS_RA_SLOTS; k++) {
+		off_t woff = first + (off_t)k * (off_t)f->wsize;
 		if (woff >= f->disk_size)
 			return;
 		if (ra_find(f, woff, 1))
 			continue;
-		/* A slot not reading, and not holding the other wanted window. */
+		/* A slot not reading, and not holding another wanted window. */
 		struct dfs_ra *a = NULL;
-		for (int i = 0; i < 2 && !a; i++) {
+		for (int i = 0; i < DFS_RA_SLOTS && !a; i++) {
 			struct dfs_ra *c = &f->ra[i];
-			off_t other = woff + (k ? -(off_t)f->wsize : (off_t)f->wsize);
-			if (!c->busy && !(c->buf && c->gen == gen && c->off == other))
+			bool wanted = c->buf && c->gen == gen && !c->err && c->off >= first &&
+				      c->off < wanted_end;
+			if (!c->busy && !c->pins && !wanted)
 				a = c;
 		}
 		if (!a)
@@ -243,26 +248,47 @@ static void ra_fill(struct dfs_file *f, off_t from)
 }
 
 /* Under f->lock, for a sequential read of [off, off + len) with nothing
- * staged: copy it from a slot if one holds it (waiting for the slot's read
- * if that runs), and keep the next windows coming.  len, or -ENODATA when
- * no slot holds it (the caller reads the disk). */
-static ssize_t ra_read_locked(struct dfs_file *f, char *dst, size_t len, off_t off)
+ * staged: from a slot if one holds it (waiting for the slot's read if that
+ * runs), and keep the next windows coming.  The bytes are copied to dst,
+ * or with deliver given, delivered straight from the slot, pinned, with
+ * the lock dropped meanwhile (*delivered set).  len, or -ENODATA when no
+ * slot holds it (the caller reads the disk). */
+static ssize_t ra_read_locked(struct dfs_file *f, char *dst, size_t len, off_t off,
+			      dfs_deliver *deliver, void *arg, bool *delivered)
 {
 	struct dfs_ra *a;
 
 	ra_fill(f, off); /* a first sequential read starts it */
 	while ((a = ra_find(f, off, len)) && a->busy)
 		pthread_cond_wait(&f->cv, &f->lock);
-	if (a) {
-		memcpy(dst, a->buf + (off - a->off), len);
+	if (!a) {
+		ra_fill(f, off + (off_t)len);
+		return -ENODATA;
+	}
+	const char *src = a->buf + (off - a->off);
+	if (!deliver) {
+		memcpy(dst, src, len);
 		ra_fill(f, off + (off_t)len);
 		return (ssize_t)len;
 	}
+	/* Pinned: no refill, reclaim or close takes the buffer meanwhile. */
+	a->pins++;
+	dfs_update_reclaimable(f);
 	ra_fill(f, off + (off_t)len);
-	return -ENODATA;
+	pthread_mutex_unlock(&f->lock);
+	deliver(arg, src, len);
+	pthread_mutex_lock(&f->lock);
+	assert(a->pins > 0);
+	if (--a->pins == 0) {
+		dfs_update_reclaimable(f);
+		pthread_cond_broadcast(&f->cv);
+	}
+	*delivered = true;
+	return (ssize_t)len;
 }
 
-ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
+static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
+			 dfs_deliver *deliver, void *arg, bool *delivered)
 {
 	if (f->accmode == O_WRONLY)
 		return -EBADF;
@@ -284,7 +310,7 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 		 * disk without the lock. */
 		off_t disk_size = f->disk_size;
 		if (seq && off + (off_t)len <= disk_size) {
-			ssize_t r = ra_read_locked(f, buf, len, off);
+			ssize_t r = ra_read_locked(f, buf, len, off, deliver, arg, delivered);
 			if (r >= 0) {
 				pthread_mutex_unlock(&f->lock);
 				return r;
@@ -324,4 +350,22 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 	}
 	pthread_mutex_unlock(&f->lock);
 	return r < 0 ? r : (ssize_t)done;
+}
+
+ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
+{
+	bool delivered = false;
+
+	return file_read(f, buf, len, off, NULL, NULL, &delivered);
+}
+
+ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
+			      dfs_deliver *deliver, void *arg)
+{
+	bool delivered = false;
+	ssize_t r = file_read(f, buf, len, off, deliver, arg, &delivered);
+
+	if (r >= 0 && !delivered)
+		deliver(arg, buf, (size_t)r);
+	return r;
 }

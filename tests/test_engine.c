@@ -1064,6 +1064,82 @@ START_TEST(test_clean_windows_reclaimed)
 }
 END_TEST
 
+struct delivery {
+	struct dfs_file *f;
+	const char *want; /* the file's bytes */
+	const char *buf;  /* the caller's buffer */
+	off_t off;
+	int calls, from_buf;
+	bool nest;	/* read the file again from inside the delivery */
+	bool nested_ok;
+};
+
+static void deliver_check(void *arg, const void *data, size_t n)
+{
+	struct delivery *d = arg;
+	char other[4096];
+
+	d->calls++;
+	d->from_buf += data == d->buf;
+	ck_assert_msg(memcmp(data, d->want + d->off, n) == 0, "delivered bytes at %lld differ",
+		      (long long)d->off);
+	/* No lock of the file is held here: another read of it goes through. */
+	if (d->nest)
+		d->nested_ok = dfs_file_read(d->f, other, sizeof(other), 0) ==
+				       (ssize_t)sizeof(other) &&
+			       memcmp(other, d->want, sizeof(other)) == 0;
+}
+
+/*
+ * dfs_file_read_deliver hands read-ahead bytes over straight from the
+ * engine's buffer (not through the caller's), with no lock held (a read
+ * from inside the delivery goes through); other reads come through the
+ * caller's buffer; a failed read delivers nothing.
+ */
+START_TEST(test_read_deliver)
+{
+	char path[4200];
+	const size_t total = 8 * MiB;
+	char *want = malloc(total), *buf = NULL;
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, MiB), 0);
+	struct dfs_file *f = disk_file(path, sizeof(path), "deliver", want, total, 50);
+	struct delivery d = {.f = f, .want = want, .buf = buf};
+
+	/* A sequential reader: every read is waited for in a read-ahead
+	 * buffer (the first one too: it starts the read-ahead) and delivered
+	 * from there; the last delivery reads the file again from inside. */
+	for (size_t off = 0; off < total; off += MiB) {
+		d.off = (off_t)off;
+		d.nest = off + MiB == total;
+		ck_assert_int_eq(dfs_file_read_deliver(f, buf, MiB, (off_t)off, deliver_check, &d),
+				 MiB);
+	}
+	ck_assert_int_eq(d.calls, 8);
+	ck_assert_int_eq(d.from_buf, 0);
+	ck_assert(d.nested_ok);
+	d.nest = false;
+
+	/* A small random read: through buf. */
+	d.off = 12345;
+	d.from_buf = d.calls = 0;
+	ck_assert_int_eq(dfs_file_read_deliver(f, buf, 100, 12345, deliver_check, &d), 100);
+	ck_assert_int_eq(d.calls, 1);
+	ck_assert_int_eq(d.from_buf, 1);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+
+	/* A failed read: nothing delivered. */
+	f = eopen(path, O_RDWR);
+	fault_io_add(&fio, (struct fi_rule){.op = FI_PREAD, .count = -1, .err = EIO});
+	d.calls = 0;
+	ck_assert_int_eq(dfs_file_read_deliver(f, buf, 100, 12345, deliver_check, &d), -EIO);
+	ck_assert_int_eq(d.calls, 0);
+	fault_io_clear(&fio);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	free(want);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -1079,6 +1155,7 @@ int main(void)
 	tcase_add_test(tc, test_readahead);
 	tcase_add_test(tc, test_readahead_invalidated);
 	tcase_add_test(tc, test_clean_windows);
+	tcase_add_test(tc, test_read_deliver);
 	tcase_add_test(tc, test_clean_windows_reclaimed);
 	tcase_add_test(tc, test_inflight_reads);
 	tcase_add_test(tc, test_overwrite_inflight);
