@@ -353,10 +353,14 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 			fuse_reply_buf(req, buf, (size_t)n);
 	} else {
 		/* Read-ahead bytes go into the reply straight from the
-		 * engine's buffer. */
+		 * engine's buffer.  Once the reply is out, the reader may
+		 * close and h be freed by its release: only the inode and
+		 * the engine file (held by the reference) are used after. */
+		struct fs_inode *inode = h->inode;
+
 		of = handle_ofile(h);
 		n = dfs_file_read_deliver(of->file, buf, size, off, reply_read, req);
-		ofile_put(fs, h->inode, of);
+		ofile_put(fs, inode, of);
 	}
 	if (n < 0)
 		fs_reply_fail(req, (int)n, "read", nodeid, NULL);
