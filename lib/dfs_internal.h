@@ -57,10 +57,9 @@
 #endif
 
 #define DFS_RATE_SLOTS 4
-/* Read-ahead slots of a file: windows read ahead of a sequential reader. */
-#ifndef DFS_RA_SLOTS
+/* Read-ahead slots of a file: windows read ahead of a sequential reader
+ * (4 measured no faster). */
 #define DFS_RA_SLOTS 2
-#endif
 #define DFD_LATER (-2)
 
 #define dfs_container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -327,6 +326,10 @@ void dfs_stage_write_oldest(struct dfs_file *f);
  * or the file is closing). */
 bool dfs_stage_release_clean(struct dfs_file *f);
 void dfs_stage_drop_clean(struct dfs_file *f);
+/* Make sure f->spare holds a buffer without waiting: a free one from the
+ * pool, else the file's least recently used clean window's.  Whether it
+ * does. */
+bool dfs_stage_spare_now(struct dfs_file *f);
 /* A new clean window for idx on f->spare, which the caller provides;
  * NULL without memory for its bitmaps. */
 struct dfs_window *dfs_stage_window_new(struct dfs_file *f, uint64_t idx);

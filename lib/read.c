@@ -121,11 +121,7 @@ static void keep_read(struct dfs_file *f, const char *buf, size_t len, off_t off
 		return;
 	struct dfs_window *w = dfs_stage_find(f, idx);
 	if (!w) {
-		if (!f->spare)
-			f->spare = dfs_pool_try_get(f->eng);
-		if (!f->spare && f->nclean && dfs_stage_release_clean(f))
-			f->spare = dfs_pool_try_get(f->eng);
-		if (!f->spare)
+		if (!dfs_stage_spare_now(f))
 			return;
 		w = dfs_stage_window_new(f, idx);
 		if (!w)

@@ -391,24 +391,18 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 		submit(f, w);
 		return 0;
 	}
-	if (!f->spare) {
-		f->spare = dfs_pool_try_get(e);
-		if (!f->spare && f->nclean)
-			window_drop(f, oldest_clean(f), true, &f->spare);
-		if (!f->spare) {
-			pthread_mutex_unlock(&f->lock);
-			char *buf = dfs_pool_get(e);
-			pthread_mutex_lock(&f->lock);
-			if (!buf)
-				return -ENOMEM;
-			if (f->spare)
-				dfs_pool_put(e, buf);
-			else
-				f->spare = buf;
-			dfs_update_reclaimable(f);
-			return 0;
-		}
+	if (!dfs_stage_spare_now(f)) {
+		pthread_mutex_unlock(&f->lock);
+		char *buf = dfs_pool_get(e);
+		pthread_mutex_lock(&f->lock);
+		if (!buf)
+			return -ENOMEM;
+		if (f->spare)
+			dfs_pool_put(e, buf);
+		else
+			f->spare = buf;
 		dfs_update_reclaimable(f);
+		return 0;
 	}
 	*ready = true;
 	return 0;
@@ -625,6 +619,17 @@ bool dfs_stage_release_spare(struct dfs_file *f)
 		return false;
 	spare_release(f);
 	return true;
+}
+
+bool dfs_stage_spare_now(struct dfs_file *f)
+{
+	if (!f->spare) {
+		f->spare = dfs_pool_try_get(f->eng);
+		if (!f->spare && f->nclean)
+			window_drop(f, oldest_clean(f), true, &f->spare);
+		dfs_update_reclaimable(f);
+	}
+	return f->spare != NULL;
 }
 
 bool dfs_stage_release_clean(struct dfs_file *f)
