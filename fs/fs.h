@@ -6,6 +6,7 @@
  * The files of fs/, top down; each calls only the ones below it:
  *
  *   main.c      options, checks of SOURCE and MOUNTPOINT, the session, exit
+ *   trace.c     under -d: each request logged, then passed to ops.c's table
  *   ops.c       connection setup and the one table of operations
  *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
@@ -187,5 +188,7 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;
+/* trace.c: fs_ops with each request logged first (-d, -o debug) */
+extern const struct fuse_lowlevel_ops fs_trace_ops;
 
 #endif /* DFS_FS_H */

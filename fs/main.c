@@ -155,6 +155,9 @@ static void usage(const char *prog)
 	       "    -o readahead=on|off    sequential reads read the next two buffers "
 	       "ahead\n"
 	       "                           (default on)\n"
+	       "    -d, -o debug           log every request (inode, offset, size, the\n"
+	       "                           caller's pid) to stderr; stays in the "
+	       "foreground\n"
 	       "\n"
 	       "fstab words (auto, noauto, user, users, defaults, _netdev, nofail, "
 	       "comment=,\n"
@@ -537,7 +540,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "directfs: out of memory\n");
 		goto out_engine;
 	}
-	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	/* -d / -o debug: every request is logged (trace.c), and libfuse
+	 * logs its own lines about each. */
+	se = fuse_session_new(&args, cmd.debug ? &fs_trace_ops : &fs_ops, sizeof(fs_ops),
+			      &fs);
 	if (!se)
 		goto out_engine; /* libfuse said why: an unknown option */
 	fs.se = se;

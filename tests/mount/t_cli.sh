@@ -4,7 +4,7 @@
 # missing, busy or inside SOURCE, bad option values, unknown options.  -h
 # documents every option; fstab words are accepted and ignored; the
 # options given reach the daemon (a 64K buffer shows as writes reaching
-# SOURCE before close).
+# SOURCE before close); -d traces each request.
 . "$(dirname "$0")/lib.sh"
 
 src=$T/src mnt=$T/mnt
@@ -79,6 +79,33 @@ timeout 60 cp "$T/bg" "$mnt/bg" || fail "cp into the background daemon's mount f
 same_file "$T/bg" "$src/bg"
 dfs_umount "$mnt" || fail "background daemon exit status $?"
 echo "background daemon: ok"
+
+# -d traces each request with its inode, offset and size, after
+# libfuse's own line for it: a write at an odd offset, a read, a
+# truncate, an xattr and a name are all there with their figures.
+tlog=$T/trace.log
+DFS_LOG_SAVED=$DFS_LOG DFS_LOG=$tlog
+dfs_mount "$src" "$mnt" -d
+DFS_LOG=$DFS_LOG_SAVED
+head -c 70000 /dev/urandom >"$T/t70k"
+dd if="$T/t70k" of="$mnt/traced" bs=70000 seek=1 conv=notrunc status=none
+dd if="$mnt/traced" of=/dev/null bs=4096 skip=5 count=1 status=none
+truncate -s 1000 "$mnt/traced"
+setfattr -n user.note -v x "$mnt/traced"
+mv "$mnt/traced" "$mnt/traced2"
+dfs_umount "$mnt"
+ino=$(grep -oE 'trace: create parent=1 name=traced mode=0100644 flags=[0-7]+ pid=[0-9]+' "$tlog" | head -n 1) ||
+	fail "-d: no create line: $(grep trace "$tlog" | head)"
+node=$(grep -oE 'trace: write ino=[0-9]+ fh=[0-9]+ off=70000 size=70000 pid=[0-9]+' "$tlog" | head -n 1 | sed -E 's/.*ino=([0-9]+).*/\1/')
+[ -n "$node" ] || fail "-d: no write line with off=70000 size=70000: $(grep 'trace: write' "$tlog" | head)"
+grep -q "opcode: WRITE (16), nodeid: $node," "$tlog" || fail "-d: libfuse's own line for the write is missing"
+grep -Eq "trace: read ino=$node fh=[0-9]+ off=20480 size=[0-9]+ pid=" "$tlog" || fail "-d: no read line at 20480: $(grep 'trace: read' "$tlog")"
+grep -Eq "trace: setattr ino=$node valid=0x[0-9a-f]+ .* size=1000 pid=" "$tlog" || fail "-d: no truncate line: $(grep 'trace: setattr' "$tlog")"
+grep -Eq "trace: setxattr ino=$node name=user.note size=1 flags=0x0 pid=" "$tlog" || fail "-d: no setxattr line"
+grep -Eq "trace: rename parent=1 name=traced newparent=1 newname=traced2 flags=0x[0-9a-f]+ pid=" "$tlog" || fail "-d: no rename line"
+grep -Eq "trace: release ino=$node " "$tlog" || fail "-d: no release line"
+[ "$(stat -c %s "$src/traced2")" = 1000 ] || fail "-d: the traced mount did not work"
+echo "-d tracing: ok ($(grep -c 'trace: ' "$tlog") lines; $(grep -m1 -o 'trace: write.*' "$tlog"))"
 
 dfs_check_log 'refuse|unknown'
 echo PASS
