@@ -544,6 +544,12 @@ static bool is_live(const struct dfs_file_stats *st)
  * release has synced it (or if it was never written through this mount)
  * durable is its size.
  */
+bool ofile_in_flight(struct fs_inode *ino, const struct dfs_file_stats *st)
+{
+	return st->state == DFS_STATE_WRITING || st->state == DFS_STATE_SYNCING ||
+	       atomic_load(&ino->of.writers);
+}
+
 void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *st)
 {
 	struct fs_ofile_slot *os = &ino->of;

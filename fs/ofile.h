@@ -144,6 +144,10 @@ bool ofile_last_session(struct fs_inode *ino, struct dfs_file_stats *st);
 void ofile_restore_session(struct fs_inode *ino, const struct dfs_file_stats *st);
 /* Progress figures of a regular file, as the README's "Progress" tells. */
 void ofile_progress(struct fs *fs, struct fs_inode *ino, struct dfs_file_stats *st);
+/* Is a copy into the file under way, by the figures ofile_progress() just
+ * gave: open for writing, or its last release still writing it out or
+ * syncing it. */
+bool ofile_in_flight(struct fs_inode *ino, const struct dfs_file_stats *st);
 
 /* The file was deleted: a release error kept for its next open has no one
  * to go to; drop it.  Returns whether the inode is still busy. */

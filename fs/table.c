@@ -214,6 +214,26 @@ unsigned fs_table_shut_all(struct fs *fs)
 	return failed;
 }
 
+size_t fs_table_busy_files(struct fs *fs, struct fs_inode **inos, size_t max)
+{
+	struct fs_table *t = &fs->table;
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t b = 0; b < t->nbuckets; b++)
+		for (struct fs_inode *i = t->buckets[b]; i; i = i->hnext) {
+			if (i->type != S_IFREG || !atomic_load(&i->of.busy))
+				continue;
+			if (n < max) {
+				i->nlookup++;
+				inos[n] = i;
+			}
+			n++;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
 void fs_inode_pin(struct fs *fs, struct fs_inode *ino)
 {
 	pthread_mutex_lock(&fs->table.lock);

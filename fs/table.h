@@ -70,6 +70,11 @@ void fs_table_destroy(struct fs *fs);
 /* At exit: write out and close every engine file; how many failed. */
 unsigned fs_table_shut_all(struct fs *fs);
 
+/* Up to max regular files with open-file state (ofile.h: busy) into inos,
+ * each pinned with one lookup for the caller to drop (fs_inode_unref(fs,
+ * ino, 1)); returns how many there are in all, which may be more. */
+size_t fs_table_busy_files(struct fs *fs, struct fs_inode **inos, size_t max);
+
 struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 void fs_inode_pin(struct fs *fs, struct fs_inode *ino);
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n);

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,78 @@ static int file_value(struct fs *fs, struct fs_inode *ino, enum dfs_attr a, char
 	default: return -ENODATA;
 	}
 	return snprintf(buf, len, "%" PRIu64, v);
+}
+
+/* Files whose figures the root's list takes at most: enough for any real
+ * tree copy (tools copy a few files at a time); the rest are counted. */
+#define FILES_LISTED 1024
+
+/* The inode's name in the mount, from its SOURCE path; "" if it has none
+ * that can be read. */
+static void mount_name(struct fs *fs, struct fs_inode *ino, char *out, size_t len)
+{
+	size_t n = strlen(fs->o.source);
+	char path[PATH_MAX];
+
+	out[0] = '\0';
+	if (!ifd_path(&fs->ifds, &ino->ifd, path, sizeof(path)))
+		return;
+	if (!strncmp(path, fs->o.source, n) && path[n] == '/')
+		snprintf(out, len, "%s", path + n + 1);
+	else if (!strcmp(fs->o.source, "/") && path[0] == '/')
+		snprintf(out, len, "%s", path + 1);
+	else
+		snprintf(out, len, "%s", path); /* outside SOURCE's path */
+}
+
+/* The root's "files" (dfs_progress.h) into a new buffer of DFS_FILES_MAX;
+ * its length, or -errno. */
+static ssize_t root_files(struct fs *fs, char **out)
+{
+	struct fs_inode **inos = malloc(FILES_LISTED * sizeof(*inos));
+	char *buf = malloc(DFS_FILES_MAX);
+	struct dfs_flight *fl = malloc(sizeof(*fl));
+	size_t total, listed, len = 0, left = 0;
+
+	if (!inos || !buf || !fl) {
+		free(inos);
+		free(buf);
+		free(fl);
+		return -ENOMEM;
+	}
+	total = fs_table_busy_files(fs, inos, FILES_LISTED);
+	listed = total < FILES_LISTED ? total : FILES_LISTED;
+	left = total - listed; /* may be in flight: counted as such */
+	for (size_t i = 0; i < listed; i++) {
+		struct dfs_file_stats st;
+		int n;
+
+		ofile_progress(fs, inos[i], &st);
+		if (ofile_in_flight(inos[i], &st)) {
+			fl->written = st.written;
+			fl->durable = st.durable;
+			fl->pending = st.pending;
+			fl->st = st.state;
+			fl->err = st.error;
+			mount_name(fs, inos[i], fl->path, sizeof(fl->path));
+			if (!fl->path[0])
+				snprintf(fl->path, sizeof(fl->path), "(inode %llu)",
+					 (unsigned long long)inos[i]->ino);
+			/* Room for it and for a "+N" line after it. */
+			n = dfs_flight_format(fl, buf + len, DFS_FILES_MAX - 24 - len);
+			if ((size_t)n < DFS_FILES_MAX - 24 - len)
+				len += (size_t)n;
+			else
+				left++;
+		}
+		fs_inode_unref(fs, inos[i], 1);
+	}
+	if (left)
+		len += (size_t)snprintf(buf + len, DFS_FILES_MAX - len, "+%zu\n", left);
+	free(inos);
+	free(fl);
+	*out = buf;
+	return (ssize_t)len;
 }
 
 /*
@@ -157,6 +230,12 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t siz
 		struct fs *fs = fs_of(req);
 		char val[64];
 
+		if (nodeid == FUSE_ROOT_ID && dfs_attr_lookup(name) == DFS_ATTR_FILES) {
+			n = root_files(fs, &buf);
+			reply_sized(req, n, buf, size);
+			free(buf);
+			return;
+		}
 		n = progress_value(fs, fs_inode_get(fs, nodeid), name, val, sizeof(val));
 		reply_sized(req, n, val, size);
 		return;

@@ -161,7 +161,8 @@ struct dfs_engine_stats {
 	uint64_t mem_used;			    /* staging bytes allocated */
 	uint64_t cached; /* written by closes through the page cache, not yet synced */
 	uint64_t fallback_files, error_files; /* currently open */
-	uint64_t rate; /* bytes/s written out over the last 2-3 seconds */
+	uint64_t rate; /* bytes/s written grew by over the last second; 0 once a
+			* second passes without a write */
 };
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);
 

@@ -56,7 +56,11 @@
 #define RWF_DONTCACHE 0x00000080
 #endif
 
-#define DFS_RATE_SLOTS 4
+/* The mount-wide rate: written's growth in slots of DFS_RATE_SLOT_NS,
+ * the current one and the DFS_RATE_SPAN - 1 before it (a second). */
+#define DFS_RATE_SLOT_NS 250000000u
+#define DFS_RATE_SPAN 4
+#define DFS_RATE_SLOTS 8
 /* Read-ahead slots of a file: windows read ahead of a sequential reader
  * (4 measured no faster). */
 #define DFS_RA_SLOTS 2
@@ -184,11 +188,11 @@ struct dfs_engine {
 	uint64_t nfiles;
 
 	atomic_bool fallback_logged;
-	/* Bytes written out per second of CLOCK_MONOTONIC, the last few
-	 * seconds, for the mount-wide rate. */
+	/* Bytes written into files per slot of CLOCK_MONOTONIC, the last
+	 * few, for the mount-wide rate. */
 	pthread_mutex_t rate_lock;
 	struct {
-		uint64_t sec, bytes;
+		uint64_t slot, bytes;
 	} rate[DFS_RATE_SLOTS];
 	atomic_uint_fast64_t written, synced, durable, pending;
 	atomic_uint_fast64_t fallback_files, error_files;
@@ -274,7 +278,7 @@ void dfs_engine_enqueue(struct dfs_engine *e, struct dfs_job *job);
 void dfs_engine_job_done(struct dfs_engine *e);
 /* Run a job on the calling thread, no locks held, counted like a queued one. */
 void dfs_engine_run_here(struct dfs_engine *e, struct dfs_job *job);
-/* n bytes reached the backing file just now. */
+/* n bytes were written into a file just now (its written grew by n). */
 void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n);
 void dfs_engine_link(struct dfs_engine *e, struct dfs_client *c);
 /* After this no reclaimer holds or can find c. */

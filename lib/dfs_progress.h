@@ -33,6 +33,7 @@ enum dfs_attr {
 	DFS_ATTR_FALLBACK_FILES,
 	DFS_ATTR_ERROR_FILES,
 	DFS_ATTR_PID,
+	DFS_ATTR_FILES, /* the files in flight, lines of dfs_flight_format() */
 	DFS_ATTR_COUNT,
 };
 
@@ -67,5 +68,36 @@ int dfs_state_format(enum dfs_state st, int err, char *buf, size_t len);
  * for text that is not a state.
  */
 int dfs_state_parse(const char *text, enum dfs_state *st, int *err);
+
+/*
+ * The mount root's "files": one line per file in flight (open for writing,
+ * or its last release still writing it out or syncing it), in no order:
+ *
+ *   WRITTEN DURABLE PENDING STATE PATH
+ *
+ * the figures of the file's own attributes, and PATH its name in the mount
+ * (relative to the root; "(deleted)" appended once it has no name), with
+ * backslash and newline spelled "\\" and "\n".  The value is at most
+ * DFS_FILES_MAX bytes (the kernel's largest attribute); files that do not
+ * fit are counted in a last line "+N".
+ */
+#define DFS_FILES_MAX 65536
+
+struct dfs_flight {
+	unsigned long long written, durable, pending;
+	enum dfs_state st;
+	int err;      /* of DFS_STATE_ERROR, -errno or 0 */
+	char path[4096]; /* unescaped */
+};
+
+/* One line, newline included, into buf; the length it needs (as
+ * snprintf: if >= len, nothing usable was written). */
+int dfs_flight_format(const struct dfs_flight *fl, char *buf, size_t len);
+/*
+ * Parse the line at *text (up to its newline or the end) and step past it.
+ * Returns 1 for a file (into *fl), 2 for a "+N" line (N into *more), 0 at
+ * the end of the text, -EINVAL for a line that is neither.
+ */
+int dfs_flight_parse(const char **text, struct dfs_flight *fl, unsigned long long *more);
 
 #endif /* DFS_PROGRESS_H */

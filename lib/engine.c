@@ -357,18 +357,20 @@ static uint64_t now_ns(const struct dfs_engine *e)
 }
 
 /*
- * One slot per second, DFS_RATE_SLOTS of them in a ring; a slot whose
- * second has passed is reused.  The rate is what the current second and
- * the two before it hold, over the time they span.
+ * The mount-wide rate is the one directfs-progress shows for any target:
+ * how fast written grows.  Bytes are counted per slot of DFS_RATE_SLOT_NS
+ * in a ring, a slot whose time has passed being reused; the rate is what
+ * the current slot and the DFS_RATE_SPAN - 1 before it hold, over the
+ * time they span (0.75 to 1 s).  A second without a write makes it 0.
  */
 void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n)
 {
-	uint64_t sec = now_ns(e) / 1000000000u;
+	uint64_t slot = now_ns(e) / DFS_RATE_SLOT_NS;
 
 	pthread_mutex_lock(&e->rate_lock);
-	unsigned i = (unsigned)(sec % DFS_RATE_SLOTS);
-	if (e->rate[i].sec != sec) {
-		e->rate[i].sec = sec;
+	unsigned i = (unsigned)(slot % DFS_RATE_SLOTS);
+	if (e->rate[i].slot != slot) {
+		e->rate[i].slot = slot;
 		e->rate[i].bytes = 0;
 	}
 	e->rate[i].bytes += n;
@@ -377,14 +379,16 @@ void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n)
 
 static uint64_t rate_now(struct dfs_engine *e)
 {
-	uint64_t now = now_ns(e), sec = now / 1000000000u, sum = 0;
+	uint64_t now = now_ns(e), slot = now / DFS_RATE_SLOT_NS, sum = 0;
 
 	pthread_mutex_lock(&e->rate_lock);
 	for (unsigned i = 0; i < DFS_RATE_SLOTS; i++)
-		if (e->rate[i].sec <= sec && e->rate[i].sec + 2 >= sec)
+		if (e->rate[i].slot <= slot && e->rate[i].slot + DFS_RATE_SPAN > slot)
 			sum += e->rate[i].bytes;
 	pthread_mutex_unlock(&e->rate_lock);
-	double span = 2.0 + (double)(now % 1000000000u) / 1e9;
+	double span = (double)((DFS_RATE_SPAN - 1) * (uint64_t)DFS_RATE_SLOT_NS +
+			       now % DFS_RATE_SLOT_NS) /
+		      1e9;
 	return (uint64_t)((double)sum / span);
 }
 

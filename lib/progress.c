@@ -25,6 +25,7 @@ static const char *const attr_names[DFS_ATTR_COUNT] = {
 	[DFS_ATTR_FALLBACK_FILES] = DFS_XATTR_PREFIX "fallback_files",
 	[DFS_ATTR_ERROR_FILES] = DFS_XATTR_PREFIX "error_files",
 	[DFS_ATTR_PID] = DFS_XATTR_PREFIX "pid",
+	[DFS_ATTR_FILES] = DFS_XATTR_PREFIX "files",
 };
 
 static const char *const state_words[DFS_STATE_COUNT] = {
@@ -103,4 +104,71 @@ int dfs_state_parse(const char *text, enum dfs_state *st, int *err)
 		}
 	}
 	return -EINVAL;
+}
+
+int dfs_flight_format(const struct dfs_flight *fl, char *buf, size_t len)
+{
+	char state[48];
+	size_t n;
+	int head;
+
+	dfs_state_format(fl->st, fl->err, state, sizeof(state));
+	head = snprintf(buf, len, "%llu %llu %llu %s ", fl->written, fl->durable,
+			fl->pending, state);
+	n = (size_t)head;
+	for (const char *p = fl->path; *p; p++) {
+		const char *esc = *p == '\\' ? "\\\\" : *p == '\n' ? "\\n" : NULL;
+		size_t k = esc ? 2 : 1;
+
+		if (n + k < len)
+			memcpy(buf + n, esc ? esc : p, k);
+		n += k;
+	}
+	if (n + 1 < len) {
+		buf[n] = '\n';
+		buf[n + 1] = '\0';
+	} else if (len) {
+		buf[len - 1] = '\0';
+	}
+	return (int)(n + 1);
+}
+
+int dfs_flight_parse(const char **text, struct dfs_flight *fl, unsigned long long *more)
+{
+	const char *p = *text, *end;
+	char state[48], *num_end;
+	size_t n = 0;
+	int used = 0;
+
+	if (!*p)
+		return 0;
+	end = strchr(p, '\n');
+	if (!end)
+		end = p + strlen(p);
+	*text = *end ? end + 1 : end;
+	if (*p == '+') {
+		errno = 0;
+		*more = strtoull(p + 1, &num_end, 10);
+		return num_end > p + 1 && num_end == end && !errno ? 2 : -EINVAL;
+	}
+	/* The path is all after the state's one space, leading spaces too. */
+	if (sscanf(p, "%llu %llu %llu %47s%n", &fl->written, &fl->durable, &fl->pending,
+		   state, &used) != 4 ||
+	    !used || p + used >= end || p[used] != ' ' ||
+	    dfs_state_parse(state, &fl->st, &fl->err))
+		return -EINVAL;
+	for (p += used + 1; p < end; p++) {
+		char c = *p;
+
+		if (c == '\\') {
+			if (++p == end || (*p != '\\' && *p != 'n'))
+				return -EINVAL;
+			c = *p == 'n' ? '\n' : '\\';
+		}
+		if (n + 1 >= sizeof(fl->path))
+			return -EINVAL;
+		fl->path[n++] = c;
+	}
+	fl->path[n] = '\0';
+	return n ? 1 : -EINVAL;
 }

@@ -336,7 +336,6 @@ static void window_write_out(struct dfs_job *job)
 		dfs_stage_set_error(f, r);
 	} else {
 		settle(f, w->app_bytes);
-		dfs_engine_count_rate(f->eng, w->app_bytes);
 	}
 	w->app_bytes = 0;
 	if (!r && w->keep && !file_err(f)) {
@@ -460,6 +459,7 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 	f->dirty = true;
 	count_add(&f->written, &f->eng->written, len);
 	count_add(&f->pending, &f->eng->pending, len);
+	dfs_engine_count_rate(f->eng, len);
 	return 0;
 }
 

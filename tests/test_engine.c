@@ -757,6 +757,53 @@ START_TEST(test_progress_protocol)
 }
 END_TEST
 
+/* The root's list of files in flight: lines that read back as written,
+ * whatever the name holds, and nothing else parses. */
+START_TEST(test_flight_lines)
+{
+	struct dfs_flight in = {.written = 5000000, .durable = 4194304, .pending = 805696,
+				.st = DFS_STATE_ERROR, .err = -ENOSPC},
+			  out;
+	unsigned long long more = 0;
+	char buf[9000];
+	const char *p;
+
+	strcpy(in.path, " dir\\a b\nc\\n");
+	int n = dfs_flight_format(&in, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "5000000 4194304 805696 error:ENOSPC  dir\\\\a b\\nc\\\\n\n");
+	ck_assert_int_eq(n, (int)strlen(buf));
+	strcat(buf, "+7\n");
+	p = buf;
+	ck_assert_int_eq(dfs_flight_parse(&p, &out, &more), 1);
+	ck_assert_uint_eq(out.written, in.written);
+	ck_assert_uint_eq(out.durable, in.durable);
+	ck_assert_uint_eq(out.pending, in.pending);
+	ck_assert_int_eq(out.st, DFS_STATE_ERROR);
+	ck_assert_int_eq(out.err, -ENOSPC);
+	ck_assert_str_eq(out.path, in.path);
+	ck_assert_int_eq(dfs_flight_parse(&p, &out, &more), 2);
+	ck_assert_uint_eq(more, 7);
+	ck_assert_int_eq(dfs_flight_parse(&p, &out, &more), 0);
+	/* Too small a buffer: the length it needs, a terminated prefix. */
+	ck_assert_int_eq(dfs_flight_format(&in, buf, 10), n);
+	ck_assert_uint_eq(strlen(buf), 9);
+	/* Not lines of the list. */
+	const char *bad[] = {"1 2 3 idle\n", "1 2 3 idle \n", "1 2 3 busy a\n",
+			     "1 2 idle a\n", "1 2 3 idle a\\x\n", "1 2 3 idle a\\", "+\n",
+			     "+3x\n"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = bad[i];
+		ck_assert_int_eq(dfs_flight_parse(&p, &out, &more), -EINVAL);
+	}
+	/* The last line may lack its newline. */
+	p = "1 2 3 writing x";
+	ck_assert_int_eq(dfs_flight_parse(&p, &out, &more), 1);
+	ck_assert_str_eq(out.path, "x");
+	ck_assert_int_eq(out.st, DFS_STATE_WRITING);
+	ck_assert_int_eq(dfs_flight_parse(&p, &out, &more), 0);
+}
+END_TEST
+
 START_TEST(test_engine_counters)
 {
 	char p1[4200], p2[4200];
@@ -872,7 +919,9 @@ static uint64_t fake_clock(void)
 	return fake_now;
 }
 
-/* The mount-wide rate covers the last two seconds and the current one. */
+/* The mount-wide rate: written's growth over the last second (the current
+ * quarter and the three before it), counted when the write is taken, and
+ * 0 a second after the last write. */
 START_TEST(test_rate)
 {
 	struct dfs_engine_opts o;
@@ -892,16 +941,19 @@ START_TEST(test_rate)
 	char *buf = malloc(len);
 	memset(buf, 'r', len);
 	ck_assert_int_eq(dfs_file_write(f, buf, len, 0), (ssize_t)len);
+	/* At once, still staged: counted already, over 0.75 s. */
+	dfs_engine_stats(e2, &es);
+	ck_assert_uint_eq(es.rate, (uint64_t)(3.0 * MiB / 0.75));
 	ck_assert_int_eq(dfs_file_flush(f), 0);
-	/* Half a second later: 3 MiB over 2.5 s. */
+	/* Written out later, it is not counted again. */
 	fake_now += 500000000u;
 	dfs_engine_stats(e2, &es);
-	ck_assert_uint_eq(es.rate, (uint64_t)(3.0 * MiB / 2.5));
-	/* Two seconds later it still counts; three seconds later it is gone. */
-	fake_now += 2000000000u;
+	ck_assert_uint_eq(es.rate, (uint64_t)(3.0 * MiB / 0.75));
+	/* 0.9 s after: over 0.9 s; a second after: 0. */
+	fake_now += 400000000u;
 	dfs_engine_stats(e2, &es);
-	ck_assert_uint_gt(es.rate, 0);
-	fake_now += 1000000000u;
+	ck_assert_uint_eq(es.rate, (uint64_t)(3.0 * MiB / 0.9));
+	fake_now += 100000000u;
 	dfs_engine_stats(e2, &es);
 	ck_assert_uint_eq(es.rate, 0);
 	ck_assert_int_eq(dfs_file_close(f), 0);
@@ -1173,6 +1225,7 @@ int main(void)
 	tcase_add_test(tc, test_engine_counters);
 	tcase_add_test(tc, test_finish_skips_clean);
 	tcase_add_test(tc, test_stats_during_write);
+	tcase_add_test(tc, test_flight_lines);
 	tcase_add_test(tc, test_rate);
 	suite_add_tcase(s, tc);
 	return tu_run(s);

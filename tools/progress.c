@@ -1,26 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * directfs-progress - live progress of writes into a directfs mount, read
- * from the progress attributes (names and state words: lib/dfs_progress.h).
+ * directfs-progress - live progress of copies into a directfs mount, read
+ * from the progress attributes (names, words, the root's list of files in
+ * flight: lib/dfs_progress.h).
  *
- *   directfs-progress [-i SECONDS] [-w SECONDS] TARGET...
+ *   directfs-progress [-i SECONDS] [-w SECONDS] [-s SIZE | --of SOURCE]
+ *                     [--json] TARGET...
  *
  * A TARGET is a file in a directfs mount, or the mount's root for the whole
- * mount.  On a terminal each target has one line, redrawn in place, in
- * human units; otherwise a plain line per target is printed every interval
- * with figures in bytes, for scripts and logs:
+ * mount.  Output, one of three:
+ *  - a terminal: a line per target redrawn in place, in human units; with
+ *    a total (-s, --of) a percentage, a bar and an ETA, like pv; on the
+ *    mount root, the files in flight below it, busiest first, like iotop;
+ *  - otherwise a plain line per target (and per file in flight) every
+ *    interval, in bytes, for logs:
+ *      TIME TARGET written=N durable=N pending=N rate=N state=S
+ *  - --json: one JSON object per target per sample, one per line.
  *
- *   TIME TARGET written=N durable=N pending=N rate=N state=S
+ * The rate, of a file and of the mount alike, is how fast written grew
+ * between the last two samples: 0 as soon as nothing moved.  A finished
+ * terminal line (and JSON's average_rate) gives the average over the
+ * intervals in which it moved.
  *
  * A file's copy has ended when nobody has it open for writing any more and
- * all of it is durable; the mount's, when no file is open and nothing is
- * pending for two samples in a row (cp -r opens one file after another).
- * Exit 0 once every target has ended; 1 as soon as one is in error, naming
- * it and the errno; 2 for a bad invocation or a target that is not in a
- * directfs mount.
+ * all of it is durable.  The mount root waits for a copy to begin (a file
+ * open for writing, data pending, or written moving), saying so, and has
+ * ended when no file is open and nothing is pending for two samples in a
+ * row (cp -r opens one file after another).  Exit 0 once every target has
+ * ended; 1 as soon as one is in error (naming it and the errno), or when a
+ * copy checked with --of ended at another size; 2 for a bad invocation or
+ * a target that cannot be watched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -28,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -35,19 +50,49 @@
 
 #include "dfs_progress.h"
 
+/* Samples closer than this make noise of a rate; the next one measures. */
+#define RATE_MIN_INTERVAL 0.05
+
+/* How fast a count grows: the one rate of every line.  The average is
+ * over the intervals in which it grew, so seconds of waiting before a
+ * copy (or between files) do not dilute it. */
+struct rate {
+	double tprev;
+	uint64_t prev, bps;
+	double active;	/* seconds of the intervals it grew in */
+	uint64_t moved; /* how much it grew in them */
+};
+
+/* A file in flight on a watched mount root. */
+struct flight {
+	struct dfs_flight f;
+	struct rate r;
+	bool seen; /* in the latest sample */
+};
+
 struct target {
 	const char *path;
 	bool root;
 	bool done, reported;
-	int idle_samples;
-	double t0, tprev;
-	uint64_t written0, prev_written;
+	bool begun;	   /* root: a copy has begun */
+	int idle_samples;  /* root: quiet samples in a row */
+	double t0;	   /* first sample */
+	uint64_t written0; /* written then */
+	uint64_t total;	   /* -s / --of, 0 for none */
+	struct rate r;
 	/* the latest sample */
-	uint64_t written, durable, pending, rate, open_files, size;
+	uint64_t written, durable, pending, open_files, size;
 	char state[64]; /* as read */
 	enum dfs_state st;
 	int err; /* of a file in error, -errno */
+	/* root: the files in flight, and how many the list left out */
+	struct flight *fl;
+	size_t nfl, capfl;
+	unsigned long long more;
+	char *files_buf;
 };
+
+enum output { OUT_TTY, OUT_PLAIN, OUT_JSON };
 
 static double now_s(void)
 {
@@ -55,6 +100,31 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void rate_update(struct rate *r, uint64_t count, double now)
+{
+	if (r->tprev > 0 && now - r->tprev < RATE_MIN_INTERVAL)
+		return;
+	if (r->tprev > 0) {
+		r->bps = count >= r->prev
+				 ? (uint64_t)((double)(count - r->prev) / (now - r->tprev))
+				 : 0; /* a new session of the file began */
+		if (count > r->prev) {
+			r->active += now - r->tprev;
+			r->moved += count - r->prev;
+		}
+	}
+	r->tprev = now;
+	r->prev = count;
 }
 
 /* One attribute as text; 0 or -errno. */
@@ -80,7 +150,67 @@ static int get_u64(const char *path, enum dfs_attr a, uint64_t *v)
 	return errno || *end || end == buf ? -EINVAL : 0;
 }
 
-static int sample(struct target *t)
+static struct flight *flight_find(struct target *t, const char *path)
+{
+	for (size_t i = 0; i < t->nfl; i++)
+		if (!strcmp(t->fl[i].f.path, path))
+			return &t->fl[i];
+	return NULL;
+}
+
+/* The root's files in flight: the list, with each file's rate from its
+ * previous sample (before the root's own rate_update of this sample). */
+static int sample_flights(struct target *t, double now)
+{
+	struct dfs_flight f;
+	const char *p;
+	size_t keep = 0;
+	int r;
+
+	if (!t->files_buf && !(t->files_buf = malloc(DFS_FILES_MAX + 1)))
+		return -ENOMEM;
+	ssize_t n = getxattr(t->path, dfs_attr_name(DFS_ATTR_FILES), t->files_buf,
+			     DFS_FILES_MAX);
+	if (n < 0)
+		return -errno;
+	t->files_buf[n] = '\0';
+	for (size_t i = 0; i < t->nfl; i++)
+		t->fl[i].seen = false;
+	t->more = 0;
+	for (p = t->files_buf; (r = dfs_flight_parse(&p, &f, &t->more)) > 0;) {
+		if (r != 1)
+			continue;
+		struct flight *e = flight_find(t, f.path);
+		if (!e) {
+			if (t->nfl == t->capfl) {
+				size_t cap = t->capfl ? 2 * t->capfl : 16;
+				struct flight *nf = realloc(t->fl, cap * sizeof(*nf));
+				if (!nf)
+					return -ENOMEM;
+				t->fl = nf;
+				t->capfl = cap;
+			}
+			e = &t->fl[t->nfl++];
+			memset(e, 0, sizeof(*e));
+			/* New since the root's previous sample: its copy began
+			 * after that, so its rate counts from there. */
+			e->r.tprev = t->r.tprev;
+		}
+		e->f = f;
+		e->seen = true;
+		rate_update(&e->r, f.written, now);
+	}
+	if (r < 0)
+		return r;
+	/* Those no longer in flight leave the list. */
+	for (size_t i = 0; i < t->nfl; i++)
+		if (t->fl[i].seen)
+			t->fl[keep++] = t->fl[i];
+	t->nfl = keep;
+	return 0;
+}
+
+static int sample(struct target *t, double now)
 {
 	struct stat st;
 	int r;
@@ -97,17 +227,21 @@ static int sample(struct target *t)
 	if (!r)
 		r = get_u64(t->path, DFS_ATTR_WRITTEN, &t->written);
 	if (!r && t->root) {
-		r = get_u64(t->path, DFS_ATTR_RATE, &t->rate);
+		r = get_u64(t->path, DFS_ATTR_OPEN_FILES, &t->open_files);
 		if (!r)
-			r = get_u64(t->path, DFS_ATTR_OPEN_FILES, &t->open_files);
+			r = sample_flights(t, now);
 	}
 	if (!r && !t->root) {
 		if (stat(t->path, &st))
 			return -errno;
 		t->size = (uint64_t)st.st_size;
 	}
+	if (!r)
+		rate_update(&t->r, t->written, now);
 	return r;
 }
+
+/* ---- formatting ---- */
 
 static const char *human(uint64_t v, char *buf, size_t len)
 {
@@ -126,68 +260,295 @@ static const char *human(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
-/* Update a file target's rate from its samples: bytes written per second
- * over the last interval. */
-static void file_rate(struct target *t, double now)
+static const char *clock_text(double s, char *buf, size_t len)
 {
-	/* Samples closer than this (the first one after the start) would
-	 * make noise of a rate; the next sample measures it. */
-	if (t->tprev > 0 && now - t->tprev < 0.05)
+	unsigned long v = (unsigned long)(s + 0.5);
+
+	if (v >= 3600)
+		snprintf(buf, len, "%lu:%02lu:%02lu", v / 3600, v / 60 % 60, v % 60);
+	else
+		snprintf(buf, len, "%lu:%02lu", v / 60, v % 60);
+	return buf;
+}
+
+/* Bytes of the target's copy so far: a file's written; on the root, what
+ * was written since the watch began (the total is of this copy). */
+static uint64_t copied(const struct target *t)
+{
+	return t->root ? t->written - t->written0 : t->written;
+}
+
+/* The average rate while the copy moved, for a finished line and the ETA. */
+static uint64_t average_rate(const struct target *t)
+{
+	return t->r.active > 0 ? (uint64_t)((double)t->r.moved / t->r.active) : t->r.bps;
+}
+
+/* Seconds left at the average rate, or a negative number for unknown. */
+static double eta(const struct target *t)
+{
+	uint64_t avg = average_rate(t), done = copied(t);
+
+	if (!t->total)
+		return -1;
+	if (t->done || done >= t->total)
+		return 0; /* ended (short of a total -s guessed: no more to come) */
+	return avg ? (double)(t->total - done) / (double)avg : -1;
+}
+
+static double percent(const struct target *t)
+{
+	double p = t->total ? 100.0 * (double)copied(t) / (double)t->total : 0;
+
+	return p > 100 ? 100 : p;
+}
+
+static unsigned term_cols(void)
+{
+	struct winsize ws;
+
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_col >= 20)
+		return ws.ws_col;
+	return 80;
+}
+
+static unsigned term_rows(void)
+{
+	struct winsize ws;
+
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row >= 5)
+		return ws.ws_row;
+	return 24;
+}
+
+/* The rate a terminal line shows: the last interval's, or once done the
+ * average (plain and JSON lines give the interval's: 0 when idle). */
+static uint64_t shown_rate(const struct target *t)
+{
+	return t->done ? average_rate(t) : t->r.bps;
+}
+
+/* One target's terminal line, without a newline. */
+static void tty_line(const struct target *t)
+{
+	char w[32], d[32], r[48], tot[32], e[32];
+
+	printf("\r\033[K%s: ", t->path);
+	if (t->root && !t->begun) {
+		printf("waiting for a copy to begin (%s written so far, %s)",
+		       human(t->written, w, sizeof(w)), t->state);
 		return;
-	if (t->tprev > 0 && t->written >= t->prev_written)
-		t->rate = (uint64_t)((double)(t->written - t->prev_written) /
-				     (now - t->tprev));
-	t->tprev = now;
-	t->prev_written = t->written;
-}
-
-static bool ended(struct target *t)
-{
-	bool quiet = t->st == DFS_STATE_IDLE || t->st == DFS_STATE_FALLBACK;
-
-	if (t->root) {
-		quiet = quiet && !t->open_files && !t->pending;
-		t->idle_samples = quiet ? t->idle_samples + 1 : 0;
-		return t->idle_samples >= 2;
 	}
-	return quiet && t->durable >= t->size;
+	if (t->done && !t->r.active)
+		strcpy(r, "nothing moved"); /* ended before the watch began */
+	else {
+		human(shown_rate(t), r, sizeof(r) - 12);
+		strcat(r, t->done ? "/s average" : "/s");
+	}
+	if (!t->total) {
+		printf("%s written, %s durable, %s, %s", human(t->written, w, sizeof(w)),
+		       human(t->durable, d, sizeof(d)), r, t->state);
+		if (t->root)
+			printf(", %" PRIu64 " open", t->open_files);
+		return;
+	}
+	/* pv's way: done of total (percent) [bar] rate ETA, state. */
+	double pct = percent(t), left = eta(t);
+	char head[192];
+	int hn = snprintf(head, sizeof(head), "%s of %s (%.0f%%)",
+			  human(copied(t), w, sizeof(w)), human(t->total, tot, sizeof(tot)),
+			  floor(pct));
+	char tail[160];
+	snprintf(tail, sizeof(tail), "%s ETA %s, %s", r,
+		 t->done ? "0:00" : left < 0 ? "--:--" : clock_text(left, e, sizeof(e)),
+		 t->state);
+	int used = (int)strlen(t->path) + 2 + hn + 2 + (int)strlen(tail) + 1;
+	int width = (int)term_cols() - used - 2;
+	printf("%s ", head);
+	if (width >= 10) {
+		int full = (int)(pct / 100.0 * width);
+		putchar('[');
+		for (int i = 0; i < width; i++)
+			putchar(i < full ? '=' : i == full ? '>' : ' ');
+		printf("] ");
+	}
+	printf("%s", tail);
 }
 
-static void print_plain(const struct target *t, double now, double start)
+static int cmp_flight(const void *a, const void *b)
 {
-	printf("%.1f %s written=%" PRIu64 " durable=%" PRIu64 " pending=%" PRIu64
-	       " rate=%" PRIu64 " state=%s\n",
-	       now - start, t->path, t->written, t->durable, t->pending, t->rate,
-	       t->state);
+	const struct flight *x = a, *y = b;
+
+	if (x->r.bps != y->r.bps)
+		return x->r.bps < y->r.bps ? 1 : -1;
+	return strcmp(x->f.path, y->f.path);
 }
 
-static void print_human(const struct target *t, double now)
+/* Below a root's line on a terminal: its files in flight, busiest first,
+ * as many as the terminal has rows for.  Returns the lines printed. */
+static int tty_flights(struct target *t, int room)
 {
-	char w[32], d[32], r[32];
-	uint64_t rate = t->rate;
+	char w[32], d[32], r[32], st[48];
+	int lines = 0;
 
-	/* A finished target shows its average rate over the watch. */
-	if (t->done && now > t->t0 && t->written > t->written0)
-		rate = (uint64_t)((double)(t->written - t->written0) / (now - t->t0));
-	printf("\r\033[K%s: %s written, %s durable, %s/s, %s", t->path,
-	       human(t->written, w, sizeof(w)), human(t->durable, d, sizeof(d)),
-	       human(rate, r, sizeof(r)), t->state);
+	if (!t->begun || !t->nfl)
+		return 0;
+	qsort(t->fl, t->nfl, sizeof(*t->fl), cmp_flight);
+	printf("\n\r\033[K  %10s %10s %12s  %-9s %s", "WRITTEN", "DURABLE", "RATE", "STATE",
+	       "FILE");
+	lines++;
+	for (size_t i = 0; i < t->nfl; i++) {
+		const struct flight *f = &t->fl[i];
+		size_t rest = t->nfl - i + (size_t)t->more;
+
+		if (lines + 1 >= room && rest > 1) {
+			printf("\n\r\033[K  ... and %zu more", rest);
+			return lines + 1;
+		}
+		dfs_state_format(f->f.st, f->f.err, st, sizeof(st));
+		human(f->r.bps, r, sizeof(r));
+		strcat(r, "/s");
+		printf("\n\r\033[K  %10s %10s %12s  %-9s %s",
+		       human(f->f.written, w, sizeof(w)), human(f->f.durable, d, sizeof(d)),
+		       r, st, f->f.path);
+		lines++;
+	}
+	if (t->more) {
+		printf("\n\r\033[K  ... and %llu more", t->more);
+		lines++;
+	}
+	return lines;
+}
+
+static void plain_line(const char *path, const char *name, double elapsed,
+		       uint64_t written, uint64_t durable, uint64_t pending, uint64_t rate,
+		       const char *state, const char *end)
+{
+	bool slash = name && path[0] && path[strlen(path) - 1] != '/';
+
+	printf("%.1f %s%s%s written=%" PRIu64 " durable=%" PRIu64 " pending=%" PRIu64
+	       " rate=%" PRIu64 " state=%s%s",
+	       elapsed, path, slash ? "/" : "", name ? name : "", written, durable, pending,
+	       rate, state, end);
+}
+
+static void plain_target(struct target *t, double now, double start)
+{
+	char st[48];
+
 	if (t->root)
-		printf(", %" PRIu64 " open", t->open_files);
+		for (size_t i = 0; i < t->nfl; i++) {
+			const struct flight *f = &t->fl[i];
+			dfs_state_format(f->f.st, f->f.err, st, sizeof(st));
+			plain_line(t->path, f->f.path, now - start, f->f.written,
+				   f->f.durable, f->f.pending, f->r.bps, st, "\n");
+		}
+	plain_line(t->path, NULL, now - start, t->written, t->durable, t->pending, t->r.bps,
+		   t->state, t->total ? "" : "\n");
+	if (t->total) { /* the share of the total, and the seconds left */
+		double left = eta(t);
+		printf(" percent=%.1f eta=", percent(t));
+		if (left < 0)
+			printf("unknown\n");
+		else
+			printf("%.0f\n", left);
+	}
 }
+
+/* s as a JSON string: quotes, backslashes and control characters escaped,
+ * bytes that are not UTF-8 as U+FFFD. */
+static void json_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	putchar('"');
+	while (*p) {
+		unsigned c = *p, n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
+						  : (c & 0xf0) == 0xe0 ? 3
+						  : (c & 0xf8) == 0xf0 ? 4
+								       : 0;
+		bool ok = n > 0;
+
+		for (unsigned k = 1; ok && k < n; k++)
+			ok = (p[k] & 0xc0) == 0x80;
+		if (!ok) {
+			fputs("\\ufffd", stdout);
+			p++;
+			continue;
+		}
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			fwrite(p, 1, n, stdout);
+		p += n;
+	}
+	putchar('"');
+}
+
+static void json_target(struct target *t, double now, double start)
+{
+	char st[48];
+
+	printf("{\"time\":%.3f,\"elapsed\":%.3f,\"target\":", wall_s(), now - start);
+	json_string(t->path);
+	printf(",\"written\":%" PRIu64 ",\"durable\":%" PRIu64 ",\"pending\":%" PRIu64
+	       ",\"rate\":%" PRIu64 ",\"average_rate\":%" PRIu64 ",\"state\":",
+	       t->written, t->durable, t->pending, t->r.bps, average_rate(t));
+	json_string(t->state);
+	if (!t->root)
+		printf(",\"size\":%" PRIu64, t->size);
+	if (t->total) {
+		double left = eta(t);
+		printf(",\"total\":%" PRIu64 ",\"copied\":%" PRIu64 ",\"percent\":%.1f",
+		       t->total, copied(t), percent(t));
+		if (left >= 0)
+			printf(",\"eta\":%.1f", left);
+		else
+			printf(",\"eta\":null");
+	}
+	if (t->root) {
+		printf(",\"open_files\":%" PRIu64 ",\"waiting\":%s,\"files\":[", t->open_files,
+		       t->begun ? "false" : "true");
+		for (size_t i = 0; i < t->nfl; i++) {
+			const struct flight *f = &t->fl[i];
+			dfs_state_format(f->f.st, f->f.err, st, sizeof(st));
+			printf("%s{\"name\":", i ? "," : "");
+			json_string(f->f.path);
+			printf(",\"written\":%llu,\"durable\":%llu,\"pending\":%llu,"
+			       "\"rate\":%" PRIu64 ",\"state\":\"%s\"}",
+			       f->f.written, f->f.durable, f->f.pending, f->r.bps, st);
+		}
+		printf("],\"more\":%llu", t->more);
+	}
+	printf(",\"done\":%s}\n", t->done ? "true" : "false");
+}
+
+/* ---- the watch ---- */
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: directfs-progress [-i SECONDS] [-w SECONDS] TARGET...\n"
-		"Show the progress of writes into a directfs mount.  A TARGET is a file\n"
-		"in the mount, or the mount's root for the whole mount.\n"
-		"  -i SECONDS  interval between samples (default 1 on a terminal, 10 "
-		"otherwise)\n"
-		"  -w SECONDS  how long to wait for a TARGET to appear (default 10)\n"
-		"  -h          this help\n"
-		"Exit 0 when every copy has ended and is durable, 1 on a file in error,\n"
-		"2 on a bad invocation or a TARGET outside a directfs mount.\n");
+		"usage: directfs-progress [-i SECONDS] [-w SECONDS] [-s SIZE | --of SOURCE]\n"
+		"                         [--json] TARGET...\n"
+		"Show the progress of copies into a directfs mount.  A TARGET is a file\n"
+		"in the mount, or the mount's root for the whole mount (with the files\n"
+		"in flight listed below it).\n"
+		"  -i SECONDS     interval between samples (default 1 on a terminal, 10\n"
+		"                 otherwise)\n"
+		"  -w SECONDS     how long to wait for a TARGET to appear (default 10), or\n"
+		"                 on the mount root for a copy to begin (default: as long\n"
+		"                 as it takes)\n"
+		"  -s SIZE        the copy's total size (K, M, G, T: powers of 1024): show\n"
+		"                 a percentage, a bar and an ETA; one TARGET only\n"
+		"  --of SOURCE    the total is SOURCE's size (a directory: its files'); at\n"
+		"                 the end the copy must be that size\n"
+		"  --json         one JSON object per target per sample\n"
+		"  -h, --help     this help\n"
+		"Exit 0 when every copy has ended and is durable, 1 on a file in error or a\n"
+		"copy of another size than --of's, 2 on a bad invocation or a TARGET that\n"
+		"cannot be watched.\n");
 }
 
 static bool parse_seconds(const char *s, double *out)
@@ -199,6 +560,62 @@ static bool parse_seconds(const char *s, double *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* "123", "4K", "2.5G", "1GiB", "10MB" -> bytes (powers of 1024). */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGTP";
+	char *end;
+	double v, mul = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || !isfinite(v) || v < 0)
+		return false;
+	if (*end) {
+		const char *u = strchr(units, *end >= 'a' ? *end - 'a' + 'A' : *end);
+		if (!u)
+			return false;
+		mul = pow(1024, (double)(u - units + 1));
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+	}
+	if (*end || v * mul >= 1.8e19 || v * mul < 1)
+		return false;
+	*out = (uint64_t)(v * mul);
+	return true;
+}
+
+static uint64_t tree_bytes;
+
+static int add_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)ftw;
+	if (flag == FTW_F && S_ISREG(st->st_mode))
+		tree_bytes += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* The size of --of's SOURCE: a file's, or all regular files' below a
+ * directory (symlinks not followed); 0 or -errno. */
+static int source_size(const char *path, uint64_t *out)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		*out = (uint64_t)st.st_size;
+		return 0;
+	}
+	tree_bytes = 0;
+	if (nftw(path, add_file, 64, FTW_PHYS))
+		return -errno;
+	*out = tree_bytes;
+	return 0;
 }
 
 static void sleep_s(double s)
@@ -249,7 +666,8 @@ static int open_targets(struct target *ts, int n, char **paths, double wait)
 		}
 		/* Only the mount root answers the root's attributes. */
 		t->root = get_text(t->path, DFS_ATTR_PID, pid, sizeof(pid)) == 0;
-		r = sample(t);
+		t->t0 = now_s();
+		r = sample(t, t->t0);
 		if (r == -ENODATA || r == -ENOTSUP) {
 			fprintf(stderr,
 				"directfs-progress: %s: not a file in a directfs mount\n",
@@ -261,91 +679,172 @@ static int open_targets(struct target *ts, int n, char **paths, double wait)
 				strerror(-r));
 			return 2;
 		}
-		t->t0 = now_s();
 		t->written0 = t->written;
-		if (!t->root)
-			file_rate(t, t->t0);
 	}
 	return 0;
 }
 
-/* Sample and print until every target has ended (0) or one is in
- * error (1). */
-static int watch(struct target *ts, int n, bool tty, double interval, double start)
+/* Has the target's copy ended?  On the root, also notes a copy beginning. */
+static bool ended(struct target *t)
 {
-	int left, lines = 0;
+	bool quiet = t->st == DFS_STATE_IDLE || t->st == DFS_STATE_FALLBACK;
 
-	for (left = n;;) {
+	if (t->root) {
+		quiet = quiet && !t->open_files && !t->pending;
+		if (!t->begun)
+			t->begun = !quiet || t->nfl || t->written != t->written0;
+		if (!t->begun)
+			return false;
+		t->idle_samples = quiet ? t->idle_samples + 1 : 0;
+		return t->idle_samples >= 2;
+	}
+	return quiet && t->durable >= t->size;
+}
+
+/* A target in error: say so; true if it is. */
+static bool report_error(const struct target *t, enum output out)
+{
+	if (t->st != DFS_STATE_ERROR)
+		return false;
+	if (out == OUT_TTY)
+		printf("\n");
+	fflush(stdout);
+	if (t->root || !t->err)
+		fprintf(stderr,
+			"directfs-progress: %s: a file in this mount is in error (see the "
+			"daemon's log)\n",
+			t->path);
+	else
+		fprintf(stderr, "directfs-progress: %s: %s (%s)\n", t->path,
+			strerrorname_np(-t->err), strerror(-t->err));
+	return true;
+}
+
+struct watch {
+	struct target *ts;
+	int n;
+	enum output out;
+	double interval, start;
+	double wait;	 /* root: for a copy to begin; < 0 without limit */
+	bool check_size; /* --of: a file must end at the total */
+};
+
+/* Sample and print until every target has ended (0), one is in error (1),
+ * or a root saw no copy begin within the wait (2). */
+static int watch(struct watch *wa)
+{
+	int left = wa->n, lines = 0, rc = 0;
+	bool said_waiting = false;
+
+	for (;;) {
 		double now = now_s();
 
-		if (tty && lines > 1)
-			printf("\033[%dA", lines - 1);
+		if (wa->out == OUT_TTY) {
+			if (lines > 1)
+				printf("\033[%dA", lines - 1);
+			printf("\r\033[J");
+		}
 		lines = 0;
-		for (int i = 0; i < n; i++) {
-			struct target *t = &ts[i];
+		for (int i = 0; i < wa->n; i++) {
+			struct target *t = &wa->ts[i];
 
 			if (!t->done) {
-				int r = sample(t);
+				int r = sample(t, now);
 				if (r) {
 					fprintf(stderr, "%sdirectfs-progress: %s: %s\n",
-						tty ? "\n" : "", t->path, strerror(-r));
+						wa->out == OUT_TTY ? "\n" : "", t->path,
+						strerror(-r));
 					return 1;
 				}
-				if (!t->root)
-					file_rate(t, now);
-				if (t->st == DFS_STATE_ERROR) {
-					if (tty)
-						printf("\n");
-					if (t->root || !t->err)
-						fprintf(stderr,
-							"directfs-progress: %s: a file "
-							"in this "
-							"mount is in error (see the "
-							"daemon's log)\n",
-							t->path);
-					else
-						fprintf(stderr,
-							"directfs-progress: %s: %s "
-							"(%s)\n",
-							t->path, strerrorname_np(-t->err),
-							strerror(-t->err));
+				if (report_error(t, wa->out))
 					return 1;
-				}
 				if (ended(t)) {
 					t->done = true;
 					left--;
 				}
+				if (t->root && !t->begun && wa->wait >= 0 &&
+				    now - t->t0 >= wa->wait) {
+					if (wa->out == OUT_TTY)
+						printf("\n");
+					fflush(stdout);
+					fprintf(stderr,
+						"directfs-progress: %s: no copy began "
+						"within %g s\n",
+						t->path, wa->wait);
+					return 2;
+				}
+				if (t->root && !t->begun && !said_waiting &&
+				    wa->out != OUT_TTY) {
+					fprintf(stderr,
+						"directfs-progress: %s: waiting for a "
+						"copy to begin\n",
+						t->path);
+					said_waiting = true;
+				}
 			}
-			if (tty) {
+			switch (wa->out) {
+			case OUT_TTY:
 				if (lines)
 					printf("\n");
-				print_human(t, now);
+				tty_line(t);
 				lines++;
-			} else if (!t->reported) {
-				print_plain(t, now, start);
+				if (t->root)
+					lines += tty_flights(t, (int)term_rows() - lines - 1);
+				break;
+			case OUT_PLAIN:
+				if (!t->reported && (!t->root || t->begun))
+					plain_target(t, now, wa->start);
 				t->reported = t->done; /* its last line printed */
+				break;
+			case OUT_JSON:
+				if (!t->reported)
+					json_target(t, now, wa->start);
+				t->reported = t->done;
+				break;
 			}
 		}
 		fflush(stdout);
 		if (!left)
 			break;
-		sleep_s(interval);
+		sleep_s(wa->interval);
 	}
-	if (tty)
+	if (wa->out == OUT_TTY)
 		printf("\n");
-	return 0;
+	for (int i = 0; wa->check_size && i < wa->n; i++) {
+		const struct target *t = &wa->ts[i];
+		uint64_t got = t->root ? copied(t) : t->size;
+
+		if (got != t->total) {
+			fprintf(stderr,
+				"directfs-progress: %s: the copy ended at %" PRIu64
+				" bytes; the source has %" PRIu64 "\n",
+				t->path, got, t->total);
+			rc = 1;
+		}
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	bool tty = isatty(STDOUT_FILENO);
-	double interval = tty ? 1 : 10, wait = 10;
-	int opt, ntargets, r;
+	static const struct option longs[] = {
+		{"of", required_argument, NULL, 'O'},
+		{"json", no_argument, NULL, 'J'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct watch wa = {.out = isatty(STDOUT_FILENO) ? OUT_TTY : OUT_PLAIN,
+			   .wait = -1};
+	double wait = 10;
+	bool wait_given = false;
+	const char *of = NULL, *size_arg = NULL;
+	uint64_t total = 0;
+	int opt, r;
 
-	while ((opt = getopt(argc, argv, "i:w:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:w:s:h", longs, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
-			if (!parse_seconds(optarg, &interval) || interval < 0.01) {
+			if (!parse_seconds(optarg, &wa.interval) || wa.interval < 0.01) {
 				fprintf(stderr, "directfs-progress: bad interval '%s'\n",
 					optarg);
 				return 2;
@@ -357,25 +856,64 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			wait_given = true;
 			break;
+		case 's':
+			if (!parse_size(optarg, &total)) {
+				fprintf(stderr,
+					"directfs-progress: bad size '%s' (a size such "
+					"as 700M or 2.5G)\n",
+					optarg);
+				return 2;
+			}
+			size_arg = optarg;
+			break;
+		case 'O': of = optarg; break;
+		case 'J': wa.out = OUT_JSON; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	ntargets = argc - optind;
-	if (ntargets < 1) {
+	wa.n = argc - optind;
+	if (wa.n < 1) {
 		usage(stderr);
 		return 2;
 	}
-	struct target *ts = calloc((size_t)ntargets, sizeof(*ts));
-	if (!ts) {
+	if (of && size_arg) {
+		fprintf(stderr, "directfs-progress: -s and --of both give the total\n");
+		return 2;
+	}
+	if ((of || size_arg) && wa.n != 1) {
+		fprintf(stderr, "directfs-progress: a total (%s) is for one TARGET\n",
+			of ? "--of" : "-s");
+		return 2;
+	}
+	if (of) {
+		r = source_size(of, &total);
+		if (r) {
+			fprintf(stderr, "directfs-progress: %s: %s\n", of, strerror(-r));
+			return 2;
+		}
+		wa.check_size = true;
+	}
+	if (!wa.interval)
+		wa.interval = wa.out == OUT_TTY ? 1 : 10;
+	if (wait_given)
+		wa.wait = wait;
+	wa.ts = calloc((size_t)wa.n, sizeof(*wa.ts));
+	if (!wa.ts) {
 		perror("directfs-progress");
 		return 2;
 	}
-	double start = now_s();
-	r = open_targets(ts, ntargets, argv + optind, wait);
+	wa.start = now_s();
+	r = open_targets(wa.ts, wa.n, argv + optind, wait);
+	wa.ts[0].total = total;
 	if (!r)
-		r = watch(ts, ntargets, tty, interval, start);
-	free(ts);
+		r = watch(&wa);
+	for (int i = 0; i < wa.n; i++) {
+		free(wa.ts[i].fl);
+		free(wa.ts[i].files_buf);
+	}
+	free(wa.ts);
 	return r;
 }

@@ -68,6 +68,10 @@ wait_durable "$mnt/slow" $total
 	[ "$(attr "$mnt/slow" pending)" = 0 ] || fail "after the copy: $(getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1)"
 [ "$(resident "$src/slow")" -eq 0 ] || fail "slow copy left pages cached"
 [ "$(sha "$src/slow")" = "$(pattern_sha $total 7)" ] || fail "slow copy: bytes differ"
+# The root's rate is written's growth over the last second: 0 a second
+# after the last write.
+sleep 1.1
+[ "$(attr "$mnt" rate)" = 0 ] || fail "root rate $(attr "$mnt" rate) a second after the copy"
 echo "slow copy: ok ($samples samples, $midway midway, monotonic, durable = size after close)"
 
 # --- the kernel forgets an idle file: its figures stay ---
@@ -199,6 +203,143 @@ grep -q "state=writing" "$T/root.out" || fail "root progress never saw writing: 
 tail -n 1 "$T/root.out" | grep -q "pending=0 rate=[0-9]* state=idle$" || fail "root last line: $(tail -n 1 "$T/root.out")"
 [ "$(attr "$mnt/r2" durable)" = 3000000 ] || fail "root progress ended before r2 was durable"
 echo "directfs-progress ROOT: ok ($(wc -l <"$T/root.out") lines)"
+
+# --- the root's list of files in flight (user.directfs.files) ---
+files() { getfattr --absolute-names --only-values -n user.directfs.files "$mnt"; }
+mkdir -p "$mnt/sub"
+"$DFS_SLOWWRITE" "$mnt/sub/fl one" 3000000 200000 40 4 >/dev/null &
+wpid=$!
+nl=$'new\nline'
+exec 5>"$mnt/$nl" 6>"$mnt/gone"
+printf x >&5
+printf yy >&6
+rm "$mnt/gone"
+v=
+for i in $(seq 100); do
+	v=$(files)
+	grep -Eq '^[0-9]+ [0-9]+ [0-9]+ writing sub/fl one$' <<<"$v" && break
+	sleep 0.05
+done
+grep -Eq '^[0-9]+ [0-9]+ [0-9]+ writing sub/fl one$' <<<"$v" &&
+	grep -Exq '1 0 [01] writing new\\nline' <<<"$v" &&
+	grep -Exq '2 0 [02] writing gone \(deleted\)' <<<"$v" ||
+	fail "user.directfs.files during three copies: $v"
+[ "$(wc -l <<<"$v")" = 3 ] || fail "user.directfs.files has other lines: $v"
+exec 5>&- 6>&-
+wait $wpid || fail "slowwrite into sub/ failed"
+wait_durable "$mnt/sub/fl one" 3000000
+for i in $(seq 100); do [ -z "$(files)" ] && break; sleep 0.05; done
+[ -z "$(files)" ] || fail "user.directfs.files after the copies: $(files)"
+rm -r "$mnt/sub" "$mnt/$nl"
+echo "root's files in flight: ok ($(tr '\n' '|' <<<"$v"))"
+
+# --- the root waits for a copy to begin, lists it, one rate for all ---
+# Started on an idle mount it must not end before the copy; while one
+# file moves, the mount's rate and the file's are the same figure; the
+# sample after the copy shows rate 0.
+"$DFS_PROGRESS" -i 0.3 --json "$mnt" >"$T/wait.json" 2>"$T/wait.err" &
+ppid=$!
+sleep 1.5
+kill -0 $ppid 2>/dev/null || fail "root watch exited before a copy began: $(cat "$T/wait.json" "$T/wait.err")"
+grep -q "$mnt: waiting for a copy to begin" "$T/wait.err" || fail "root watch did not say it waits: $(cat "$T/wait.err")"
+"$DFS_SLOWWRITE" "$mnt/w1" 4000000 100000 40 8 >/dev/null
+wait $ppid || fail "root watch exited $?: $(cat "$T/wait.err")"
+MNT=$mnt perl -MJSON::PP -ne '
+	BEGIN { $moving = $same = $zero = $waiting = 0 }
+	my $o = decode_json($_);
+	$o->{target} eq $ENV{MNT} or die "target $o->{target}\n";
+	$waiting++ if $o->{waiting};
+	my @f = @{$o->{files}};
+	if (@f == 1 && $f[0]{name} eq "w1" && $o->{rate} > 0 && $f[0]{rate} > 0) {
+		$moving++;
+		my $q = $o->{rate} / $f[0]{rate};
+		$same++ if $q > 0.8 && $q < 1.25;
+	}
+	$zero = $o->{rate} == 0 && $o->{state} eq "idle" ? 1 : 0;
+	END {
+		$moving >= 3 or die "$moving samples with w1 moving\n";
+		$same >= $moving - 1 or die "mount and file rates differ in " . ($moving - $same) . " of $moving samples\n";
+		$zero or die "the last sample has a rate or is not idle\n";
+		$waiting >= 4 or die "$waiting waiting samples\n";
+	}' "$T/wait.json" 2>"$T/perl.err" || fail "root watch JSON: $(cat "$T/perl.err"): $(cat "$T/wait.json")"
+tail -n 1 "$T/wait.json" | grep -q '"written":[0-9]*,"durable":[0-9]*,"pending":0,"rate":0,.*"done":true}$' ||
+	fail "root watch JSON last line: $(tail -n 1 "$T/wait.json")"
+echo "root watch waits, one rate: ok ($(grep -c . "$T/wait.json") samples)"
+# Plain output: the file in flight has its own line, the root's closes each sample.
+"$DFS_PROGRESS" -i 0.2 "$mnt" >"$T/wait.out" 2>/dev/null &
+ppid=$!
+sleep 0.5
+"$DFS_SLOWWRITE" "$mnt/w2" 2000000 100000 40 9 >/dev/null
+wait $ppid || fail "root watch exited $?"
+grep -Eq "^[0-9.]+ $mnt/w2 written=[0-9]+ durable=[0-9]+ pending=[0-9]+ rate=[1-9][0-9]* state=writing$" "$T/wait.out" ||
+	fail "no plain line for the file in flight: $(cat "$T/wait.out")"
+tail -n 1 "$T/wait.out" | grep -Eq "^[0-9.]+ $mnt written=.* rate=0 state=idle$" || fail "plain root last line: $(tail -n 1 "$T/wait.out")"
+# -w bounds the wait: no copy, exit 2.
+rc=0
+"$DFS_PROGRESS" -i 0.1 -w 0.5 "$mnt" >/dev/null 2>"$T/w.err" || rc=$?
+[ $rc -eq 2 ] && grep -q "$mnt: no copy began within 0.5 s" "$T/w.err" || fail "-w on an idle root: exit $rc, $(cat "$T/w.err")"
+rm "$mnt/w1" "$mnt/w2"
+echo "root watch plain lines and -w: ok"
+
+# --- a total: --of SOURCE and -s, percentage, ETA, bar ---
+head -c $((24 << 20)) /dev/urandom >"$T/of.img"
+"$DFS_SLOWWRITE" "$mnt/of.img" $((24 << 20)) 1048576 25 11 >/dev/null &
+wpid=$!
+"$DFS_PROGRESS" -i 0.2 --json --of "$T/of.img" "$mnt/of.img" >"$T/of.json" 2>"$T/of.err" ||
+	fail "--of exited $?: $(cat "$T/of.json" "$T/of.err")"
+wait $wpid
+perl -MJSON::PP -ne '
+	BEGIN { $mid = $eta = 0; $last = -1 }
+	my $o = decode_json($_);
+	$o->{total} == 25165824 or die "total $o->{total}\n";
+	$o->{percent} >= $last or die "percent went back\n";
+	$last = $o->{percent};
+	abs($o->{percent} - 100 * $o->{written} / 25165824) < 0.1 or die "percent $o->{percent} of written $o->{written}\n";
+	$mid++ if $o->{percent} > 0 && $o->{percent} < 100;
+	$eta++ if defined $o->{eta} && $o->{eta} > 0 && $o->{percent} < 100;
+	END { $last == 100 or die "ended at $last %\n"; $mid >= 2 or die "$mid samples mid-copy\n"; $eta >= 1 or die "no ETA\n" }' "$T/of.json" 2>"$T/perl.err" ||
+	fail "--of JSON: $(cat "$T/perl.err"): $(cat "$T/of.json")"
+tail -n 1 "$T/of.json" | grep -q '"done":true}$' || fail "--of: last line not done"
+# A copy that ends short of --of's source: exit 1, saying so.
+head -c 1000 /dev/urandom >"$mnt/short"
+rc=0
+"$DFS_PROGRESS" -i 0.1 --of "$T/of.img" "$mnt/short" >/dev/null 2>"$T/short.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "$mnt/short: the copy ended at 1000 bytes; the source has 25165824" "$T/short.err" ||
+	fail "--of on a short copy: exit $rc, $(cat "$T/short.err")"
+# -s with plain lines: percent and eta on each; bad totals refused.
+"$DFS_PROGRESS" -i 0.2 -s 2K "$mnt/short" >"$T/s.out" 2>&1 || fail "-s exited $?: $(cat "$T/s.out")"
+grep -Eq "^[0-9.]+ $mnt/short written=1000 durable=1000 pending=0 rate=0 state=idle percent=48.8 eta=0$" "$T/s.out" ||
+	fail "-s 2K: $(cat "$T/s.out")"
+for bad in "-s x" "-s 0" "-s 5Q" "-s 1K --of $T/of.img" "--of $T/nonexistent"; do
+	# shellcheck disable=SC2086
+	"$DFS_PROGRESS" $bad "$mnt/short" >/dev/null 2>&1 && fail "accepted: $bad"
+done
+"$DFS_PROGRESS" -s 1K "$mnt/short" "$mnt/of.img" >/dev/null 2>&1 && fail "a total for two targets accepted"
+# On a terminal: pv's line.
+"$DFS_SLOWWRITE" "$mnt/tty.img" $((8 << 20)) 524288 60 12 >/dev/null &
+wpid=$!
+script -qefc "stty cols 200; $DFS_PROGRESS -i 0.1 -s 8M $mnt/tty.img" "$T/bar.out" >/dev/null || fail "tty -s failed: $(cat -v "$T/bar.out")"
+wait $wpid
+grep -Eq $'\r\e\[K'"$mnt/tty.img: [0-9.]+ MiB of 8.00 MiB \([0-9]+%\) \[=*>? *\] [0-9.]+ [KM]iB/s ETA [0-9]+:[0-9]{2}, writing" "$T/bar.out" ||
+	fail "tty bar mid-copy: $(cat -v "$T/bar.out")"
+grep -Eq $'\r\e\[K'"$mnt/tty.img: 8.00 MiB of 8.00 MiB \(100%\) \[=+\] [0-9.]+ [KM]iB/s average ETA 0:00, idle" "$T/bar.out" ||
+	fail "tty bar at the end: $(cat -v "$T/bar.out")"
+rm "$mnt/of.img" "$mnt/short" "$mnt/tty.img"
+echo "totals (--of, -s, JSON, bar): ok ($(tr '\r' '\n' <"$T/bar.out" | grep -a ETA | sed 's/\x1b\[[0-9]*[A-Z]//g' | tail -n 1))"
+
+# --- on a terminal, the mount root lists its files in flight, like iotop ---
+"$DFS_SLOWWRITE" "$mnt/top1" 3000000 100000 40 13 >/dev/null &
+w1=$!
+"$DFS_SLOWWRITE" "$mnt/top2" 4000000 100000 40 14 >/dev/null &
+w2=$!
+script -qefc "$DFS_PROGRESS -i 0.3 $mnt" "$T/top.out" >/dev/null || fail "root on a tty failed: $(cat -v "$T/top.out")"
+wait $w1 && wait $w2
+grep -Eq $'\r\e\[K'" +WRITTEN +DURABLE +RATE +STATE +FILE" "$T/top.out" &&
+	grep -Eq $'\r\e\[K'" +[0-9.]+ [KM]iB +[0-9.]+ (B|[KM]iB) +[0-9.]+ [KM]iB/s +writing +top1" "$T/top.out" &&
+	grep -Eq $'\r\e\[K'" +[0-9.]+ [KM]iB +[0-9.]+ (B|[KM]iB) +[0-9.]+ [KM]iB/s +writing +top2" "$T/top.out" ||
+	fail "root on a tty: $(cat -v "$T/top.out")"
+rm "$mnt/top1" "$mnt/top2"
+echo "root on a tty: ok"
 
 # --- the README's example: cp in the background, watched to its end ---
 head -c $((40 << 20)) /dev/urandom >"$T/big.img"
