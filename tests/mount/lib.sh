@@ -104,6 +104,36 @@ dfs_mount() { # SRC MNT [ARGS...]
 	fail "directfs did not mount $mnt within 30 s"
 }
 
+# In a private mount namespace (unshare -m), make the build installed
+# under STAGE (DESTDIR) look installed on the system: each system
+# directory gets a stand-in, a directory of links to what it holds plus
+# the staged files, bind-mounted over it; libmount's utab gets a tmpfs of
+# its own.  Bind mounts need nothing a kernel may lack (overlayfs may).
+dfs_lay_over_system() { # STAGE
+	local hdir bdir
+	: "${DFS_HELPER_DIR:?}" "${DFS_INSTALL_BINDIR:?}"
+	hdir=$(realpath "$DFS_HELPER_DIR") bdir=$(realpath "$DFS_INSTALL_BINDIR") ||
+		fail "$DFS_HELPER_DIR or $DFS_INSTALL_BINDIR missing"
+	_lay_over "$1$DFS_HELPER_DIR" "$hdir"
+	[ "$bdir" = "$hdir" ] || _lay_over "$1$DFS_INSTALL_BINDIR" "$bdir"
+	mkdir -p /run/mount
+	mount -t tmpfs dfs-utab /run/mount
+	LOOP_MNTS=(/run/mount "${LOOP_MNTS[@]}")
+	[ -x "$DFS_HELPER_DIR/mount.directfs" ] || fail "laid over: no $DFS_HELPER_DIR/mount.directfs"
+}
+_lay_over() { # STAGED-DIR SYSTEM-DIR
+	local over f
+	over=$T/over$(echo "$2" | tr / _)
+	mkdir -p "$over"
+	for f in "$2"/* "$2"/.[!.]*; do
+		[ -e "$f" ] || [ -L "$f" ] || continue
+		ln -s "$f" "$over/$(basename "$f")"
+	done
+	cp -a "$1"/. "$over"/
+	mount --bind "$over" "$2"
+	LOOP_MNTS=("$2" "${LOOP_MNTS[@]}")
+}
+
 dfs_pid() { # MNT
 	echo "${DFS_PID[$1]}"
 }

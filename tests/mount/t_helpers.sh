@@ -69,29 +69,7 @@ done
 echo "install: ok ($(find "$stage" -type f -o -type l | sed "s|^$stage||" | sort | tr '\n' ' '))"
 
 # --- installed, in this namespace only ---
-# Each system directory gets a stand-in: a directory of links to what it
-# holds, plus the staged files, bind-mounted over it (in this private
-# namespace).  Bind mounts need nothing a kernel may lack (overlayfs may).
-hdir=$(realpath "$DFS_HELPER_DIR") bdir=$(realpath "$DFS_INSTALL_BINDIR") ||
-	fail "$DFS_HELPER_DIR or $DFS_INSTALL_BINDIR missing"
-lay_over() { # STAGED-DIR SYSTEM-DIR
-	local over=$T/over$(echo "$2" | tr / _) f
-	mkdir -p "$over"
-	for f in "$2"/* "$2"/.[!.]*; do
-		[ -e "$f" ] || [ -L "$f" ] || continue
-		ln -s "$f" "$over/$(basename "$f")"
-	done
-	cp -a "$1"/. "$over"/
-	mount --bind "$over" "$2"
-	LOOP_MNTS=("$2" "${LOOP_MNTS[@]}")
-}
-lay_over "$sbin" "$hdir"
-[ "$bdir" = "$hdir" ] || lay_over "$bin" "$bdir"
-# libmount's table of userspace options, private to this test.
-mkdir -p /run/mount
-mount -t tmpfs dfs-utab /run/mount
-LOOP_MNTS=(/run/mount "${LOOP_MNTS[@]}")
-[ -x "$DFS_HELPER_DIR/mount.directfs" ] || fail "laid over: no $DFS_HELPER_DIR/mount.directfs"
+dfs_lay_over_system "$stage"
 
 head -c $((48 << 20)) /dev/urandom >"$T/big"
 head -c $((3 << 20)) "$T/big" >"$T/mid"
