@@ -3,8 +3,9 @@
 # `dpkg-buildpackage -us -uc -b` builds directfs_VERSION_ARCH.deb with
 # debhelper's CMake support; lintian finds no error in it; it holds the
 # daemon, directfs-progress, the mount helpers (both names), the manual
-# pages and the example unit, and depends on fuse3.  `apt-get install
-# ./directfs_*.deb` installs it on this machine; `mount -t directfs`
+# pages, the bash completion and the example unit, and depends on fuse3.
+# `apt-get install ./directfs_*.deb` installs it on this machine; `man
+# directfs` shows the page, the completion loads; `mount -t directfs`
 # mounts through the installed helper and daemon, a copy reaches SOURCE
 # with no page resident, `umount` waits for the daemon; `apt-get purge`
 # removes every file it installed.  The machine is changed only while the
@@ -13,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 
-for t in dpkg-buildpackage dh lintian apt-get; do
+for t in dpkg-buildpackage dh lintian apt-get man; do
 	command -v $t >/dev/null || skip "no $t (scripts/debian-packages installs it)"
 done
 if dpkg-query -W -f '${Status}' directfs 2>/dev/null | grep -q installed; then
@@ -53,7 +54,9 @@ dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$T/contents"
 for f in /usr/bin/directfs /usr/bin/directfs-progress /sbin/mount.directfs /sbin/umount.directfs \
 	/sbin/mount.fuse.directfs /sbin/umount.fuse.directfs /usr/share/man/man1/directfs.1.gz \
 	/usr/share/man/man1/directfs-progress.1.gz /usr/share/man/man8/mount.directfs.8.gz \
-	/usr/share/doc/directfs/examples/mnt-directfs.mount /usr/share/doc/directfs/copyright; do
+	/usr/share/doc/directfs/examples/mnt-directfs.mount /usr/share/doc/directfs/copyright \
+	/usr/share/bash-completion/completions/directfs \
+	/usr/share/bash-completion/completions/directfs-progress; do
 	grep -qxF "$f" "$T/contents" || fail "the package lacks $f: $(cat "$T/contents")"
 done
 dpkg-deb -f "$deb" Depends | grep -qw fuse3 || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
@@ -65,6 +68,13 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >"$T/install.log" 2
 	fail "apt-get install: $(cat "$T/install.log")"
 dpkg-query -W -f '${Status}' directfs | grep -q "install ok installed" || fail "not installed"
 [ -x /sbin/mount.directfs ] && [ -x /usr/bin/directfs ] || fail "installed, but no helper or daemon"
+# man directfs, man mount.directfs; the completion bash-completion loads.
+for page in directfs directfs-progress mount.directfs umount.fuse.directfs; do
+	MANPAGER=cat MANWIDTH=80 man "$page" 2>"$T/man.err" | grep -q "^NAME" ||
+		fail "man $page: $(cat "$T/man.err")"
+done
+bash -c '. /usr/share/bash-completion/completions/directfs-progress && complete -p directfs-progress' |
+	grep -q _directfs_progress || fail "the installed completion does not complete directfs-progress"
 src=$T/src mnt=$T/mnt
 mkdir -p "$src" "$mnt"
 head -c $((20 << 20)) /dev/urandom >"$T/data"
