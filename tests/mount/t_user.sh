@@ -85,8 +85,13 @@ landed "$T/data" "$H/backing/data" "$H/mnt/data"
 as_user mkdir "$H/mnt/dir"
 as_user cp "$T/odd" "$H/mnt/dir/odd"
 as_user mv "$H/mnt/dir/odd" "$H/mnt/dir/odd2"
-[ "$(as_user getfattr --absolute-names --only-values -n user.directfs.durable "$H/mnt/dir/odd2")" = 3333333 ] ||
-	fail "durable of the odd copy"
+# Its fsync runs at release, after cp returned: durable follows shortly.
+for i in $(seq 100); do
+	d=$(as_user getfattr --absolute-names --only-values -n user.directfs.durable "$H/mnt/dir/odd2")
+	[ "$d" = 3333333 ] && break
+	sleep 0.1
+done
+[ "$d" = 3333333 ] || fail "durable of the odd copy is $d 10 s after cp"
 # root sees nothing in a mount made without allow_other, as with sshfs.
 ls "$H/mnt" >/dev/null 2>"$T/root.err" && fail "root could list the user's mount"
 grep -q "Permission denied" "$T/root.err" || fail "root listing the user's mount: $(cat "$T/root.err")"
@@ -118,6 +123,25 @@ landed "$T/data" "$H/backing/late"
 grep -q "umount.directfs: directfs (pid $pid) has exited" "$T/umount.err" ||
 	fail "umount ~/mnt did not wait through umount.fuse.directfs: $(cat "$T/umount.err")"
 echo "fstab user line: mount ~/mnt, umount ~/mnt (waits): ok ($(tail -n 1 "$T/umount.err"))"
+
+# --- directfs ~/backing ~/mnt; umount.directfs ~/mnt waits, as the user ---
+# A mount made by running directfs is not in the utab, so umount(8) runs
+# no helper for it; the user runs the helper by hand, and it waits.
+as_user "$daemon" "$H/backing" "$H/mnt" -o buffer_size=1M 2>"$T/mount.err" ||
+	fail "directfs as the user (again): exit $?: $(cat "$T/mount.err")"
+adopt "$H/mnt"
+as_user dd if="$T/data" of="$H/mnt/late2" bs=1M status=none
+pid=${DFS_PID[$H/mnt]}
+timeout 120 setpriv --reuid=$uid --regid=$gid --clear-groups \
+	"$DFS_HELPER_DIR/umount.directfs" "$H/mnt" -v >"$T/umd.err" 2>&1 ||
+	fail "umount.directfs ~/mnt as the user: exit $?: $(cat "$T/umd.err")"
+[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
+	fail "umount.directfs ~/mnt returned while the daemon (pid $pid) still runs"
+unset "DFS_PID[$H/mnt]"
+mounted "$H/mnt" && fail "still mounted after umount.directfs ~/mnt"
+grep -q "directfs (pid $pid) has exited" "$T/umd.err" || fail "umount.directfs did not wait: $(cat "$T/umd.err")"
+landed "$T/data" "$H/backing/late2"
+echo "umount.directfs ~/mnt as the user (waits): ok"
 
 # --- what a user may not do: refused, clearly, nothing mounted ---
 rc=0
