@@ -34,7 +34,7 @@ mount_default() {
 	local src=${DIRECTFS_SOURCE:-/var/lib/directfs/backing}
 	local mnt=${DIRECTFS_MOUNT:-/mnt/directfs}
 	cmake -S "$top" -B "$top/build" -DDFS_BUILD_TESTS=OFF >/dev/null
-	cmake --build "$top/build" -j"$jobs" --target directfs directfs-progress >/dev/null
+	cmake --build "$top/build" -j"$jobs" --target directfs directfs-progress umount.directfs >/dev/null
 	mkdir -p "$src" "$mnt"
 	if findmnt -n -M "$mnt" >/dev/null; then
 		echo "$mnt is already mounted:"
@@ -51,8 +51,9 @@ mount_default() {
 		    $top/build/tools/directfs-progress $mnt/big.img
 		    getfattr --only-values -n user.directfs.durable $mnt/big.img
 		The daemon logs to syslog (journalctl -t directfs).
-		Unmount (writes out and syncs every open file first):
-		    fusermount3 -u $mnt
+		Unmount; it returns once the daemon has written out and synced
+		every open file (fusermount3 -u $mnt returns before that):
+		    $top/build/mount-helpers/umount.directfs $mnt
 	EOF
 }
 
