@@ -48,7 +48,8 @@ dfs_umount "$mnt"
 echo "bad invocations: ok"
 
 help=$("$DFS_BIN" -h)
-for o in buffer_size depth memory_cap close=flush fallback=uncached io_threads timeout allow_other; do
+for o in buffer_size depth memory_cap close=flush fallback=uncached io_threads timeout \
+	inode_fds small_files readahead=on debug default_permissions fsname subtype allow_other; do
 	grep -q -- "$o" <<<"$help" || fail "-h does not document $o"
 done
 "$DFS_BIN" -V | grep -q 'directfs version' || fail "-V"

@@ -75,6 +75,9 @@ for page in directfs directfs-progress mount.directfs umount.fuse.directfs; do
 done
 bash -c '. /usr/share/bash-completion/completions/directfs-progress && complete -p directfs-progress' |
 	grep -q _directfs_progress || fail "the installed completion does not complete directfs-progress"
+# ... and offers the installed daemon's options, read from its -h.
+opts=$(bash -c '. /usr/share/bash-completion/completions/directfs && _directfs_read_help && echo "${_directfs_opts[*]}"')
+grep -qw -- small_files= <<<"$opts" || fail "the installed completion offers: $opts"
 src=$T/src mnt=$T/mnt
 mkdir -p "$src" "$mnt"
 head -c $((20 << 20)) /dev/urandom >"$T/data"

@@ -69,6 +69,24 @@ landed() { # DATA SRC-FILE [MNT-FILE: still mounted]
 	same_file "$1" "$2"
 }
 
+# A file written into ~/mnt just before CMD, run as the user, unmounts it:
+# CMD returns only once the daemon has exited (through umount.directfs,
+# run by umount(8) or by hand), and the file is on SOURCE.
+umount_waits() { # NAME CMD...
+	local name=$1 pid=${DFS_PID[$H/mnt]}
+	shift
+	as_user dd if="$T/data" of="$H/mnt/$name" bs=1M status=none
+	timeout 120 setpriv --reuid=$uid --regid=$gid --clear-groups "$@" >"$T/umount.err" 2>&1 ||
+		fail "$* as the user: exit $?: $(cat "$T/umount.err")"
+	[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
+		fail "$* returned while the daemon (pid $pid) still runs"
+	unset "DFS_PID[$H/mnt]"
+	mounted "$H/mnt" && fail "still mounted after $*"
+	landed "$T/data" "$H/backing/$name"
+	grep -q "umount.directfs: directfs (pid $pid) has exited" "$T/umount.err" ||
+		fail "$* did not wait through umount.directfs: $(cat "$T/umount.err")"
+}
+
 # --- directfs ~/backing ~/mnt; fusermount3 -u ~/mnt ---
 as_user "$daemon" "$H/backing" "$H/mnt" -o buffer_size=1M 2>"$T/mount.err" ||
 	fail "directfs as the user: exit $?: $(cat "$T/mount.err")"
@@ -85,13 +103,12 @@ landed "$T/data" "$H/backing/data" "$H/mnt/data"
 as_user mkdir "$H/mnt/dir"
 as_user cp "$T/odd" "$H/mnt/dir/odd"
 as_user mv "$H/mnt/dir/odd" "$H/mnt/dir/odd2"
-# Its fsync runs at release, after cp returned: durable follows shortly.
-for i in $(seq 100); do
-	d=$(as_user getfattr --absolute-names --only-values -n user.directfs.durable "$H/mnt/dir/odd2")
-	[ "$d" = 3333333 ] && break
-	sleep 0.1
-done
-[ "$d" = 3333333 ] || fail "durable of the odd copy is $d 10 s after cp"
+# Its fsync runs at release, after cp returned: directfs-progress waits
+# for it (it exits once the file is durable).
+as_user timeout 20 "$DFS_INSTALL_BINDIR/directfs-progress" -i 0.1 "$H/mnt/dir/odd2" >/dev/null ||
+	fail "directfs-progress on the odd copy: exit $?"
+d=$(as_user getfattr --absolute-names --only-values -n user.directfs.durable "$H/mnt/dir/odd2")
+[ "$d" = 3333333 ] || fail "durable of the odd copy is $d once directfs-progress ended"
 # root sees nothing in a mount made without allow_other, as with sshfs.
 ls "$H/mnt" >/dev/null 2>"$T/root.err" && fail "root could list the user's mount"
 grep -q "Permission denied" "$T/root.err" || fail "root listing the user's mount: $(cat "$T/root.err")"
@@ -109,20 +126,9 @@ mounted "$H/mnt" || fail "mount ~/mnt: not mounted"
 adopt "$H/mnt"
 [ "$(findmnt -n -o FSTYPE,SOURCE "$H/mnt")" = "fuse.directfs $H/backing" ] ||
 	fail "mount ~/mnt: $(findmnt -n "$H/mnt")"
-# Written just before umount: umount must wait for it.
-as_user dd if="$T/data" of="$H/mnt/late" bs=1M status=none
-pid=${DFS_PID[$H/mnt]}
-timeout 120 setpriv --reuid=$uid --regid=$gid --clear-groups umount -v "$H/mnt" >"$T/umount.err" 2>&1 ||
-	fail "umount ~/mnt as the user: exit $?: $(cat "$T/umount.err")"
-[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
-	fail "umount ~/mnt returned while the daemon (pid $pid) still runs"
-unset "DFS_PID[$H/mnt]"
-mounted "$H/mnt" && fail "still mounted after umount ~/mnt"
-landed "$T/data" "$H/backing/late"
-# umount(8) ran the helper, as the user, and it waited for this daemon.
-grep -q "umount.directfs: directfs (pid $pid) has exited" "$T/umount.err" ||
-	fail "umount ~/mnt did not wait through umount.fuse.directfs: $(cat "$T/umount.err")"
-echo "fstab user line: mount ~/mnt, umount ~/mnt (waits): ok ($(tail -n 1 "$T/umount.err"))"
+echo "fstab user line: mount ~/mnt: ok"
+umount_waits late umount -v "$H/mnt"
+echo "fstab user line: umount ~/mnt waits: ok ($(tail -n 1 "$T/umount.err"))"
 
 # --- directfs ~/backing ~/mnt; umount.directfs ~/mnt waits, as the user ---
 # A mount made by running directfs is not in the utab, so umount(8) runs
@@ -130,18 +136,8 @@ echo "fstab user line: mount ~/mnt, umount ~/mnt (waits): ok ($(tail -n 1 "$T/um
 as_user "$daemon" "$H/backing" "$H/mnt" -o buffer_size=1M 2>"$T/mount.err" ||
 	fail "directfs as the user (again): exit $?: $(cat "$T/mount.err")"
 adopt "$H/mnt"
-as_user dd if="$T/data" of="$H/mnt/late2" bs=1M status=none
-pid=${DFS_PID[$H/mnt]}
-timeout 120 setpriv --reuid=$uid --regid=$gid --clear-groups \
-	"$DFS_HELPER_DIR/umount.directfs" "$H/mnt" -v >"$T/umd.err" 2>&1 ||
-	fail "umount.directfs ~/mnt as the user: exit $?: $(cat "$T/umd.err")"
-[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
-	fail "umount.directfs ~/mnt returned while the daemon (pid $pid) still runs"
-unset "DFS_PID[$H/mnt]"
-mounted "$H/mnt" && fail "still mounted after umount.directfs ~/mnt"
-grep -q "directfs (pid $pid) has exited" "$T/umd.err" || fail "umount.directfs did not wait: $(cat "$T/umd.err")"
-landed "$T/data" "$H/backing/late2"
-echo "umount.directfs ~/mnt as the user (waits): ok"
+umount_waits late2 "$DFS_HELPER_DIR/umount.directfs" "$H/mnt" -v
+echo "umount.directfs ~/mnt as the user waits: ok"
 
 # --- what a user may not do: refused, clearly, nothing mounted ---
 rc=0

@@ -4,7 +4,9 @@
 # '=' as a word of its own), the function named by `complete` is called,
 # and COMPREPLY must hold what a user would be offered.  No mount.
 set -euo pipefail
-: "${DFS_COMPLETION:?}"
+: "${DFS_COMPLETION:?}" "${DFS_BIN:?}"
+# The options come from `directfs -h`: the build's daemon, first on PATH.
+PATH=$(dirname "$DFS_BIN"):$PATH
 src=$(mktemp -d "${TMPDIR:-/tmp}/dfs-compl.XXXXXX")
 trap 'rm -rf "$src"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -58,6 +60,17 @@ expect "directfs -oclose=f" flush
 expect "directfs -oio" -oio_threads=
 expect "directfs --v" --version
 expect "mount.directfs src mnt -o small" small_files=
+# Nothing but the daemon's -h decides: a daemon with other options offers
+# those (and a name without '=' is a flag: no value offered after it).
+mkdir "$src/fake"
+printf '#!/bin/sh\nprintf "    -o newopt=a|bb   x\\n    -o flag\\n"\n' >"$src/fake/directfs"
+chmod +x "$src/fake/directfs"
+(
+	PATH=$src/fake:$PATH
+	expect "directfs -o " flag newopt=
+	expect "directfs -o newopt=b" bb
+	expect "directfs -o buf"
+)
 # SOURCE and MOUNTPOINT: directories only.
 mkdir "$src/backing" "$src/mnt"
 touch "$src/bfile"
