@@ -49,11 +49,11 @@ expect() { # LINE WANT...
 # The daemon's options and their values, in a list, split or attached.
 expect "directfs -o buf" buffer_size=
 expect "directfs -o me" memory_cap=
-expect "directfs -o close=" =flush =sync
+expect "directfs -o close=" flush sync
 expect "directfs -o close=s" sync
 expect "directfs -o buffer_size=4M,clo" 4M,close= 4M,clone_fd
 expect "directfs -o buffer_size=4M,fallback=r" refuse
-expect "directfs -o ro,readahead=" =on =off
+expect "directfs -o ro,readahead=" on off
 expect "directfs -o de" debug default_permissions depth=
 expect "directfs -o ro,au" ro,auto_unmount
 expect "directfs -oclose=f" flush
@@ -82,4 +82,56 @@ expect "directfs-progress -" -i -w -s --of --json -h --help
 expect "directfs-progress --of $src/bf" "$src/bfile"
 expect "directfs-progress -s " 
 expect "directfs-progress $src/mn" "$src/mnt"
+
+# --- as a person sees it: an interactive bash in tmux, keys typed, the
+# prompt line read back.  The calls above check what the functions offer;
+# only readline shows what it makes of an offer: it replaces just the text
+# after the last '=', so offering "=flush" there made "close==".
+if ! command -v tmux >/dev/null; then
+	echo "SKIP: no tmux (scripts/debian-packages installs it)"
+	[ "${CI:-}" = true ] && exit 1
+	exit 77
+fi
+sock=dfs-compl-$$
+trap 'tmux -L "$sock" kill-server 2>/dev/null; rm -rf "$src"' EXIT
+{
+	echo "PS1='dfs\$ '"
+	echo "PATH=$(dirname "$DFS_BIN"):\$PATH"
+	echo ". '$DFS_COMPLETION'"
+} >"$src/rc"
+tmux -L "$sock" new-session -d -x 200 -y 20 "bash --noprofile --rcfile $src/rc -i"
+pane() { tmux -L "$sock" capture-pane -p; }
+prompt() { pane | grep '^dfs\$' | tail -n 1 | sed 's/ *$//'; }
+await() { # LINE: the prompt line reads LINE within 5 s (tmux drops trailing blanks)
+	local i want
+	want=$(sed 's/ *$//' <<<"dfs\$ $1")
+	for i in $(seq 50); do
+		[ "$(prompt)" = "$want" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+await "" || fail "no prompt in tmux: $(pane)"
+typed() { # TYPED WANT: type TYPED and a Tab; the line must read WANT
+	tmux -L "$sock" send-keys -l "$1"
+	tmux -L "$sock" send-keys Tab
+	await "$2" || fail "typed '$1' Tab: the line reads '$(prompt)', want 'dfs\$ $2'"
+	echo "  tmux: '$1' Tab -> '$2'"
+	tmux -L "$sock" send-keys C-u
+	await "" || fail "the line was not cleared: '$(prompt)'"
+}
+typed "directfs -o fallback=r" "directfs -o fallback=refuse"
+typed "directfs -oclose=f" "directfs -oclose=flush"
+typed "directfs -o buffer_size=4M,sm" "directfs -o buffer_size=4M,small_files="
+typed "directfs-progress --j" "directfs-progress --json"
+# Two candidates: one Tab adds nothing, the second lists the bare values.
+typed "directfs -o close=" "directfs -o close="
+tmux -L "$sock" send-keys -l "directfs -o close="
+tmux -L "$sock" send-keys Tab Tab
+for i in $(seq 50); do
+	pane | grep -Eq '^flush +sync *$' && break
+	sleep 0.1
+done
+pane | grep -Eq '^flush +sync *$' || fail "close= Tab Tab lists: $(pane)"
+echo "  tmux: 'directfs -o close=' Tab Tab lists flush sync"
 echo PASS
