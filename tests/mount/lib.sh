@@ -127,6 +127,10 @@ _lay_over() { # STAGED-DIR SYSTEM-DIR
 	mkdir -p "$over"
 	for f in "$2"/* "$2"/.[!.]*; do
 		[ -e "$f" ] || [ -L "$f" ] || continue
+		# A name the stage has too (directfs installed on the machine):
+		# the staged file, not a link that would point at itself once
+		# the stand-in is mounted over the directory.
+		[ -e "$1/$(basename "$f")" ] || [ -L "$1/$(basename "$f")" ] && continue
 		ln -s "$f" "$over/$(basename "$f")"
 	done
 	cp -a "$1"/. "$over"/
