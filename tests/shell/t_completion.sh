@@ -76,6 +76,11 @@ mkdir "$src/backing" "$src/mnt"
 touch "$src/bfile"
 expect "directfs $src/b" "$src/backing"
 expect "directfs $src/backing $src/m" "$src/mnt"
+# Names with a blank or a ':' in them: one candidate each, and after a
+# ':' only what follows it (readline replaces no more).
+mkdir "$src/two words" "$src/a:b"
+expect "directfs $src/tw" "$src/two words"
+expect "directfs $src/a:" b
 # directfs-progress: its options, --of a file, targets.
 expect "directfs-progress --j" --json
 expect "directfs-progress -" -i -w -s --of --json -h --help
