@@ -253,7 +253,9 @@ static struct fs_ofile *detach_locked(struct fs_inode *ino)
 	/* Nobody else can reach of now: no lock needed for its I/O. */
 	of->err = dfs_file_flush(of->file);
 	pthread_mutex_lock(&os->lock);
+	pthread_mutex_lock(&os->slock); /* ofile_size() reads it under slock */
 	of->written_out = true;
+	pthread_mutex_unlock(&os->slock);
 	pthread_cond_broadcast(&os->cv);
 	return of;
 }
@@ -504,15 +506,24 @@ int ofile_write_out(struct fs *fs, struct fs_inode *ino)
 bool ofile_size(struct fs_inode *ino, off_t *size)
 {
 	struct fs_ofile_slot *os = &ino->of;
+	struct fs_ofile *of;
 	struct dfs_file *f = NULL;
 
-	/* A detached file is written out before a new one starts, so the
-	 * current one knows best; else the one being written out. */
+	/* The current engine file knows best; else one detached and still
+	 * writing out what it staged.  Once a detached file is written out
+	 * the backing file holds everything, and changes made since (a
+	 * truncate by path, another mount, SOURCE itself) are only there:
+	 * its own size would be stale while it waits for its commit. */
 	pthread_mutex_lock(&os->slock);
-	if (os->cur)
+	if (os->cur) {
 		f = os->cur->file;
-	else if (!LIST_EMPTY(&os->closing))
-		f = LIST_FIRST(&os->closing)->file;
+	} else {
+		LIST_FOREACH(of, &os->closing, link)
+		if (!of->written_out) {
+			f = of->file;
+			break;
+		}
+	}
 	if (f)
 		*size = dfs_file_size(f);
 	pthread_mutex_unlock(&os->slock);

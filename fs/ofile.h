@@ -20,9 +20,10 @@
  *    truncate of a file nobody has open do hold it across their
  *    ftruncate, so that no engine file starts on a size being changed.)
  *  - os->slock (mutex) is a leaf, held only to read or change cur, the
- *    closing list and last.  getattr and the progress attributes take only
- *    slock, so neither ever waits for the disk.  Changing cur or the
- *    closing list takes lock, then slock.
+ *    closing list, last and a detached file's written_out.  getattr and
+ *    the progress attributes take only slock, so neither ever waits for
+ *    the disk.  Changing cur, the closing list or written_out takes lock,
+ *    then slock.
  *  - An fs_ofile is referenced by cur (one reference) and by every I/O call
  *    running on it (ofile_get .. ofile_put).  New references are taken only
  *    on cur.  When a writable file replaces a read-only one, the old one is
@@ -58,7 +59,8 @@ struct fs_ofile {
 	struct dfs_file *file;
 	int accmode;	  /* O_RDONLY or O_RDWR, as the backing file was opened */
 	unsigned refs;	  /* under os->lock */
-	bool written_out; /* detached and everything staged is on SOURCE */
+	bool written_out; /* detached and everything staged is on SOURCE
+			   * (set under lock and slock) */
 	int err;	  /* of that write-out, for ofile_finish() */
 	LIST_ENTRY(fs_ofile) link; /* os->closing while detached */
 };
@@ -88,7 +90,7 @@ struct fs_ofile_slot {
 	atomic_uint writers; /* handles open for writing (after their release, the
 			      * detached file shows syncing until durable) */
 
-	pthread_mutex_t slock;	    /* leaf: cur, closing, last */
+	pthread_mutex_t slock;	    /* leaf: cur, closing, written_out, last */
 	struct dfs_file_stats last; /* what the previous session ended with */
 };
 
