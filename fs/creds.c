@@ -4,7 +4,10 @@
  * its caller: fsuid, fsgid and supplementary groups, switched on the
  * calling thread only, so new files belong to the caller and the backing
  * filesystem applies its own rules (setgid directories, ACLs, quotas) as
- * on a local disk.  Also what the caller may do that the daemon must check
+ * on a local disk.  Where the kernel leaves the umask to the daemon (fs->acl),
+ * the caller's umask too: each FUSE thread gets a umask of its own
+ * (unshare(CLONE_FS) at its first creating call), which the backing
+ * filesystem applies, or, under a default ACL, does not, as ext4 does.  Also what the caller may do that the daemon must check
  * for it: keep setuid/setgid bits over a write (CAP_FSETID).
  */
 #define _GNU_SOURCE
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,14 +64,34 @@ void fs_creds_init(struct fs *fs)
 		fs->ngroups = 0;
 }
 
+/* Give this thread a umask of its own, once: umask(2) is per process
+ * unless the thread stops sharing its filesystem context. */
+static int thread_own_umask(void)
+{
+	static __thread bool own;
+
+	if (own)
+		return 0;
+	if (unshare(CLONE_FS))
+		return -errno;
+	own = true;
+	return 0;
+}
+
 int fs_creds_enter(fuse_req_t req, bool *switched)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct fs *fs = fs_of(req);
 	gid_t groups[GROUPS_MAX];
-	int n;
+	int n, r;
 
 	*switched = false;
+	if (fs->acl) {
+		r = thread_own_umask();
+		if (r)
+			return r;
+		umask(c->umask & 0777);
+	}
 	if (!fs->is_root || (c->uid == 0 && c->gid == 0))
 		return 0;
 	n = fuse_req_getgroups(req, GROUPS_MAX, groups);
@@ -77,8 +101,11 @@ int fs_creds_enter(fuse_req_t req, bool *switched)
 		n = GROUPS_MAX;
 	/* The raw system calls change this thread only; glibc's wrappers
 	 * would change every thread of the daemon. */
-	if (syscall(SYS_setgroups, n, groups))
-		return -errno;
+	if (syscall(SYS_setgroups, n, groups)) {
+		r = -errno;
+		fs_creds_leave(fs, false);
+		return r;
+	}
 	setfsgid(c->gid);
 	setfsuid(c->uid);
 	*switched = true;
@@ -93,6 +120,8 @@ int fs_creds_enter(fuse_req_t req, bool *switched)
 
 void fs_creds_leave(struct fs *fs, bool switched)
 {
+	if (fs->acl)
+		umask(0); /* this thread's own (thread_own_umask) */
 	if (!switched)
 		return;
 	setfsuid(geteuid());

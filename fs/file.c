@@ -16,8 +16,8 @@
  * next flush or fsync of the file returns it.
  *
  * Not here: copy_file_range (left unimplemented, so the kernel and tools
- * fall back to read and write, which go through the stage) and locks (the
- * kernel's own local locking serves everyone on this mount; see README).
+ * fall back to read and write, which go through the stage) and locks
+ * (lock.c), which flush and release end.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -104,6 +104,8 @@ static void handle_drop(struct fs *fs, struct fs_handle *h)
 	/* The kernel may forget the inode while its release runs, or before
 	 * the committer is done with it: the pin goes with the file. */
 	fs_inode_pin(fs, ino);
+	if (h->fd < 0)
+		fs_locks_release(fs, ino, h); /* its OFD locks and flock */
 	of = ofile_release(fs, ino, h);
 	if (h->fd >= 0)
 		close(h->fd);
@@ -438,6 +440,9 @@ void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 							 : dfs_file_close_flush(of->file);
 		ofile_put(fs, h->inode, of);
 	}
+	/* A close(2) ends its process's POSIX locks on the file. */
+	if (h->fd < 0)
+		fs_locks_flush(fs, h->inode, fi->lock_owner);
 	fs_reply_fail(req, (r ? r : r2), "flush", nodeid, NULL);
 }
 

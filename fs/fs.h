@@ -10,6 +10,7 @@
  *   ops.c       connection setup and the one table of operations
  *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
+ *   lock.c      handlers: getlk, setlk, flock, forwarded to SOURCE (lock.h)
  *   dir.c       handlers: opendir, readdir(plus), releasedir, fsyncdir
  *   xattr.c     handlers: xattrs, and the progress attributes
  *   commit.c    group commit: the fsyncs of released files, batched
@@ -47,6 +48,7 @@ struct fs_opts {
 	bool no_fallback;
 	double timeout;	    /* entry and attribute cache, seconds */
 	unsigned inode_fds; /* descriptors kept for idle remembered inodes */
+	bool multi_user;    /* allow_other or allow_root: others use the mount */
 };
 
 struct commit_item;
@@ -69,9 +71,13 @@ struct fs {
 	struct fs_table table;
 	struct fs_ifd_cache ifds;
 	struct fs_committer commit;
+	struct fs_lock_waits lock_waits; /* blocking lock requests (lock.c) */
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
 	struct fuse_session *se; /* for notifications to the kernel */
+	/* The kernel checks POSIX ACLs and leaves the umask to us (modes of
+	 * creating calls arrive unmasked): multi-user mounts (ops.c). */
+	bool acl;
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
 	atomic_uint release_errors; /* inodes holding a release error */
@@ -120,8 +126,8 @@ void fs_commit_stop(struct fs *fs); /* drains the queue */
 void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
 
 /* creds.c: note who the daemon runs as; then run the rest of a creating
- * request as the caller (fsuid, fsgid, supplementary groups), on this
- * thread only. */
+ * request as the caller (fsuid, fsgid, supplementary groups and, where
+ * the kernel left it to us, its umask), on this thread only. */
 void fs_creds_init(struct fs *fs);
 int fs_creds_enter(fuse_req_t req, bool *switched);
 void fs_creds_leave(struct fs *fs, bool switched);
@@ -169,6 +175,13 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 		  struct fuse_file_info *fi);
 void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi);
+
+/* lock.c */
+void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct flock *lock);
+void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+	      struct flock *lock, int sleep);
+void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
 
 /* dir.c */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

@@ -528,6 +528,7 @@ int main(int argc, char **argv)
 		goto out_args;
 	}
 	fs.o.source = src;
+	fs.o.multi_user = c.allow_other;
 
 	raise_fd_limit();
 	umask(0);	      /* the kernel has applied the caller's umask already */
@@ -579,12 +580,19 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 
+	r = fs_lock_waits_start(&fs);
+	if (r) {
+		fs_log(&fs, LOG_ERR, "cannot set up lock waits: %s", strerror(-r));
+		ret = 1;
+		goto out_unmount;
+	}
 	r = fs_commit_start(&fs);
 	if (r)
 		fs_log(&fs, LOG_WARNING,
 		       "no committer thread (%s): each release fsyncs its file",
 		       strerror(-r));
 	r = run(&fs, se, &cmd);
+	fs_lock_waits_stop(&fs); /* no reply may follow the session */
 	fs_commit_stop(&fs);
 	/* The loop's status is the signal that stopped it, or an error
 	 * reading /dev/fuse; either way the data is what matters now. */

@@ -2,11 +2,10 @@
 /*
  * ops.c - the connection setup and the one table of operations.
  *
- * Left out on purpose: getlk/setlk/flock (the kernel then keeps POSIX and
- * flock locks itself, which is exact for everyone using the mount, though
- * not shared with processes using SOURCE directly), copy_file_range (so
- * copies fall back to read and write through the stage), bmap, ioctl and
- * poll.
+ * Left out on purpose: copy_file_range (so copies fall back to read and
+ * write through the stage), bmap, ioctl and poll.  Locks are forwarded
+ * to SOURCE (lock.c): libfuse asks the kernel for POSIX and flock locks
+ * because the table has getlk, setlk and flock.
  */
 #include "fs.h"
 
@@ -40,8 +39,29 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	       "Linux 6.6 lifts this); private mappings work",
 	       fuse_pkgversion());
 #endif
+	/* A mount others use: the kernel checks permissions (allow_other
+	 * brings default_permissions), and with POSIX ACLs it checks them as
+	 * ext4 does, named users and groups and the mask included.  Then the
+	 * VFS applies no umask (a default ACL may rule it out), so the kernel
+	 * must not either: the caller's umask comes with each creating
+	 * request, and the backing filesystem applies it, or the parent's
+	 * default ACL instead, when the daemon creates as the caller
+	 * (creds.c).  A mount only its owner uses keeps SOURCE's own checks. */
+	if (fs->o.multi_user) {
+		const unsigned need = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+
+		if ((conn->capable & need) == need) {
+			conn->want |= need;
+			fs->acl = true;
+		} else {
+			fs_log(fs, LOG_WARNING,
+			       "this kernel offers no POSIX ACLs to FUSE: others using "
+			       "the mount are checked against mode bits only");
+		}
+	}
 	conn->time_gran = 1;
-	fs_log(fs, LOG_INFO, "mounted %s (max_write %u)", fs->o.source, conn->max_write);
+	fs_log(fs, LOG_INFO, "mounted %s (max_write %u%s)", fs->o.source, conn->max_write,
+	       fs->acl ? ", POSIX ACLs" : "");
 }
 
 /* trace.c wraps every entry of this table: an operation added here gets
@@ -72,6 +92,9 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fs_fsync,
 	.fallocate = fs_fallocate,
 	.lseek = fs_lseek,
+	.getlk = fs_getlk,
+	.setlk = fs_setlk,
+	.flock = fs_flock,
 	.opendir = fs_opendir,
 	.readdir = fs_readdir,
 	.readdirplus = fs_readdirplus,

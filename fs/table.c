@@ -119,6 +119,7 @@ static void inode_init(struct fs_inode *i, const struct stat *st)
 	i->type = st->st_mode & S_IFMT;
 	atomic_init(&i->mode, st->st_mode);
 	ofile_slot_init(&i->of);
+	fs_locks_init(&i->locks);
 }
 
 void fs_inode_saw(struct fs_inode *ino, const struct stat *st)
@@ -143,6 +144,7 @@ static struct fs_inode *inode_new(struct fs *fs, int fd, const struct stat *st)
 static void inode_free(struct fs *fs, struct fs_inode *i)
 {
 	ofile_free_handles(i);
+	fs_locks_destroy(&i->locks);
 	ofile_slot_destroy(&i->of);
 	ifd_destroy(&fs->ifds, &i->ifd);
 	if (i != &fs->root)

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 
 #include "ifd.h"
+#include "lock.h"
 #include "memo.h"
 #include "ofile.h"
 
@@ -51,6 +52,7 @@ struct fs_inode {
 	uint64_t nlookup;
 	struct fs_inode *hnext;
 	struct fs_ofile_slot of; /* regular files: the engine file (ofile.c) */
+	struct fs_locks locks;	 /* regular files: locks held on SOURCE (lock.c) */
 };
 
 struct fs_table {

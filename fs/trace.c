@@ -203,6 +203,30 @@ static void t_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	fs_ops.lseek(req, ino, off, whence, fi);
 }
 
+static void t_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct flock *lock)
+{
+	T(req, "getlk ino=%llu fh=%" PRIu64 " owner=%" PRIx64 " type=%d off=%lld size=%lld",
+	  INO(ino), fi->fh, fi->lock_owner, lock->l_type, OFF(lock->l_start), OFF(lock->l_len));
+	fs_ops.getlk(req, ino, fi, lock);
+}
+
+static void t_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct flock *lock, int sleep)
+{
+	T(req, "setlk ino=%llu fh=%" PRIu64 " owner=%" PRIx64 " type=%d off=%lld size=%lld%s",
+	  INO(ino), fi->fh, fi->lock_owner, lock->l_type, OFF(lock->l_start), OFF(lock->l_len),
+	  sleep ? " wait" : "");
+	fs_ops.setlk(req, ino, fi, lock, sleep);
+}
+
+static void t_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	T(req, "flock ino=%llu fh=%" PRIu64 " owner=%" PRIx64 " op=0x%x", INO(ino), fi->fh,
+	  fi->lock_owner, op);
+	fs_ops.flock(req, ino, fi, op);
+}
+
 static void t_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	T(req, "opendir ino=%llu", INO(ino));
@@ -288,6 +312,9 @@ const struct fuse_lowlevel_ops fs_trace_ops = {
 	.fsync = t_fsync,
 	.fallocate = t_fallocate,
 	.lseek = t_lseek,
+	.getlk = t_getlk,
+	.setlk = t_setlk,
+	.flock = t_flock,
 	.opendir = t_opendir,
 	.readdir = t_readdir,
 	.readdirplus = t_readdirplus,

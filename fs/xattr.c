@@ -317,16 +317,35 @@ static int refuse_progress(fuse_req_t req, const char *name, const char *what)
 	return -EPERM;
 }
 
+/*
+ * An ACL set on a mount whose ACLs the kernel checks (fs->acl) is set as
+ * the caller, so that SOURCE changes the mode with it as for the caller
+ * on a local disk: setgid cleared when the caller is not of the file's
+ * group and lacks CAP_FSETID (the kernel has checked ownership already).
+ */
+static bool set_as_caller(struct fs *fs, const char *name)
+{
+	return fs->acl && !strncmp(name, "system.posix_acl_", 17);
+}
+
 void fs_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char *value,
 		 size_t size, int flags)
 {
 	struct xattr_target t;
+	bool as_caller = false;
 	int r = refuse_progress(req, name, "set");
 
 	if (!r)
 		r = target_open(req, nodeid, &t);
+	if (!r && set_as_caller(t.fs, name)) {
+		r = fs_creds_enter(req, &as_caller);
+		if (r)
+			target_close(&t);
+	}
 	if (!r) {
 		r = setxattr(t.path, name, value, size, flags) ? -errno : 0;
+		if (set_as_caller(t.fs, name))
+			fs_creds_leave(t.fs, as_caller);
 		target_close(&t);
 	}
 	fs_reply_fail(req, r, "setxattr", nodeid, NULL);

@@ -130,6 +130,17 @@ off_t dfs_file_seek_data(struct dfs_file *f, off_t off, int whence);
 int dfs_file_close_flush(struct dfs_file *f);
 /* Write out everything staged, tail included, and wait for it. */
 int dfs_file_flush(struct dfs_file *f);
+/*
+ * Locks shared with SOURCE's other users (fs/lock.c).  Before a lock is
+ * let go: write out everything staged, so that the next holder, who may
+ * read SOURCE directly, finds it there; note the backing file's ctime and
+ * size.  After a lock is taken: if the backing file's ctime or size moved
+ * since (another writer held the lock meanwhile), write out what is
+ * staged and forget every block kept for reads (clean windows, read-ahead)
+ * and take the size from the backing file.  0 or -errno.
+ */
+int dfs_file_lock_release(struct dfs_file *f);
+int dfs_file_lock_acquired(struct dfs_file *f);
 /* Flush, then fsync (or fdatasync) and drop the file's cached pages. */
 int dfs_file_sync(struct dfs_file *f, int datasync);
 /* Logical size: the backing size with staged data and truncates applied.

@@ -131,6 +131,10 @@ struct dfs_file {
 	 * rewrites, given back first when the pool runs short). */
 	unsigned nstaged, nclean, nflight;
 	bool closing; /* close's write-out: windows written are not kept */
+	/* The backing file's change time and size when this file last
+	 * handed it over or took it back under a lock (dfs_file_lock_*). */
+	struct timespec seen_ctime;
+	off_t seen_size;
 	char *spare; /* a pool buffer waiting to become a window */
 	uint64_t clock;
 

@@ -28,6 +28,57 @@ int dfs_file_flush(struct dfs_file *f)
 	return r;
 }
 
+/* Under f->lock: the backing file's ctime and size; whether they are
+ * what the file saw last (and they are now noted as seen). */
+static int backing_unchanged(struct dfs_file *f, bool *same)
+{
+	struct stat st;
+
+	if (fstat(f->fd, &st))
+		return -errno;
+	*same = st.st_ctim.tv_sec == f->seen_ctime.tv_sec &&
+		st.st_ctim.tv_nsec == f->seen_ctime.tv_nsec && st.st_size == f->seen_size;
+	f->seen_ctime = st.st_ctim;
+	f->seen_size = st.st_size;
+	return 0;
+}
+
+int dfs_file_lock_release(struct dfs_file *f)
+{
+	bool same;
+
+	pthread_mutex_lock(&f->lock);
+	int r = dfs_stage_flush_locked(f);
+	if (!r)
+		r = backing_unchanged(f, &same);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int dfs_file_lock_acquired(struct dfs_file *f)
+{
+	bool same;
+
+	pthread_mutex_lock(&f->lock);
+	int r = backing_unchanged(f, &same);
+	if (!r && !same) {
+		r = dfs_stage_flush_locked(f);
+		/* The disk's bytes may differ from what was read: read-ahead
+		 * slots (disk_gen) and clean windows are not to be served. */
+		atomic_fetch_add(&f->disk_gen, 1);
+		dfs_stage_drop_clean(f);
+		if (!r) {
+			r = backing_unchanged(f, &same);
+			if (!r) {
+				size_set(f, f->seen_size);
+				f->disk_size = f->seen_size;
+			}
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
 int dfs_file_close_flush(struct dfs_file *f)
 {
 	struct dfs_engine *e = f->eng;

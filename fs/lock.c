@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock.c - the lock handlers (getlk, setlk, flock) and the end of locks at
+ * close and release, forwarded to SOURCE as OFD locks and flocks on a
+ * descriptor per lock owner.  Rules and invariants: lock.h.
+ *
+ * POSIX locks go when their process closes any descriptor of the file
+ * (the kernel sends that close as a flush with the process as owner), OFD
+ * locks and flocks when their open file is released.  Data stays coherent
+ * for SOURCE's other users the way NFS keeps it: what the file staged is
+ * written out before a lock is let go or weakened, and after one is taken
+ * the engine forgets the blocks it kept for reads if the backing file
+ * changed meanwhile (dfs_file_lock_acquired).
+ *
+ * A blocking request that cannot be granted at once waits on a thread of
+ * its own (FUSE's workers are few and must keep serving).  An interrupt
+ * from the kernel (the caller got a signal) wakes that thread with a
+ * signal, repeated by a timer until the thread has seen it, since a
+ * signal that comes just before the thread enters fcntl(2) would be lost;
+ * the request then ends with EINTR, as a local F_SETLKW does.
+ *
+ * Not here: deadlock detection (EDEADLK): OFD locks have none, so two
+ * processes that each wait for the other's lock wait until one is
+ * interrupted.  Special files: the kernel keeps their locks itself.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* Waiting requests at most; more get ENOLCK (no lock records left). */
+#define WAITERS_MAX 4096
+#define WAITER_STACK (256u * 1024u)
+/* How often an interrupted waiter is signalled until it has seen it. */
+#define WAKE_REPEAT_NS (10 * 1000 * 1000)
+
+/* A range one owner holds, for F_GETLK's answer of who holds a lock. */
+struct lock_seg {
+	off_t start, end; /* inclusive; end INT64_MAX: to the end of the file */
+	short type;	  /* F_RDLCK or F_WRLCK */
+};
+
+struct fs_lock_owner {
+	uint64_t id;			/* the kernel's lock owner */
+	int fd;				/* its own open file description */
+	const struct fs_handle *via;	/* the open file that made it */
+	pid_t pid;			/* the process that locked last */
+	unsigned refs;
+	bool dead; /* out of the list; closed at the last reference */
+	struct lock_seg *segs;
+	size_t nsegs, cap;
+	LIST_ENTRY(fs_lock_owner) link;
+};
+
+/* One request: a POSIX/OFD range or a flock. */
+struct lock_want {
+	bool is_flock;
+	short type; /* F_RDLCK, F_WRLCK or F_UNLCK (flock: LOCK_SH, EX, UN) */
+	off_t start, end;
+	pid_t pid;
+};
+
+struct fs_lock_wait {
+	fuse_req_t req;
+	struct fs *fs;
+	struct fs_inode *ino;
+	struct fs_lock_owner *o;
+	struct lock_want want;
+	pid_t tid;
+	pthread_mutex_t lock; /* done, timer */
+	bool done, has_timer;
+	timer_t timer;
+	atomic_bool interrupted;
+	LIST_ENTRY(fs_lock_wait) link; /* fs->lock_waits.list */
+};
+
+static int wake_signal(void)
+{
+	return SIGRTMIN + 1;
+}
+
+void fs_locks_init(struct fs_locks *l)
+{
+	pthread_mutex_init(&l->lock, NULL);
+	LIST_INIT(&l->owners);
+}
+
+static void owner_free(struct fs_lock_owner *o)
+{
+	close(o->fd);
+	free(o->segs);
+	free(o);
+}
+
+void fs_locks_destroy(struct fs_locks *l)
+{
+	struct fs_lock_owner *o;
+
+	while ((o = LIST_FIRST(&l->owners))) {
+		LIST_REMOVE(o, link);
+		assert(o->refs == 1); /* a waiter pins the inode */
+		owner_free(o);
+	}
+	pthread_mutex_destroy(&l->lock);
+}
+
+/* ---- owners ---- */
+
+/* Under l->lock: the live owner id, or NULL. */
+static struct fs_lock_owner *owner_find_locked(struct fs_locks *l, uint64_t id)
+{
+	struct fs_lock_owner *o;
+
+	LIST_FOREACH(o, &l->owners, link)
+	if (o->id == id) {
+		assert(!o->dead && o->refs > 0);
+		return o;
+	}
+	return NULL;
+}
+
+/* The owner id of ino, referenced; made (with a descriptor of its own)
+ * when create is set and there is none.  NULL with *err set otherwise. */
+static struct fs_lock_owner *owner_get(struct fs *fs, struct fs_inode *ino, uint64_t id,
+				       const struct fs_handle *via, bool create, int *err)
+{
+	struct fs_locks *l = &ino->locks;
+	struct fs_lock_owner *o, *raced;
+	int pfd, fd;
+
+	*err = 0;
+	pthread_mutex_lock(&l->lock);
+	o = owner_find_locked(l, id);
+	if (o)
+		o->refs++;
+	pthread_mutex_unlock(&l->lock);
+	if (o || !create)
+		return o;
+
+	pfd = fs_inode_fd(fs, ino);
+	if (pfd < 0) {
+		*err = pfd;
+		return NULL;
+	}
+	/* Read-write where the daemon may: a write lock needs it, and so
+	 * does a flock on NFS, which makes it a POSIX lock. */
+	fd = dfs_reopen(pfd, O_RDWR);
+	if (fd == -EACCES || fd == -EPERM || fd == -EROFS || fd == -ETXTBSY)
+		fd = dfs_reopen(pfd, O_RDONLY);
+	fs_inode_fd_put(fs, ino);
+	if (fd < 0) {
+		*err = fd;
+		return NULL;
+	}
+	o = calloc(1, sizeof(*o));
+	if (!o) {
+		close(fd);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	o->id = id;
+	o->fd = fd;
+	o->via = via;
+	o->refs = 2; /* the list's and the caller's */
+	pthread_mutex_lock(&l->lock);
+	raced = owner_find_locked(l, id);
+	if (raced)
+		raced->refs++;
+	else
+		LIST_INSERT_HEAD(&l->owners, o, link);
+	pthread_mutex_unlock(&l->lock);
+	if (raced) {
+		owner_free(o);
+		o = raced;
+	}
+	return o;
+}
+
+static void owner_put(struct fs_locks *l, struct fs_lock_owner *o)
+{
+	bool last;
+
+	pthread_mutex_lock(&l->lock);
+	assert(o->refs > 0);
+	last = --o->refs == 0;
+	pthread_mutex_unlock(&l->lock);
+	if (last) {
+		assert(o->dead);
+		owner_free(o); /* closing it lets its locks go */
+	}
+}
+
+/* Under l->lock: take o out of the list and drop the list's reference;
+ * whether that was the last. */
+static bool owner_unlink_locked(struct fs_lock_owner *o)
+{
+	assert(!o->dead && o->refs > 0);
+	LIST_REMOVE(o, link);
+	o->dead = true;
+	return --o->refs == 0;
+}
+
+/* ---- the ranges an owner holds ---- */
+
+static bool overlaps(const struct lock_seg *s, off_t start, off_t end)
+{
+	return s->start <= end && start <= s->end;
+}
+
+/* Under l->lock: o now holds type on [start, end] (F_UNLCK: nothing). */
+static void segs_apply(struct fs_lock_owner *o, short type, off_t start, off_t end)
+{
+	size_t n = 0, need = o->nsegs + 2;
+	struct lock_seg *out;
+
+	if (need > o->cap) {
+		out = realloc(o->segs, need * 2 * sizeof(*out));
+		if (!out)
+			return; /* only F_GETLK's pid is less exact */
+		o->segs = out;
+		o->cap = need * 2;
+	}
+	out = malloc(need * sizeof(*out));
+	if (!out)
+		return;
+	for (size_t i = 0; i < o->nsegs; i++) {
+		struct lock_seg s = o->segs[i];
+
+		if (!overlaps(&s, start, end)) {
+			out[n++] = s;
+			continue;
+		}
+		if (s.start < start)
+			out[n++] = (struct lock_seg){s.start, start - 1, s.type};
+		if (s.end > end)
+			out[n++] = (struct lock_seg){end + 1, s.end, s.type};
+	}
+	if (type != F_UNLCK)
+		out[n++] = (struct lock_seg){start, end, type};
+	assert(n <= need);
+	memcpy(o->segs, out, n * sizeof(*out));
+	o->nsegs = n;
+	free(out);
+}
+
+/* The pid of an owner of ino other than self holding a lock that
+ * conflicts with type on [start, end]; 0 if none is known. */
+static pid_t holder_pid(struct fs_inode *ino, const struct fs_lock_owner *self, short type,
+			off_t start, off_t end)
+{
+	struct fs_locks *l = &ino->locks;
+	struct fs_lock_owner *o;
+	pid_t pid = 0;
+
+	pthread_mutex_lock(&l->lock);
+	LIST_FOREACH(o, &l->owners, link)
+	{
+		if (o == self)
+			continue;
+		for (size_t i = 0; i < o->nsegs && !pid; i++)
+			if (overlaps(&o->segs[i], start, end) &&
+			    (o->segs[i].type == F_WRLCK || type == F_WRLCK))
+				pid = o->pid;
+		if (pid)
+			break;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return pid;
+}
+
+/* ---- the calls on SOURCE ---- */
+
+static int lock_call(int fd, const struct lock_want *w, bool wait)
+{
+	if (w->is_flock) {
+		int op = w->type == F_WRLCK ? LOCK_EX : w->type == F_RDLCK ? LOCK_SH : LOCK_UN;
+
+		return flock(fd, op | (wait ? 0 : LOCK_NB)) ? -errno : 0;
+	}
+	struct flock fl = {
+		.l_type = w->type,
+		.l_whence = SEEK_SET,
+		.l_start = w->start,
+		.l_len = w->end == INT64_MAX ? 0 : w->end - w->start + 1,
+	};
+	return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
+}
+
+/* The engine side of a lock change: write out before one is let go or
+ * weakened, look again at SOURCE after one is taken. */
+static int engine_turn(struct fs *fs, struct fs_inode *ino, bool acquired)
+{
+	struct fs_ofile *of = ofile_get(ino);
+	int r = 0;
+
+	if (of) {
+		r = acquired ? dfs_file_lock_acquired(of->file)
+			     : dfs_file_lock_release(of->file);
+		ofile_put(fs, ino, of);
+	}
+	return r;
+}
+
+/* A lock was granted to o: note it, and let the engine look again. */
+static int granted(struct fs *fs, struct fs_inode *ino, struct fs_lock_owner *o,
+		   const struct lock_want *w)
+{
+	pthread_mutex_lock(&ino->locks.lock);
+	o->pid = w->pid;
+	if (!w->is_flock)
+		segs_apply(o, w->type, w->start, w->end);
+	pthread_mutex_unlock(&ino->locks.lock);
+	return w->type == F_UNLCK ? 0 : engine_turn(fs, ino, true);
+}
+
+/* ---- waiting ---- */
+
+static void wake(struct fs_lock_wait *w)
+{
+	pthread_mutex_lock(&w->lock);
+	if (!w->done) {
+		atomic_store(&w->interrupted, true);
+		if (w->has_timer) {
+			struct itimerspec it = {.it_value = {0, 1},
+						.it_interval = {0, WAKE_REPEAT_NS}};
+			timer_settime(w->timer, 0, &it, NULL);
+		} else {
+			tgkill(getpid(), w->tid, wake_signal());
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void wait_interrupted(fuse_req_t req, void *data)
+{
+	(void)req;
+	wake(data);
+}
+
+static void *waiter_main(void *arg)
+{
+	struct fs_lock_wait *w = arg;
+	struct fs_lock_waits *ws = &w->fs->lock_waits;
+	struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID};
+	sigset_t set;
+	int r;
+
+	/* Made by a FUSE worker, which blocks every signal. */
+	sigemptyset(&set);
+	sigaddset(&set, wake_signal());
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	w->tid = gettid();
+	sev.sigev_signo = wake_signal();
+	sev._sigev_un._tid = w->tid;
+	w->has_timer = !timer_create(CLOCK_MONOTONIC, &sev, &w->timer);
+	/* Called at once if the request was interrupted already. */
+	fuse_req_interrupt_func(w->req, wait_interrupted, w);
+	for (;;) {
+		if (atomic_load(&w->interrupted)) {
+			r = -EINTR;
+			break;
+		}
+		r = lock_call(w->o->fd, &w->want, true);
+		if (r != -EINTR)
+			break;
+	}
+	/* After this no interrupt callback runs, or is running, on w. */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_mutex_unlock(&w->lock);
+	if (w->has_timer)
+		timer_delete(w->timer);
+	if (!r)
+		r = granted(w->fs, w->ino, w->o, &w->want);
+	fuse_reply_err(w->req, -r);
+	owner_put(&w->ino->locks, w->o);
+	fs_inode_unref(w->fs, w->ino, 1);
+
+	pthread_mutex_lock(&ws->lock);
+	LIST_REMOVE(w, link);
+	assert(ws->n > 0);
+	ws->n--;
+	pthread_cond_broadcast(&ws->gone);
+	pthread_mutex_unlock(&ws->lock);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	return NULL;
+}
+
+/* Wait for want on o on a thread of its own, which replies; takes over
+ * the caller's reference on o.  0, or -errno when nothing was started. */
+static int wait_start(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
+		      struct fs_lock_owner *o, const struct lock_want *want)
+{
+	struct fs_lock_waits *ws = &fs->lock_waits;
+	struct fs_lock_wait *w = calloc(1, sizeof(*w));
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->req = req;
+	w->fs = fs;
+	w->ino = ino;
+	w->o = o;
+	w->want = *want;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_lock(&ws->lock);
+	if (ws->stop || ws->n >= WAITERS_MAX) {
+		pthread_mutex_unlock(&ws->lock);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return -ENOLCK;
+	}
+	ws->n++;
+	LIST_INSERT_HEAD(&ws->list, w, link);
+	pthread_mutex_unlock(&ws->lock);
+
+	fs_inode_pin(fs, ino); /* the kernel may forget it while we wait */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, WAITER_STACK);
+	r = -pthread_create(&t, &attr, waiter_main, w);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		fs_inode_unref(fs, ino, 1);
+		pthread_mutex_lock(&ws->lock);
+		LIST_REMOVE(w, link);
+		ws->n--;
+		pthread_cond_broadcast(&ws->gone);
+		pthread_mutex_unlock(&ws->lock);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+	}
+	return r;
+}
+
+static void wake_noop(int sig)
+{
+	(void)sig;
+}
+
+int fs_lock_waits_start(struct fs *fs)
+{
+	struct fs_lock_waits *ws = &fs->lock_waits;
+	struct sigaction sa;
+
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->gone, NULL);
+	LIST_INIT(&ws->list);
+	ws->n = 0;
+	ws->stop = false;
+	/* No SA_RESTART: the waiting fcntl(2) or flock(2) returns EINTR. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_noop;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(wake_signal(), &sa, NULL) ? -errno : 0;
+}
+
+void fs_lock_waits_stop(struct fs *fs)
+{
+	struct fs_lock_waits *ws = &fs->lock_waits;
+	struct fs_lock_wait *w;
+
+	pthread_mutex_lock(&ws->lock);
+	ws->stop = true;
+	LIST_FOREACH(w, &ws->list, link)
+	wake(w);
+	while (ws->n)
+		pthread_cond_wait(&ws->gone, &ws->lock);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* ---- the handlers ---- */
+
+static struct fs_handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static void lock_request(fuse_req_t req, struct fuse_file_info *fi, const struct lock_want *w,
+			 bool sleep)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *ino = h->inode;
+	struct fs_lock_owner *o;
+	int r = 0;
+
+	if (h->fd >= 0) { /* the kernel keeps special files' locks */
+		fuse_reply_err(req, ENOLCK);
+		return;
+	}
+	/* Whoever holds the lock next may read SOURCE itself. */
+	if (w->type != F_WRLCK)
+		r = engine_turn(fs, ino, false);
+	if (r) {
+		fs_reply_fail(req, r, "lock", 0, NULL);
+		return;
+	}
+	o = owner_get(fs, ino, fi->lock_owner, h, w->type != F_UNLCK, &r);
+	if (!o) {
+		fs_reply_fail(req, r, "lock", 0, NULL); /* unlock of nothing: 0 */
+		return;
+	}
+	r = lock_call(o->fd, w, false);
+	if (r == -EAGAIN && sleep) {
+		r = wait_start(req, fs, ino, o, w);
+		if (!r)
+			return; /* the waiter replies */
+	} else if (!r) {
+		r = granted(fs, ino, o, w);
+	}
+	owner_put(&ino->locks, o);
+	fuse_reply_err(req, -r); /* EAGAIN is the caller's answer, not a failure */
+}
+
+void fs_setlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
+	      struct flock *lock, int sleep)
+{
+	struct lock_want w = {
+		.type = lock->l_type,
+		.start = lock->l_start,
+		.end = lock->l_len ? lock->l_start + lock->l_len - 1 : INT64_MAX,
+		.pid = lock->l_pid,
+	};
+
+	(void)nodeid;
+	if (w.type != F_RDLCK && w.type != F_WRLCK && w.type != F_UNLCK) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	lock_request(req, fi, &w, sleep);
+}
+
+void fs_flock(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi, int op)
+{
+	struct lock_want w = {.is_flock = true, .pid = fuse_req_ctx(req)->pid};
+
+	(void)nodeid;
+	switch (op & ~LOCK_NB) {
+	case LOCK_SH: w.type = F_RDLCK; break;
+	case LOCK_EX: w.type = F_WRLCK; break;
+	case LOCK_UN: w.type = F_UNLCK; break;
+	default: fuse_reply_err(req, EINVAL); return;
+	}
+	lock_request(req, fi, &w, !(op & LOCK_NB));
+}
+
+void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
+	      struct flock *lock)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *ino = h->inode;
+	struct fs_lock_owner *o;
+	struct flock fl = *lock;
+	int fd, pfd, r = 0;
+	off_t end = lock->l_len ? lock->l_start + lock->l_len - 1 : INT64_MAX;
+
+	if (h->fd >= 0) {
+		fuse_reply_err(req, ENOLCK);
+		return;
+	}
+	/* The owner's own descriptor, so that its own locks do not count;
+	 * one without locks if it holds none. */
+	o = owner_get(fs, ino, fi->lock_owner, h, false, &r);
+	fd = o ? o->fd : -1;
+	if (!o) {
+		pfd = fs_inode_fd(fs, ino);
+		fd = pfd < 0 ? pfd : dfs_reopen(pfd, O_RDONLY);
+		if (pfd >= 0)
+			fs_inode_fd_put(fs, ino);
+		r = fd < 0 ? fd : 0;
+	}
+	if (!r) {
+		fl.l_whence = SEEK_SET;
+		fl.l_pid = 0;
+		r = fcntl(fd, F_OFD_GETLK, &fl) ? -errno : 0;
+	}
+	/* An OFD lock's holder has no pid; one of this mount's owners has. */
+	if (!r && fl.l_type != F_UNLCK && fl.l_pid == -1)
+		fl.l_pid = holder_pid(ino, o, lock->l_type, lock->l_start, end);
+	if (o)
+		owner_put(&ino->locks, o);
+	else if (fd >= 0)
+		close(fd);
+	if (r)
+		fs_reply_fail(req, r, "getlk", nodeid, NULL);
+	else
+		fuse_reply_lock(req, &fl);
+}
+
+/* ---- the end of locks ---- */
+
+void fs_locks_flush(struct fs *fs, struct fs_inode *ino, uint64_t owner)
+{
+	struct fs_locks *l = &ino->locks;
+	struct fs_lock_owner *o;
+	bool last = false;
+
+	pthread_mutex_lock(&l->lock);
+	o = owner_find_locked(l, owner);
+	pthread_mutex_unlock(&l->lock);
+	if (!o)
+		return;
+	engine_turn(fs, ino, false); /* an error stays sticky in the file */
+	pthread_mutex_lock(&l->lock);
+	o = owner_find_locked(l, owner); /* may have gone meanwhile */
+	if (o)
+		last = owner_unlink_locked(o);
+	pthread_mutex_unlock(&l->lock);
+	if (last)
+		owner_free(o);
+}
+
+void fs_locks_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h)
+{
+	struct fs_locks *l = &ino->locks;
+	struct fs_lock_owner *o, *next, *gone = NULL;
+	bool any = false;
+
+	pthread_mutex_lock(&l->lock);
+	LIST_FOREACH(o, &l->owners, link)
+	any |= o->via == h;
+	pthread_mutex_unlock(&l->lock);
+	if (!any)
+		return;
+	engine_turn(fs, ino, false);
+	pthread_mutex_lock(&l->lock);
+	for (o = LIST_FIRST(&l->owners); o; o = next) {
+		next = LIST_NEXT(o, link);
+		if (o->via != h)
+			continue;
+		if (owner_unlink_locked(o)) {
+			/* Out of the list, link is free: chain the ones to
+			 * close once the lock is dropped. */
+			LIST_NEXT(o, link) = gone;
+			gone = o;
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	while (gone) {
+		o = gone;
+		gone = LIST_NEXT(o, link);
+		owner_free(o);
+	}
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock.h - file locks shared with SOURCE, owned by lock.c.
+ *
+ * Every lock taken through the mount is taken on the backing file too, so
+ * it conflicts with the same lock taken on SOURCE directly, through
+ * another mount of it, and (where SOURCE is a network filesystem that
+ * forwards locks) from another host.  Each lock owner the kernel names
+ * (a process's POSIX locks: its files; an OFD lock or a flock: the open
+ * file) gets an open file description of its own on the backing file,
+ * and its locks are OFD locks (and flocks) on that: byte ranges, merging
+ * and splitting behave as POSIX says, owners conflict with each other and
+ * with everyone else, and closing the description lets everything go.
+ *
+ * Locking rules, the one place they are written down:
+ *  - fs_locks.lock guards the inode's owner list and every owner's fields
+ *    but fd (fixed once made).  It is never held across a lock call that
+ *    may wait, nor across I/O; it is a leaf.
+ *  - An owner is referenced by the list (one) and by each call using its
+ *    descriptor; it is closed when the last reference goes, after it left
+ *    the list (a flush of its process, the release of its file).
+ *  - Blocking requests wait on threads of lock.c's own (struct
+ *    fs_lock_waits), never on a FUSE worker, and end with EINTR when the
+ *    kernel interrupts them (the caller got a signal).
+ *
+ * Invariants (asserted): refs > 0 while reachable; an owner in the list
+ * is not dead; waits.n counts the waiter threads alive.
+ */
+#ifndef DFS_FS_LOCK_H
+#define DFS_FS_LOCK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct fs_lock_owner;
+
+/* Per inode (embedded in struct fs_inode). */
+struct fs_locks {
+	pthread_mutex_t lock;
+	LIST_HEAD(, fs_lock_owner) owners;
+};
+
+/* Per mount (in struct fs): the threads of blocking requests. */
+struct fs_lock_waits {
+	pthread_mutex_t lock;
+	pthread_cond_t gone; /* a waiter ended */
+	LIST_HEAD(, fs_lock_wait) list;
+	unsigned n;
+	bool stop;
+};
+
+struct fs;
+struct fs_inode;
+struct fs_handle;
+
+void fs_locks_init(struct fs_locks *l);
+/* The inode is freed: close what is left (nothing can wait on it). */
+void fs_locks_destroy(struct fs_locks *l);
+
+/* The mount's waiter threads: set up (the wake-up signal), and at exit
+ * interrupt every one still waiting and wait for them to end. */
+int fs_lock_waits_start(struct fs *fs);
+void fs_lock_waits_stop(struct fs *fs);
+
+/* A close(2) by the process owning `owner` (FUSE flush): its POSIX locks
+ * on the file go, after what the file staged reached SOURCE. */
+void fs_locks_flush(struct fs *fs, struct fs_inode *ino, uint64_t owner);
+/* The open file h is released: its OFD locks and flock go. */
+void fs_locks_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h);
+
+#endif /* DFS_FS_LOCK_H */
