@@ -18,6 +18,8 @@
  * file's descriptors, so a release waits while as many files are pending
  * as the daemon keeps descriptors of idle inodes (inode_fds): a disk that
  * stalls slows the copy instead of running the daemon out of descriptors.
+ * The queued files' descriptors are lent against the inode cache's budget
+ * (ifd_lend), so idle inodes close theirs meanwhile.
  * fs_commit_stop() drains it: the daemon exits only after every queued
  * file is durable.
  *
@@ -59,6 +61,7 @@ static void commit_batch(struct fs *fs, struct commit_item *batch)
 			free(it);
 		}
 		ofile_finish_many(fs, inos, ofs, n);
+		ifd_unlend(&fs->ifds, n);
 		for (size_t i = 0; i < n; i++)
 			fs_inode_unref(fs, inos[i], 1);
 		pthread_mutex_lock(&c->lock);
@@ -169,6 +172,7 @@ void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of)
 	it->next = NULL;
 	it->ino = ino;
 	it->of = of;
+	ifd_lend(&fs->ifds, 1); /* before the committer can give it back */
 	pthread_mutex_lock(&c->lock);
 	while (c->pending >= c->max)
 		pthread_cond_wait(&c->room, &c->lock);

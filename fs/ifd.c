@@ -90,7 +90,7 @@ static void evict_locked(struct fs_ifd_cache *c)
 {
 	struct fs_ifd *old;
 
-	while (c->open > c->max && (old = TAILQ_FIRST(&c->lru))) {
+	while (c->open + c->lent > c->max && (old = TAILQ_FIRST(&c->lru))) {
 		assert(!old->users && old->handle && old->fd >= 0);
 		TAILQ_REMOVE(&c->lru, old, lru);
 		close(old->fd);
@@ -98,6 +98,7 @@ static void evict_locked(struct fs_ifd_cache *c)
 		c->open--;
 		atomic_fetch_add(&c->evictions, 1);
 	}
+	assert(c->open + c->lent <= c->max || TAILQ_EMPTY(&c->lru));
 }
 
 void ifd_init(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
@@ -158,6 +159,22 @@ void ifd_offer(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
 	}
 	if (!taken)
 		close(fd);
+}
+
+void ifd_lend(struct fs_ifd_cache *c, unsigned n)
+{
+	pthread_mutex_lock(&c->lock);
+	c->lent += n;
+	evict_locked(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void ifd_unlend(struct fs_ifd_cache *c, unsigned n)
+{
+	pthread_mutex_lock(&c->lock);
+	assert(c->lent >= n);
+	c->lent -= n;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int ifd_get(struct fs_ifd_cache *c, struct fs_ifd *ifd)

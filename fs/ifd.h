@@ -14,6 +14,11 @@
  * handle (another filesystem mounted inside SOURCE, no capability) keeps
  * its descriptor for as long as it is remembered.
  *
+ * Files waiting for their group commit (commit.c) hold descriptors of
+ * their own; they are lent against the same budget (ifd_lend), so idle
+ * inodes give theirs up while many files wait and the daemon's total stays
+ * near max however slowly SOURCE commits.
+ *
  * Locking rules, the one place they are written down: c->lock guards
  * everything in the cache and every fs_ifd's fd, users and lru; it is a
  * leaf, held only across close(2) of an evicted descriptor, never across
@@ -21,8 +26,8 @@
  *
  * Invariants (under c->lock, asserted): an fs_ifd is on the LRU exactly
  * when it has a handle, a descriptor and no users; c->open counts the
- * descriptors of inodes with handles and never exceeds max once no call
- * holds more.
+ * descriptors of inodes with handles, and c->open + c->lent never
+ * exceeds max while idle descriptors are left to evict.
  */
 #ifndef DFS_FS_IFD_H
 #define DFS_FS_IFD_H
@@ -49,7 +54,8 @@ struct fs_ifd_cache {
 	int mount_id;		  /* handles are used only for inodes on this mount */
 	bool handles;		  /* SOURCE has handles and the daemon may open them */
 	unsigned open;		  /* descriptors of inodes with handles, open now */
-	unsigned max;		  /* ... kept at most when nobody uses them */
+	unsigned lent;		  /* held by files waiting for their commit */
+	unsigned max;		  /* open + lent kept at most when nobody uses them */
 	TAILQ_HEAD(, fs_ifd) lru; /* least recently used first */
 	atomic_uint_fast64_t reopens, evictions;
 };
@@ -66,6 +72,11 @@ void ifd_destroy(struct fs_ifd_cache *c, struct fs_ifd *ifd);
 /* A fresh descriptor of the same inode (from a lookup): keep it if the
  * inode's was evicted, else close it. */
 void ifd_offer(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd);
+
+/* n more (ifd_lend) or fewer (ifd_unlend) descriptors held outside the
+ * cache by files waiting for their commit: idle ones make room. */
+void ifd_lend(struct fs_ifd_cache *c, unsigned n);
+void ifd_unlend(struct fs_ifd_cache *c, unsigned n);
 
 /* The inode's O_PATH descriptor for the length of one call, opened again
  * from its handle if it was evicted; or -errno (-ENOENT: the inode was
