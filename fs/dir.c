@@ -34,13 +34,14 @@ static struct dir_handle *dir_of(struct fuse_file_info *fi)
 
 void fs_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "opendir ino=%llu", INO(nodeid));
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct dir_handle *d = calloc(1, sizeof(*d));
 	int pfd, fd, r;
 
 	if (!d) {
-		fs_reply_fail(req, -ENOMEM, "opendir", nodeid, NULL);
+		fs_reply_err(req, -ENOMEM, "opendir", nodeid, NULL);
 		return;
 	}
 	pfd = fs_inode_fd(fs, ino);
@@ -56,7 +57,7 @@ void fs_opendir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	}
 	if (r) {
 		free(d);
-		fs_reply_fail(req, r, "opendir", nodeid, NULL);
+		fs_reply_err(req, r, "opendir", nodeid, NULL);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -83,7 +84,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	int err = 0;
 
 	if (!buf) {
-		fs_reply_fail(req, -ENOMEM, "readdir", nodeid, NULL);
+		fs_reply_err(req, -ENOMEM, "readdir", nodeid, NULL);
 		return;
 	}
 	if (off != d->pos) {
@@ -142,7 +143,7 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	}
 	/* An error after some entries: send those, the error comes next time. */
 	if (err && p == buf)
-		fs_reply_fail(req, err, "readdir", nodeid, NULL);
+		fs_reply_err(req, err, "readdir", nodeid, NULL);
 	else
 		fuse_reply_buf(req, buf, size - left);
 	free(buf);
@@ -151,20 +152,23 @@ static void read_dir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 void fs_readdir(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "readdir ino=%llu off=%lld size=%zu", INO(nodeid), OFF(off), size);
 	read_dir(req, nodeid, size, off, fi, false);
 }
 
 void fs_readdirplus(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "readdirplus ino=%llu off=%lld size=%zu", INO(nodeid), OFF(off),
+		 size);
 	read_dir(req, nodeid, size, off, fi, true);
 }
 
 void fs_releasedir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "releasedir ino=%llu", INO(nodeid));
 	struct dir_handle *d = dir_of(fi);
 
-	(void)nodeid;
 	closedir(d->dp);
 	free(d);
 	fuse_reply_err(req, 0);
@@ -173,9 +177,9 @@ void fs_releasedir(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t nodeid, int datasync,
 		 struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "fsyncdir ino=%llu datasync=%d", INO(nodeid), datasync);
 	int fd = dirfd(dir_of(fi)->dp), r;
 
-	(void)nodeid;
 	r = (datasync ? fdatasync(fd) : fsync(fd)) ? -errno : 0;
-	fs_reply_fail(req, r, "fsyncdir", nodeid, NULL);
+	fs_reply_err(req, r, "fsyncdir", nodeid, NULL);
 }

@@ -45,7 +45,7 @@ static struct {
 	unsigned long held; /* failures since, not logged */
 } quiet[NKINDS];
 
-void fs_reply_fail(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
+void fs_reply_err(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
 		   const char *name)
 {
 	struct fs *fs = fs_of(req);

@@ -196,12 +196,13 @@ fail:
 
 void fs_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "open ino=%llu flags=0%o", INO(nodeid), (unsigned)fi->flags);
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	int r = ino->type == S_IFDIR ? -EISDIR : open_reply(req, fs, nodeid, ino, fi, NULL, -1);
 
 	if (r < 0)
-		fs_reply_fail(req, r, "open", nodeid, NULL);
+		fs_reply_err(req, r, "open", nodeid, NULL);
 }
 
 /*
@@ -261,6 +262,8 @@ static void uncreate(struct fs *fs, struct fs_inode *dir, const char *name, dev_
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "create parent=%llu name=%s mode=0%o flags=0%o", INO(parent), name,
+		 (unsigned)mode, (unsigned)fi->flags);
 	struct fs *fs = fs_of(req);
 	struct fs_inode *dir = fs_inode_get(fs, parent);
 	int acc = fi->flags & O_ACCMODE;
@@ -273,7 +276,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (!r)
 		r = fs_creds_enter(req, &as_caller);
 	if (r) {
-		fs_reply_fail(req, r, "create", parent, name);
+		fs_reply_err(req, r, "create", parent, name);
 		return;
 	}
 	dfd = fs_inode_fd(fs, dir);
@@ -285,7 +288,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	fs_creds_leave(fs, as_caller);
 	if (fd < 0) {
-		fs_reply_fail(req, fd, "create", parent, name);
+		fs_reply_err(req, fd, "create", parent, name);
 		return;
 	}
 	pfd = dfs_reopen(fd, O_PATH);
@@ -294,7 +297,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		if (made && !fstat(fd, &st))
 			uncreate(fs, dir, name, st.st_dev, st.st_ino);
 		close(fd);
-		fs_reply_fail(req, r, "create", parent, name);
+		fs_reply_err(req, r, "create", parent, name);
 		return;
 	}
 	if (acc < 0) {
@@ -306,12 +309,13 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (r && made)
 		uncreate(fs, dir, name, st.st_dev, st.st_ino);
 	if (r < 0)
-		fs_reply_fail(req, r, "create", parent, name);
+		fs_reply_err(req, r, "create", parent, name);
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
-	(void)nodeid;
+	FS_TRACE(req, "release ino=%llu fh=%" PRIu64 " flags=0%o", INO(nodeid), fi->fh,
+		 (unsigned)fi->flags);
 	handle_drop(fs_of(req), handle_of(fi));
 	fuse_reply_err(req, 0);
 }
@@ -338,15 +342,16 @@ static void reply_read(void *req, const void *data, size_t n)
 void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "read ino=%llu fh=%" PRIu64 " off=%lld size=%zu", INO(nodeid),
+		 fi->fh, OFF(off), size);
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	void *buf = scratch_get(size);
 	struct fs_ofile *of;
 	ssize_t n;
 
-	(void)nodeid;
 	if (!buf) {
-		fs_reply_fail(req, -ENOMEM, "read", nodeid, NULL);
+		fs_reply_err(req, -ENOMEM, "read", nodeid, NULL);
 		return;
 	}
 	if (h->fd >= 0) {
@@ -365,7 +370,7 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 		ofile_put(fs, inode, of);
 	}
 	if (n < 0)
-		fs_reply_fail(req, (int)n, "read", nodeid, NULL);
+		fs_reply_err(req, (int)n, "read", nodeid, NULL);
 }
 
 /* The payload of a write request as one piece of memory. */
@@ -391,6 +396,8 @@ static ssize_t write_payload(struct fuse_bufvec *bufv, const char **data)
 void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, off_t off,
 		  struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "write ino=%llu fh=%" PRIu64 " off=%lld size=%zu", INO(nodeid),
+		 fi->fh, OFF(off), fuse_buf_size(bufv));
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct fs_ofile *of;
@@ -399,7 +406,7 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 	int r;
 
 	if (n < 0) {
-		fs_reply_fail(req, (int)n, "write", nodeid, NULL);
+		fs_reply_err(req, (int)n, "write", nodeid, NULL);
 		return;
 	}
 	if (h->fd >= 0) {
@@ -420,19 +427,19 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		ofile_put(fs, h->inode, of);
 	}
 	if (n < 0)
-		fs_reply_fail(req, (int)n, "write", nodeid, NULL);
+		fs_reply_err(req, (int)n, "write", nodeid, NULL);
 	else
 		fuse_reply_write(req, (size_t)n);
 }
 
 void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "flush ino=%llu fh=%" PRIu64, INO(nodeid), fi->fh);
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	int r = atomic_exchange(&h->deferred_err, 0), r2 = 0;
 	struct fs_ofile *of;
 
-	(void)nodeid;
 	/* A reader's close does not push a writer's half-filled buffers. */
 	if (h->fd < 0 && h->writable) {
 		of = handle_ofile(h);
@@ -443,17 +450,18 @@ void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	/* A close(2) ends its process's POSIX locks on the file. */
 	if (h->fd < 0)
 		fs_locks_flush(fs, h->inode, fi->lock_owner);
-	fs_reply_fail(req, (r ? r : r2), "flush", nodeid, NULL);
+	fs_reply_err(req, (r ? r : r2), "flush", nodeid, NULL);
 }
 
 void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "fsync ino=%llu fh=%" PRIu64 " datasync=%d", INO(nodeid), fi->fh,
+		 datasync);
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	int r = atomic_exchange(&h->deferred_err, 0), r2;
 	struct fs_ofile *of;
 
-	(void)nodeid;
 	if (h->fd >= 0) {
 		r2 = (datasync ? fdatasync(h->fd) : fsync(h->fd)) ? -errno : 0;
 	} else {
@@ -461,12 +469,14 @@ void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_
 		r2 = dfs_file_sync(of->file, datasync);
 		ofile_put(fs, h->inode, of);
 	}
-	fs_reply_fail(req, (r ? r : r2), "fsync", nodeid, NULL);
+	fs_reply_err(req, (r ? r : r2), "fsync", nodeid, NULL);
 }
 
 void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off_t length,
 		  struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "fallocate ino=%llu fh=%" PRIu64 " mode=0x%x off=%lld size=%lld",
+		 INO(nodeid), fi->fh, (unsigned)mode, OFF(offset), OFF(length));
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct fs_ofile *of;
@@ -481,18 +491,19 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 		r = dfs_file_fallocate(of->file, mode, offset, length);
 		ofile_put(fs, h->inode, of);
 	}
-	fs_reply_fail(req, r, "fallocate", nodeid, NULL);
+	fs_reply_err(req, r, "fallocate", nodeid, NULL);
 }
 
 void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "lseek ino=%llu fh=%" PRIu64 " off=%lld whence=%d", INO(nodeid),
+		 fi->fh, OFF(off), whence);
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct fs_ofile *of;
 	off_t at;
 
-	(void)nodeid;
 	if (h->fd >= 0) {
 		at = lseek(h->fd, off, whence);
 		if (at < 0)
@@ -505,7 +516,7 @@ void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
 		ofile_put(fs, h->inode, of);
 	}
 	if (at < 0)
-		fs_reply_fail(req, (int)at, "lseek", nodeid, NULL);
+		fs_reply_err(req, (int)at, "lseek", nodeid, NULL);
 	else
 		fuse_reply_lseek(req, at);
 }

@@ -6,7 +6,6 @@
  * The files of fs/, top down; each calls only the ones below it:
  *
  *   main.c      options, checks of SOURCE and MOUNTPOINT, the session, exit
- *   trace.c     under -d: each request logged, then passed to ops.c's table
  *   ops.c       connection setup and the one table of operations
  *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
@@ -15,10 +14,12 @@
  *   xattr.c     handlers: xattrs, and the progress attributes
  *   commit.c    group commit: the fsyncs of released files, batched
  *   creds.c     acting as the caller for creating calls
+ *   fail.c      error replies; logging the failures that are the daemon's lot
  *   table.c     the inode table (table.h)
+ *   memo.c      the last sessions of files the kernel forgot (memo.h)
  *   ofile.c     an inode's open engine file (ofile.h)
  *   ifd.c       descriptors of remembered inodes, by file handle (ifd.h)
- *   log.c       where log lines go: stderr, or syslog once detached
+ *   log.c       where log lines go: stderr, or syslog once detached; traces
  *
  * struct fs is one per mount and lives for the whole process; the locking
  * rules of what it holds are in table.h (inodes) and ofile.h (open files).
@@ -26,6 +27,7 @@
 #ifndef DFS_FS_H
 #define DFS_FS_H
 
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -74,6 +76,7 @@ struct fs {
 	struct fs_lock_waits lock_waits; /* blocking lock requests (lock.c) */
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
+	bool trace;	 /* -d: each request logged (FS_TRACE) */
 	struct fuse_session *se; /* for notifications to the kernel */
 	/* The kernel checks POSIX ACLs and leaves the umask to us (modes of
 	 * creating calls arrive unmasked): multi-user mounts (ops.c). */
@@ -112,11 +115,28 @@ static inline void fs_inode_name(struct fs *fs, struct fs_inode *ino, char *name
 void fs_log_sink(void *arg, int level, const char *msg);
 #define fs_log(fs, level, ...) dfs_logf(fs_log_sink, (fs), (level), __VA_ARGS__)
 
-/* fail.c: reply -err to req (err <= 0); the failures that are the
+/* log.c: under -d each handler's first statement, before even its
+ * declarations' initializers run, logs the request (inode, name, offset,
+ * size, flags, the caller's pid), so that a bug report can say what the
+ * kernel asked; libfuse's own lines (request number, opcode, the reply's
+ * status) come with them.  "ino" is the FUSE inode number.  One table of
+ * handlers (ops.c) serves both. */
+__attribute__((format(printf, 2, 3))) void fs_trace_line(fuse_req_t req, const char *fmt,
+							  ...);
+#define FS_TRACE(req, ...)                                                               \
+	do {                                                                             \
+		if (fs_of(req)->trace)                                                   \
+			fs_trace_line((req), __VA_ARGS__);                               \
+	} while (0)
+#define INO(i) ((unsigned long long)(i))
+#define OFF(o) ((long long)(o))
+
+/* fail.c: reply -err to req (err <= 0; 0 is success, as with
+ * fuse_reply_err, so a handler ends with one call); the failures that are the
  * daemon's lot (out of descriptors or memory, SOURCE's I/O errors) are
  * logged too, with op and the file (nodeid, and name within it), a line a
  * minute at most per kind. */
-void fs_reply_fail(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
+void fs_reply_err(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
 		   const char *name);
 
 /* commit.c: the committer thread; fs_commit takes over a detached engine
@@ -201,7 +221,5 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;
-/* trace.c: fs_ops with each request logged first (-d, -o debug) */
-extern const struct fuse_lowlevel_ops fs_trace_ops;
 
 #endif /* DFS_FS_H */

@@ -32,6 +32,7 @@
 
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	FS_TRACE(req, "lookup parent=%llu name=%s", INO(parent), name);
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
 	int r = fs_lookup_name(fs, fs_inode_get(fs, parent), name, &e);
@@ -42,7 +43,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		e.entry_timeout = fs->o.timeout;
 		fuse_reply_entry(req, &e);
 	} else if (r) {
-		fs_reply_fail(req, r, "lookup", parent, name);
+		fs_reply_err(req, r, "lookup", parent, name);
 	} else {
 		fuse_reply_entry(req, &e);
 	}
@@ -50,6 +51,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	FS_TRACE(req, "forget ino=%llu nlookup=%" PRIu64, INO(ino), nlookup);
 	struct fs *fs = fs_of(req);
 
 	fs_inode_unref(fs, fs_inode_get(fs, ino), nlookup);
@@ -58,6 +60,7 @@ void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
+	FS_TRACE(req, "forget_multi count=%zu", count);
 	struct fs *fs = fs_of(req);
 	size_t k;
 
@@ -68,13 +71,14 @@ void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forg
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "getattr ino=%llu%s", INO(ino), fi ? " (open file)" : "");
 	struct fs *fs = fs_of(req);
 	struct stat st;
 	int r = fs_inode_stat(fs, fs_inode_get(fs, ino), &st);
 
 	(void)fi;
 	if (r)
-		fs_reply_fail(req, r, "getattr", ino, NULL);
+		fs_reply_err(req, r, "getattr", ino, NULL);
 	else
 		fuse_reply_attr(req, &st, fs->o.timeout);
 }
@@ -144,6 +148,9 @@ static int set_owner_mode(struct fs *fs, struct fs_inode *ino, const struct stat
 void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 		struct fuse_file_info *fi)
 {
+	FS_TRACE(req, "setattr ino=%llu valid=0x%x mode=0%o uid=%d gid=%d size=%lld",
+		 INO(nodeid), (unsigned)valid, (unsigned)attr->st_mode, (int)attr->st_uid,
+		 (int)attr->st_gid, OFF(attr->st_size));
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct stat st;
@@ -166,13 +173,14 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 	if (!r)
 		r = fs_inode_stat(fs, ino, &st);
 	if (r)
-		fs_reply_fail(req, r, "setattr", nodeid, NULL);
+		fs_reply_err(req, r, "setattr", nodeid, NULL);
 	else
 		fuse_reply_attr(req, &st, fs->o.timeout);
 }
 
 void fs_readlink(fuse_req_t req, fuse_ino_t nodeid)
 {
+	FS_TRACE(req, "readlink ino=%llu", INO(nodeid));
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	char buf[PATH_MAX + 1];
@@ -188,7 +196,7 @@ void fs_readlink(fuse_req_t req, fuse_ino_t nodeid)
 		fs_inode_fd_put(fs, ino);
 	}
 	if (n < 0) {
-		fs_reply_fail(req, (int)n, "readlink", nodeid, NULL);
+		fs_reply_err(req, (int)n, "readlink", nodeid, NULL);
 		return;
 	}
 	buf[n] = '\0';
@@ -227,7 +235,7 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = fs_creds_enter(req, &as_caller);
 	if (r) {
-		fs_reply_fail(req, r, "make", parent, name);
+		fs_reply_err(req, r, "make", parent, name);
 		return;
 	}
 	dfd = fs_inode_fd(fs, dir);
@@ -238,7 +246,7 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!r)
 		r = fs_lookup_name(fs, dir, name, &e);
 	if (r)
-		fs_reply_fail(req, r, "make", parent, name);
+		fs_reply_err(req, r, "make", parent, name);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -246,6 +254,8 @@ static void reply_new_node(fuse_req_t req, fuse_ino_t parent, const char *name,
 void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	      dev_t rdev)
 {
+	FS_TRACE(req, "mknod parent=%llu name=%s mode=0%o rdev=%llu", INO(parent), name,
+		 (unsigned)mode, (unsigned long long)rdev);
 	struct node_spec s = {.mode = mode, .rdev = rdev};
 
 	reply_new_node(req, parent, name, &s);
@@ -253,6 +263,8 @@ void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+	FS_TRACE(req, "mkdir parent=%llu name=%s mode=0%o", INO(parent), name,
+		 (unsigned)mode);
 	struct node_spec s = {.mode = S_IFDIR | (mode & 07777)};
 
 	reply_new_node(req, parent, name, &s);
@@ -260,6 +272,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
 void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+	FS_TRACE(req, "symlink parent=%llu name=%s target=%s", INO(parent), name, link);
 	struct node_spec s = {.mode = S_IFLNK | 0777, .link = link};
 
 	reply_new_node(req, parent, name, &s);
@@ -293,6 +306,8 @@ static int link_inode(struct fs *fs, struct fs_inode *ino, struct fs_inode *dir,
 
 void fs_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char *newname)
 {
+	FS_TRACE(req, "link ino=%llu newparent=%llu newname=%s", INO(nodeid),
+		 INO(newparent), newname);
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct fs_inode *dir = fs_inode_get(fs, newparent);
@@ -304,7 +319,7 @@ void fs_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char
 	if (!r)
 		r = fs_lookup_name(fs, dir, newname, &e);
 	if (r)
-		fs_reply_fail(req, r, "link", newparent, newname);
+		fs_reply_err(req, r, "link", newparent, newname);
 	else
 		fuse_reply_entry(req, &e);
 }
@@ -321,22 +336,26 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 		if (dfd >= 0)
 			fs_inode_fd_put(fs, dir);
 	}
-	fs_reply_fail(req, r, "remove", parent, name);
+	fs_reply_err(req, r, "remove", parent, name);
 }
 
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	FS_TRACE(req, "unlink parent=%llu name=%s", INO(parent), name);
 	remove_name(req, parent, name, 0);
 }
 
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	FS_TRACE(req, "rmdir parent=%llu name=%s", INO(parent), name);
 	remove_name(req, parent, name, AT_REMOVEDIR);
 }
 
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	       const char *newname, unsigned int flags)
 {
+	FS_TRACE(req, "rename parent=%llu name=%s newparent=%llu newname=%s flags=0x%x",
+		 INO(parent), name, INO(newparent), newname, flags);
 	struct fs *fs = fs_of(req);
 	struct fs_inode *a = fs_inode_get(fs, parent), *b = fs_inode_get(fs, newparent);
 	int afd, bfd, r = fs_name_ok(name);
@@ -346,12 +365,12 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	if (!r && (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)))
 		r = -EINVAL; /* RENAME_WHITEOUT is for overlay filesystems */
 	if (r) {
-		fs_reply_fail(req, r, "rename", parent, name);
+		fs_reply_err(req, r, "rename", parent, name);
 		return;
 	}
 	afd = fs_inode_fd(fs, a);
 	if (afd < 0) {
-		fs_reply_fail(req, afd, "rename", parent, name);
+		fs_reply_err(req, afd, "rename", parent, name);
 		return;
 	}
 	bfd = fs_inode_fd(fs, b);
@@ -359,7 +378,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	if (bfd >= 0)
 		fs_inode_fd_put(fs, b);
 	fs_inode_fd_put(fs, a);
-	fs_reply_fail(req, r, "rename", parent, name);
+	fs_reply_err(req, r, "rename", parent, name);
 }
 
 /* Without default_permissions (a mount only its owner uses) the kernel
@@ -367,6 +386,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
  * SOURCE's own answer is the one a local disk would give. */
 void fs_access(fuse_req_t req, fuse_ino_t nodeid, int mask)
 {
+	FS_TRACE(req, "access ino=%llu mask=0%o", INO(nodeid), (unsigned)mask);
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	char path[64];
@@ -378,18 +398,19 @@ void fs_access(fuse_req_t req, fuse_ino_t nodeid, int mask)
 	}
 	fd = fs_inode_fd(fs, ino);
 	if (fd < 0) {
-		fs_reply_fail(req, fd, "access", nodeid, NULL);
+		fs_reply_err(req, fd, "access", nodeid, NULL);
 		return;
 	}
 	dfs_proc_path(path, sizeof(path), fd);
 	if (faccessat(AT_FDCWD, path, mask, AT_EACCESS))
 		r = -errno;
 	fs_inode_fd_put(fs, ino);
-	fs_reply_fail(req, r, "access", nodeid, NULL);
+	fs_reply_err(req, r, "access", nodeid, NULL);
 }
 
 void fs_statfs(fuse_req_t req, fuse_ino_t nodeid)
 {
+	FS_TRACE(req, "statfs ino=%llu", INO(nodeid));
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct statvfs sv;
@@ -401,7 +422,7 @@ void fs_statfs(fuse_req_t req, fuse_ino_t nodeid)
 	}
 
 	if (r)
-		fs_reply_fail(req, r, "statfs", nodeid, NULL);
+		fs_reply_err(req, r, "statfs", nodeid, NULL);
 	else
 		fuse_reply_statfs(req, &sv);
 }

@@ -506,12 +506,12 @@ static void lock_request(fuse_req_t req, struct fuse_file_info *fi, const struct
 	if (w->type != F_WRLCK)
 		r = engine_turn(fs, ino, false);
 	if (r) {
-		fs_reply_fail(req, r, "lock", 0, NULL);
+		fs_reply_err(req, r, "lock", 0, NULL);
 		return;
 	}
 	o = owner_get(fs, ino, fi->lock_owner, h, w->type != F_UNLCK, &r);
 	if (!o) {
-		fs_reply_fail(req, r, "lock", 0, NULL); /* unlock of nothing: 0 */
+		fs_reply_err(req, r, "lock", 0, NULL); /* unlock of nothing: 0 */
 		return;
 	}
 	r = lock_call(o->fd, w, false);
@@ -529,6 +529,11 @@ static void lock_request(fuse_req_t req, struct fuse_file_info *fi, const struct
 void fs_setlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 	      struct flock *lock, int sleep)
 {
+	FS_TRACE(req,
+		 "setlk ino=%llu fh=%" PRIu64 " owner=%" PRIx64
+		 " type=%d off=%lld size=%lld%s",
+		 INO(nodeid), fi->fh, fi->lock_owner, lock->l_type, OFF(lock->l_start),
+		 OFF(lock->l_len), sleep ? " wait" : "");
 	struct lock_want w = {
 		.type = lock->l_type,
 		.start = lock->l_start,
@@ -536,7 +541,6 @@ void fs_setlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 		.pid = lock->l_pid,
 	};
 
-	(void)nodeid;
 	if (w.type != F_RDLCK && w.type != F_WRLCK && w.type != F_UNLCK) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -546,9 +550,10 @@ void fs_setlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 
 void fs_flock(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi, int op)
 {
+	FS_TRACE(req, "flock ino=%llu fh=%" PRIu64 " owner=%" PRIx64 " op=0x%x",
+		 INO(nodeid), fi->fh, fi->lock_owner, op);
 	struct lock_want w = {.is_flock = true, .pid = fuse_req_ctx(req)->pid};
 
-	(void)nodeid;
 	switch (op & ~LOCK_NB) {
 	case LOCK_SH: w.type = F_RDLCK; break;
 	case LOCK_EX: w.type = F_WRLCK; break;
@@ -561,6 +566,11 @@ void fs_flock(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi, int 
 void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 	      struct flock *lock)
 {
+	FS_TRACE(req,
+		 "getlk ino=%llu fh=%" PRIu64 " owner=%" PRIx64
+		 " type=%d off=%lld size=%lld",
+		 INO(nodeid), fi->fh, fi->lock_owner, lock->l_type, OFF(lock->l_start),
+		 OFF(lock->l_len));
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct fs_inode *ino = h->inode;
@@ -597,7 +607,7 @@ void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 	else if (fd >= 0)
 		close(fd);
 	if (r)
-		fs_reply_fail(req, r, "getlk", nodeid, NULL);
+		fs_reply_err(req, r, "getlk", nodeid, NULL);
 	else
 		fuse_reply_lock(req, &fl);
 }

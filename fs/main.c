@@ -555,10 +555,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "directfs: out of memory\n");
 		goto out_engine;
 	}
-	/* -d / -o debug: every request is logged (trace.c), and libfuse
+	/* -d / -o debug: every request is logged (FS_TRACE), and libfuse
 	 * logs its own lines about each. */
-	se = fuse_session_new(&args, cmd.debug ? &fs_trace_ops : &fs_ops, sizeof(fs_ops),
-			      &fs);
+	fs.trace = cmd.debug;
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!se)
 		goto out_engine; /* libfuse said why: an unknown option */
 	fs.se = se;

@@ -64,8 +64,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	       fs->acl ? ", POSIX ACLs" : "");
 }
 
-/* trace.c wraps every entry of this table: an operation added here gets
- * its line there too. */
+/* Each handler starts with its FS_TRACE line (-d). */
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,

@@ -213,7 +213,7 @@ static void reply_sized(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 	if (n >= 0 && size && (size_t)n > size)
 		n = -ERANGE;
 	if (n < 0)
-		fs_reply_fail(req, (int)n, "getxattr", 0, NULL);
+		fs_reply_err(req, (int)n, "getxattr", 0, NULL);
 	else if (size == 0)
 		fuse_reply_xattr(req, (size_t)n);
 	else
@@ -222,6 +222,7 @@ static void reply_sized(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 
 void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t size)
 {
+	FS_TRACE(req, "getxattr ino=%llu name=%s size=%zu", INO(nodeid), name, size);
 	struct xattr_target t;
 	char *buf = NULL;
 	ssize_t n;
@@ -292,6 +293,7 @@ static ssize_t list_visible(const char *path, char **out)
 
 void fs_listxattr(fuse_req_t req, fuse_ino_t nodeid, size_t size)
 {
+	FS_TRACE(req, "listxattr ino=%llu size=%zu", INO(nodeid), size);
 	struct xattr_target t;
 	char *buf = NULL;
 	ssize_t n = target_open(req, nodeid, &t);
@@ -331,6 +333,8 @@ static bool set_as_caller(struct fs *fs, const char *name)
 void fs_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char *value,
 		 size_t size, int flags)
 {
+	FS_TRACE(req, "setxattr ino=%llu name=%s size=%zu flags=0x%x", INO(nodeid), name,
+		 size, (unsigned)flags);
 	struct xattr_target t;
 	bool as_caller = false;
 	int r = refuse_progress(req, name, "set");
@@ -348,11 +352,12 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, const char
 			fs_creds_leave(t.fs, as_caller);
 		target_close(&t);
 	}
-	fs_reply_fail(req, r, "setxattr", nodeid, NULL);
+	fs_reply_err(req, r, "setxattr", nodeid, NULL);
 }
 
 void fs_removexattr(fuse_req_t req, fuse_ino_t nodeid, const char *name)
 {
+	FS_TRACE(req, "removexattr ino=%llu name=%s", INO(nodeid), name);
 	struct xattr_target t;
 	int r = refuse_progress(req, name, "removed");
 
@@ -362,5 +367,5 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t nodeid, const char *name)
 		r = removexattr(t.path, name) ? -errno : 0;
 		target_close(&t);
 	}
-	fs_reply_fail(req, r, "removexattr", nodeid, NULL);
+	fs_reply_err(req, r, "removexattr", nodeid, NULL);
 }
