@@ -3,7 +3,7 @@
  * engine.c - what the files of one mount share: the staging buffer pool
  * and its memory cap, the I/O worker threads and their queue, reclaim of
  * idle staged buffers when the cap is reached, logging and mount-wide
- * counters.  The staging itself is in file.c.
+ * counters.  The staging itself is in stage.c.
  *
  * Back-pressure: dfs_pool_get() blocks, it never fails because of the cap.
  * While buffers are in flight it waits for one to come back; when none is

@@ -4,8 +4,10 @@
 #                                 default: SOURCE /var/lib/directfs/backing
 #                                 at /mnt/directfs (override with
 #                                 DIRECTFS_SOURCE and DIRECTFS_MOUNT)
-#   scripts/quickstart.sh test    install packages, build, run every test
-#                                 (once plainly, once with ASan/UBSan)
+#   scripts/quickstart.sh test    install packages, build, run every test:
+#                                 once plainly (the daemon also under
+#                                 valgrind), once with ASan/UBSan, and the
+#                                 unit tests once more with TSan
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
