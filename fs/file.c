@@ -2,8 +2,9 @@
 /*
  * file.c - the file handlers: open, create, read, write, flush, release,
  * fsync, fallocate and lseek, translated into calls on the inode's engine
- * file, which ofile.c owns: a handler takes a reference on it for each
- * call (ofile_get .. ofile_put) and never a lock.
+ * file, which the inode's session owns (session.h): a handler takes a
+ * reference on it for each call (session_get .. session_put) and never a
+ * lock.  The handles themselves are this file's alone.
  *
  * Every file is opened with FUSE direct I/O, so the kernel keeps no page
  * cache for the mount; every byte written reaches write_buf, and the engine
@@ -12,8 +13,8 @@
  * Close policy (README, "Using it"): flush, that is close(2), waits until
  * everything this file has staged, tail included, is written, and returns
  * any error; release then fsyncs.  With close=sync, flush fsyncs too.  An
- * error at release cannot reach the application: ofile.c logs it and the
- * next flush or fsync of the file returns it.
+ * error at release cannot reach the application: session.c keeps it, the
+ * log says it, and the next flush or fsync of the file returns it.
  *
  * Not here: copy_file_range (left unimplemented, so the kernel and tools
  * fall back to read and write, which go through the stage) and locks
@@ -80,40 +81,75 @@ static void *scratch_get(size_t len)
 
 /* ---- handles ---- */
 
+/*
+ * One open of a file (fi->fh), owned by this file alone.  A regular file's
+ * handles do their I/O through the inode's session (session.h), taking a
+ * reference on its engine file for each call and never a lock; a FIFO,
+ * socket or device has a descriptor of its own.  Every handle is on one
+ * list, so that those the kernel never released are freed at exit.
+ */
+struct fs_handle {
+	struct fs_inode *inode;
+	LIST_ENTRY(fs_handle) link; /* all_handles, under handles_lock */
+	int fd;			    /* FIFOs, sockets, devices: own descriptor; else -1 */
+	bool writable;
+	bool append;
+	bool sync; /* O_SYNC / O_DSYNC: every write is synced */
+	bool dsync;
+	unsigned seen; /* its place in the session's error sequence (s->lock) */
+};
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(, fs_handle) all_handles = LIST_HEAD_INITIALIZER(all_handles);
+
 static struct fs_handle *handle_of(struct fuse_file_info *fi)
 {
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
 /* The engine file of a regular file's handle, referenced. */
-static struct fs_ofile *handle_ofile(struct fs_handle *h)
+static struct fs_sfile *handle_get(struct fs_handle *h)
 {
-	struct fs_ofile *of = ofile_get(h->inode);
+	struct fs_sfile *sf = session_get(&h->inode->sess);
 
-	assert(of); /* an open handle keeps one */
-	return of;
+	assert(sf); /* an open handle keeps one */
+	return sf;
 }
 
-/* Let go of one open. */
+static void handle_put(struct fs_handle *h, struct fs_sfile *sf)
+{
+	session_put(&h->inode->sess, sf);
+}
+
+/* Let go of one open: its OFD locks and flock, then the session's open. */
 static void handle_drop(struct fs *fs, struct fs_handle *h)
 {
 	struct fs_inode *ino = h->inode;
 
-	struct fs_ofile *of;
-
-	/* The kernel may forget the inode while its release runs, or before
-	 * the committer is done with it: the pin goes with the file. */
-	fs_inode_pin(fs, ino);
-	if (h->fd < 0)
-		fs_locks_release(fs, ino, h); /* its OFD locks and flock */
-	of = ofile_release(fs, ino, h);
-	if (h->fd >= 0)
+	pthread_mutex_lock(&handles_lock);
+	LIST_REMOVE(h, link);
+	pthread_mutex_unlock(&handles_lock);
+	if (h->fd >= 0) {
 		close(h->fd);
+	} else {
+		fs_locks_release(ino, (uintptr_t)h);
+		session_release(&fs->host, &ino->sess, h->writable);
+	}
 	free(h);
-	if (of)
-		fs_commit(fs, ino, of);
-	else
-		fs_inode_unref(fs, ino, 1);
+}
+
+void fs_handles_free_all(void)
+{
+	struct fs_handle *h;
+
+	pthread_mutex_lock(&handles_lock);
+	while ((h = LIST_FIRST(&all_handles))) {
+		LIST_REMOVE(h, link);
+		if (h->fd >= 0)
+			close(h->fd);
+		free(h);
+	}
+	pthread_mutex_unlock(&handles_lock);
 }
 
 /*
@@ -163,8 +199,9 @@ static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct f
 	/* The kernel leaves O_TRUNC to the open (atomic_o_trunc), privilege
 	 * clearing included. */
 	r = fi->flags & O_TRUNC && h->writable ? fs_kill_privs(req, fs, nodeid, ino) : 0;
-	if (!r)
-		r = ofile_open(fs, ino, h, fi->flags & O_TRUNC, created);
+	if (!r && h->fd < 0)
+		r = session_open(&fs->host, &ino->sess, h->writable, fi->flags & O_TRUNC,
+				 created, &h->seen);
 	else if (created >= 0)
 		close(created);
 	if (r) {
@@ -172,6 +209,9 @@ static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct f
 			close(h->fd);
 		goto fail;
 	}
+	pthread_mutex_lock(&handles_lock);
+	LIST_INSERT_HEAD(&all_handles, h, link);
+	pthread_mutex_unlock(&handles_lock);
 
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
@@ -344,10 +384,9 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 {
 	FS_TRACE(req, "read ino=%llu fh=%" PRIu64 " off=%lld size=%zu", INO(nodeid),
 		 fi->fh, OFF(off), size);
-	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	void *buf = scratch_get(size);
-	struct fs_ofile *of;
+	struct fs_sfile *sf;
 	ssize_t n;
 
 	if (!buf) {
@@ -363,11 +402,12 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 		 * engine's buffer.  Once the reply is out, the reader may
 		 * close and h be freed by its release: only the inode and
 		 * the engine file (held by the reference) are used after. */
-		struct fs_inode *inode = h->inode;
+		struct fs_session *sess = &h->inode->sess;
 
-		of = handle_ofile(h);
-		n = dfs_file_read_deliver(of->file, buf, size, off, reply_read, req);
-		ofile_put(fs, inode, of);
+		sf = session_get(sess);
+		assert(sf); /* h is open until the reply is out */
+		n = dfs_file_read_deliver(session_file(sf), buf, size, off, reply_read, req);
+		session_put(sess, sf);
 	}
 	if (n < 0)
 		fs_reply_err(req, (int)n, "read", nodeid, NULL);
@@ -400,7 +440,7 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		 fi->fh, OFF(off), fuse_buf_size(bufv));
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	struct fs_ofile *of;
+	struct fs_sfile *sf;
 	const char *data;
 	ssize_t n = write_payload(bufv, &data);
 	int r;
@@ -414,17 +454,17 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 	} else if ((r = fs_kill_privs(req, fs, nodeid, h->inode))) {
 		n = r;
 	} else {
-		of = handle_ofile(h);
+		sf = handle_get(h);
 		if (h->append)
-			n = dfs_file_append(of->file, data, (size_t)n, NULL);
+			n = dfs_file_append(session_file(sf), data, (size_t)n, NULL);
 		else
-			n = dfs_file_write(of->file, data, (size_t)n, off);
+			n = dfs_file_write(session_file(sf), data, (size_t)n, off);
 		if (n >= 0 && (h->sync || h->dsync)) {
-			r = dfs_file_sync(of->file, h->dsync);
+			r = dfs_file_sync(session_file(sf), h->dsync);
 			if (r)
 				n = r;
 		}
-		ofile_put(fs, h->inode, of);
+		handle_put(h, sf);
 	}
 	if (n < 0)
 		fs_reply_err(req, (int)n, "write", nodeid, NULL);
@@ -437,19 +477,19 @@ void fs_flush(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	FS_TRACE(req, "flush ino=%llu fh=%" PRIu64, INO(nodeid), fi->fh);
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	int r = atomic_exchange(&h->deferred_err, 0), r2 = 0;
-	struct fs_ofile *of;
+	int r = h->fd < 0 ? session_error(&fs->host, &h->inode->sess, &h->seen) : 0, r2 = 0;
+	struct fs_sfile *sf;
 
 	/* A reader's close does not push a writer's half-filled buffers. */
 	if (h->fd < 0 && h->writable) {
-		of = handle_ofile(h);
-		r2 = fs->o.close_policy == FS_CLOSE_SYNC ? dfs_file_sync(of->file, 0)
-							 : dfs_file_close_flush(of->file);
-		ofile_put(fs, h->inode, of);
+		sf = handle_get(h);
+		r2 = fs->o.close_policy == FS_CLOSE_SYNC ? dfs_file_sync(session_file(sf), 0)
+							 : dfs_file_close_flush(session_file(sf));
+		handle_put(h, sf);
 	}
 	/* A close(2) ends its process's POSIX locks on the file. */
 	if (h->fd < 0)
-		fs_locks_flush(fs, h->inode, fi->lock_owner);
+		fs_locks_flush(h->inode, fi->lock_owner);
 	fs_reply_err(req, (r ? r : r2), "flush", nodeid, NULL);
 }
 
@@ -459,15 +499,15 @@ void fs_fsync(fuse_req_t req, fuse_ino_t nodeid, int datasync, struct fuse_file_
 		 datasync);
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	int r = atomic_exchange(&h->deferred_err, 0), r2;
-	struct fs_ofile *of;
+	int r = h->fd < 0 ? session_error(&fs->host, &h->inode->sess, &h->seen) : 0, r2;
+	struct fs_sfile *sf;
 
 	if (h->fd >= 0) {
 		r2 = (datasync ? fdatasync(h->fd) : fsync(h->fd)) ? -errno : 0;
 	} else {
-		of = handle_ofile(h);
-		r2 = dfs_file_sync(of->file, datasync);
-		ofile_put(fs, h->inode, of);
+		sf = handle_get(h);
+		r2 = dfs_file_sync(session_file(sf), datasync);
+		handle_put(h, sf);
 	}
 	fs_reply_err(req, (r ? r : r2), "fsync", nodeid, NULL);
 }
@@ -479,7 +519,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 		 INO(nodeid), fi->fh, (unsigned)mode, OFF(offset), OFF(length));
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	struct fs_ofile *of;
+	struct fs_sfile *sf;
 	int r;
 
 	if (h->fd >= 0) {
@@ -487,9 +527,9 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t nodeid, int mode, off_t offset, off
 	} else if (!h->writable) {
 		r = -EBADF;
 	} else if (!(r = fs_kill_privs(req, fs, nodeid, h->inode))) {
-		of = handle_ofile(h);
-		r = dfs_file_fallocate(of->file, mode, offset, length);
-		ofile_put(fs, h->inode, of);
+		sf = handle_get(h);
+		r = dfs_file_fallocate(session_file(sf), mode, offset, length);
+		handle_put(h, sf);
 	}
 	fs_reply_err(req, r, "fallocate", nodeid, NULL);
 }
@@ -499,9 +539,8 @@ void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
 {
 	FS_TRACE(req, "lseek ino=%llu fh=%" PRIu64 " off=%lld whence=%d", INO(nodeid),
 		 fi->fh, OFF(off), whence);
-	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	struct fs_ofile *of;
+	struct fs_sfile *sf;
 	off_t at;
 
 	if (h->fd >= 0) {
@@ -511,9 +550,9 @@ void fs_lseek(fuse_req_t req, fuse_ino_t nodeid, off_t off, int whence,
 	} else if (whence != SEEK_DATA && whence != SEEK_HOLE) {
 		at = -EINVAL; /* the kernel answers the others itself */
 	} else {
-		of = handle_ofile(h);
-		at = dfs_file_seek_data(of->file, off, whence);
-		ofile_put(fs, h->inode, of);
+		sf = handle_get(h);
+		at = dfs_file_seek_data(session_file(sf), off, whence);
+		handle_put(h, sf);
 	}
 	if (at < 0)
 		fs_reply_err(req, (int)at, "lseek", nodeid, NULL);

@@ -9,20 +9,19 @@
  *   ops.c       connection setup and the one table of operations
  *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
- *   lock.c      handlers: getlk, setlk, flock, forwarded to SOURCE (lock.h)
  *   dir.c       handlers: opendir, readdir(plus), releasedir, fsyncdir
  *   xattr.c     handlers: xattrs, and the progress attributes
- *   commit.c    group commit: the fsyncs of released files, batched
  *   creds.c     acting as the caller for creating calls
+ *   table.c     the inode table, and what sessions ask of inodes (table.h)
+ *   lock.c      handlers: getlk, setlk, flock, forwarded to SOURCE (lock.h)
  *   fail.c      error replies; logging the failures that are the daemon's lot
- *   table.c     the inode table (table.h)
  *   memo.c      the last sessions of files the kernel forgot (memo.h)
- *   ofile.c     an inode's open engine file (ofile.h)
+ *   session.c   an inode's open-file state, and the group commit (session.h)
  *   ifd.c       descriptors of remembered inodes, by file handle (ifd.h)
  *   log.c       where log lines go: stderr, or syslog once detached; traces
  *
  * struct fs is one per mount and lives for the whole process; the locking
- * rules of what it holds are in table.h (inodes) and ofile.h (open files).
+ * rules of what it holds are in table.h (inodes) and session.h (open files).
  */
 #ifndef DFS_FS_H
 #define DFS_FS_H
@@ -53,26 +52,13 @@ struct fs_opts {
 	bool multi_user;    /* allow_other or allow_root: others use the mount */
 };
 
-struct commit_item;
-
-struct fs_committer {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;   /* work queued, or stop */
-	pthread_cond_t room; /* a file was committed */
-	struct commit_item *head, **tail;
-	unsigned pending, max; /* queued or being committed; at most */
-	unsigned queued;       /* in the queue, not yet taken */
-	bool stop, running;
-	pthread_t thread;
-};
-
 struct fs {
 	struct fs_opts o;
 	struct dfs_engine *eng;
 	struct fs_inode root;
 	struct fs_table table;
 	struct fs_ifd_cache ifds;
-	struct fs_committer commit;
+	struct fs_host host; /* the sessions' view of the mount (session.h) */
 	struct fs_lock_waits lock_waits; /* blocking lock requests (lock.c) */
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
@@ -83,12 +69,19 @@ struct fs {
 	bool acl;
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
-	atomic_uint release_errors; /* inodes holding a release error */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* The inode a FUSE node id names: its address, or the root. */
+static inline struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid)
+{
+	if (nodeid == FUSE_ROOT_ID)
+		return &fs->root;
+	return (struct fs_inode *)(uintptr_t)nodeid;
 }
 
 /* An O_PATH descriptor of ino for one call (ifd.h), or -errno; paired
@@ -138,12 +131,6 @@ __attribute__((format(printf, 2, 3))) void fs_trace_line(fuse_req_t req, const c
  * minute at most per kind. */
 void fs_reply_err(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
 		   const char *name);
-
-/* commit.c: the committer thread; fs_commit takes over a detached engine
- * file (ofile_release) and the inode pin that came with it. */
-int fs_commit_start(struct fs *fs);
-void fs_commit_stop(struct fs *fs); /* drains the queue */
-void fs_commit(struct fs *fs, struct fs_inode *ino, struct fs_ofile *of);
 
 /* creds.c: note who the daemon runs as; then run the rest of a creating
  * request as the caller (fsuid, fsgid, supplementary groups and, where
@@ -195,6 +182,8 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 		  struct fuse_file_info *fi);
 void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi);
+/* At exit, after the session: free the handles the kernel never released. */
+void fs_handles_free_all(void);
 
 /* lock.c */
 void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,

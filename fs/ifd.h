@@ -14,7 +14,7 @@
  * handle (another filesystem mounted inside SOURCE, no capability) keeps
  * its descriptor for as long as it is remembered.
  *
- * Files waiting for their group commit (commit.c) hold descriptors of
+ * Files waiting for their group commit (session.c) hold descriptors of
  * their own; they are lent against the same budget (ifd_lend), so idle
  * inodes give theirs up while many files wait and the daemon's total stays
  * near max however slowly SOURCE commits.

@@ -7,7 +7,7 @@
  * relative to the parent's O_PATH descriptor.  Calls that cannot take an
  * O_PATH descriptor (chmod, utimens) go through /proc/self/fd/N, which
  * names the inode itself and resolves nothing; a size change goes to the
- * inode's engine file, open or not (ofile.c).
+ * inode's engine file, open or not (session.c).
  *
  * Permission checks are the kernel's on a mount others use (allow_other
  * brings default_permissions); on a mount only its owner uses, SOURCE's
@@ -100,7 +100,7 @@ static int set_times(struct fs *fs, struct fs_inode *ino, const struct stat *att
 		ts[1] = attr->st_mtim;
 
 	/* Staged data written later would move mtime past what cp -p set. */
-	r = ofile_write_out(fs, ino);
+	r = session_write_out(&ino->sess);
 	if (r)
 		return r;
 
@@ -165,7 +165,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t nodeid, struct stat *attr, int valid,
 		else if (ino->type != S_IFREG)
 			r = -EINVAL;
 		else if (!(r = fs_kill_privs(req, fs, nodeid, ino)))
-			r = ofile_truncate(fs, ino, attr->st_size);
+			r = session_truncate(&fs->host, &ino->sess, attr->st_size);
 	}
 	if (!r && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			    FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))

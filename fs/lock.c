@@ -52,7 +52,7 @@ struct lock_seg {
 struct fs_lock_owner {
 	uint64_t id;			/* the kernel's lock owner */
 	int fd;				/* its own open file description */
-	const struct fs_handle *via;	/* the open file that made it */
+	uint64_t via;			/* the open file that made it (fi->fh) */
 	pid_t pid;			/* the process that locked last */
 	unsigned refs;
 	bool dead; /* out of the list; closed at the last reference */
@@ -107,7 +107,7 @@ void fs_locks_destroy(struct fs_locks *l)
 
 	while ((o = LIST_FIRST(&l->owners))) {
 		LIST_REMOVE(o, link);
-		assert(o->refs == 1); /* a waiter pins the inode */
+		assert(o->refs == 1); /* no waiter: each is done before its file is */
 		owner_free(o);
 	}
 	pthread_mutex_destroy(&l->lock);
@@ -131,7 +131,7 @@ static struct fs_lock_owner *owner_find_locked(struct fs_locks *l, uint64_t id)
 /* The owner id of ino, referenced; made (with a descriptor of its own)
  * when create is set and there is none.  NULL with *err set otherwise. */
 static struct fs_lock_owner *owner_get(struct fs *fs, struct fs_inode *ino, uint64_t id,
-				       const struct fs_handle *via, bool create, int *err)
+				       uint64_t via, bool create, int *err)
 {
 	struct fs_locks *l = &ino->locks;
 	struct fs_lock_owner *o, *raced;
@@ -297,29 +297,28 @@ static int lock_call(int fd, const struct lock_want *w, bool wait)
 
 /* The engine side of a lock change: write out before one is let go or
  * weakened, look again at SOURCE after one is taken. */
-static int engine_turn(struct fs *fs, struct fs_inode *ino, bool acquired)
+static int engine_turn(struct fs_inode *ino, bool acquired)
 {
-	struct fs_ofile *of = ofile_get(ino);
+	struct fs_sfile *sf = session_get(&ino->sess);
 	int r = 0;
 
-	if (of) {
-		r = acquired ? dfs_file_lock_acquired(of->file)
-			     : dfs_file_lock_release(of->file);
-		ofile_put(fs, ino, of);
+	if (sf) {
+		r = acquired ? dfs_file_lock_acquired(session_file(sf))
+			     : dfs_file_lock_release(session_file(sf));
+		session_put(&ino->sess, sf);
 	}
 	return r;
 }
 
 /* A lock was granted to o: note it, and let the engine look again. */
-static int granted(struct fs *fs, struct fs_inode *ino, struct fs_lock_owner *o,
-		   const struct lock_want *w)
+static int granted(struct fs_inode *ino, struct fs_lock_owner *o, const struct lock_want *w)
 {
 	pthread_mutex_lock(&ino->locks.lock);
 	o->pid = w->pid;
 	if (!w->is_flock)
 		segs_apply(o, w->type, w->start, w->end);
 	pthread_mutex_unlock(&ino->locks.lock);
-	return w->type == F_UNLCK ? 0 : engine_turn(fs, ino, true);
+	return w->type == F_UNLCK ? 0 : engine_turn(ino, true);
 }
 
 /* ---- waiting ---- */
@@ -381,10 +380,12 @@ static void *waiter_main(void *arg)
 	if (w->has_timer)
 		timer_delete(w->timer);
 	if (!r)
-		r = granted(w->fs, w->ino, w->o, &w->want);
-	fuse_reply_err(w->req, -r);
+		r = granted(w->ino, w->o, &w->want);
 	owner_put(&w->ino->locks, w->o);
-	fs_inode_unref(w->fs, w->ino, 1);
+	/* The last touch of the inode: until the reply the kernel holds the
+	 * file the request came from, so the inode cannot be forgotten;
+	 * after it, it can. */
+	fuse_reply_err(w->req, -r);
 
 	pthread_mutex_lock(&ws->lock);
 	LIST_REMOVE(w, link);
@@ -427,14 +428,12 @@ static int wait_start(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
 	LIST_INSERT_HEAD(&ws->list, w, link);
 	pthread_mutex_unlock(&ws->lock);
 
-	fs_inode_pin(fs, ino); /* the kernel may forget it while we wait */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WAITER_STACK);
 	r = -pthread_create(&t, &attr, waiter_main, w);
 	pthread_attr_destroy(&attr);
 	if (r) {
-		fs_inode_unref(fs, ino, 1);
 		pthread_mutex_lock(&ws->lock);
 		LIST_REMOVE(w, link);
 		ws->n--;
@@ -484,32 +483,26 @@ void fs_lock_waits_stop(struct fs *fs)
 
 /* ---- the handlers ---- */
 
-static struct fs_handle *handle_of(struct fuse_file_info *fi)
-{
-	return (struct fs_handle *)(uintptr_t)fi->fh;
-}
-
-static void lock_request(fuse_req_t req, struct fuse_file_info *fi, const struct lock_want *w,
-			 bool sleep)
+static void lock_request(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
+			 const struct lock_want *w, bool sleep)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_handle *h = handle_of(fi);
-	struct fs_inode *ino = h->inode;
+	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct fs_lock_owner *o;
 	int r = 0;
 
-	if (h->fd >= 0) { /* the kernel keeps special files' locks */
+	if (ino->type != S_IFREG) { /* the kernel keeps special files' locks */
 		fuse_reply_err(req, ENOLCK);
 		return;
 	}
 	/* Whoever holds the lock next may read SOURCE itself. */
 	if (w->type != F_WRLCK)
-		r = engine_turn(fs, ino, false);
+		r = engine_turn(ino, false);
 	if (r) {
 		fs_reply_err(req, r, "lock", 0, NULL);
 		return;
 	}
-	o = owner_get(fs, ino, fi->lock_owner, h, w->type != F_UNLCK, &r);
+	o = owner_get(fs, ino, fi->lock_owner, fi->fh, w->type != F_UNLCK, &r);
 	if (!o) {
 		fs_reply_err(req, r, "lock", 0, NULL); /* unlock of nothing: 0 */
 		return;
@@ -520,7 +513,7 @@ static void lock_request(fuse_req_t req, struct fuse_file_info *fi, const struct
 		if (!r)
 			return; /* the waiter replies */
 	} else if (!r) {
-		r = granted(fs, ino, o, w);
+		r = granted(ino, o, w);
 	}
 	owner_put(&ino->locks, o);
 	fuse_reply_err(req, -r); /* EAGAIN is the caller's answer, not a failure */
@@ -545,7 +538,7 @@ void fs_setlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	lock_request(req, fi, &w, sleep);
+	lock_request(req, nodeid, fi, &w, sleep);
 }
 
 void fs_flock(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi, int op)
@@ -560,7 +553,7 @@ void fs_flock(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi, int 
 	case LOCK_UN: w.type = F_UNLCK; break;
 	default: fuse_reply_err(req, EINVAL); return;
 	}
-	lock_request(req, fi, &w, !(op & LOCK_NB));
+	lock_request(req, nodeid, fi, &w, !(op & LOCK_NB));
 }
 
 void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
@@ -572,20 +565,19 @@ void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 		 INO(nodeid), fi->fh, fi->lock_owner, lock->l_type, OFF(lock->l_start),
 		 OFF(lock->l_len));
 	struct fs *fs = fs_of(req);
-	struct fs_handle *h = handle_of(fi);
-	struct fs_inode *ino = h->inode;
+	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct fs_lock_owner *o;
 	struct flock fl = *lock;
 	int fd, pfd, r = 0;
 	off_t end = lock->l_len ? lock->l_start + lock->l_len - 1 : INT64_MAX;
 
-	if (h->fd >= 0) {
+	if (ino->type != S_IFREG) {
 		fuse_reply_err(req, ENOLCK);
 		return;
 	}
 	/* The owner's own descriptor, so that its own locks do not count;
 	 * one without locks if it holds none. */
-	o = owner_get(fs, ino, fi->lock_owner, h, false, &r);
+	o = owner_get(fs, ino, fi->lock_owner, fi->fh, false, &r);
 	fd = o ? o->fd : -1;
 	if (!o) {
 		pfd = fs_inode_fd(fs, ino);
@@ -614,7 +606,7 @@ void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 
 /* ---- the end of locks ---- */
 
-void fs_locks_flush(struct fs *fs, struct fs_inode *ino, uint64_t owner)
+void fs_locks_flush(struct fs_inode *ino, uint64_t owner)
 {
 	struct fs_locks *l = &ino->locks;
 	struct fs_lock_owner *o;
@@ -625,7 +617,7 @@ void fs_locks_flush(struct fs *fs, struct fs_inode *ino, uint64_t owner)
 	pthread_mutex_unlock(&l->lock);
 	if (!o)
 		return;
-	engine_turn(fs, ino, false); /* an error stays sticky in the file */
+	engine_turn(ino, false); /* an error stays sticky in the file */
 	pthread_mutex_lock(&l->lock);
 	o = owner_find_locked(l, owner); /* may have gone meanwhile */
 	if (o)
@@ -635,7 +627,7 @@ void fs_locks_flush(struct fs *fs, struct fs_inode *ino, uint64_t owner)
 		owner_free(o);
 }
 
-void fs_locks_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h)
+void fs_locks_release(struct fs_inode *ino, uint64_t fh)
 {
 	struct fs_locks *l = &ino->locks;
 	struct fs_lock_owner *o, *next, *gone = NULL;
@@ -643,15 +635,15 @@ void fs_locks_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h)
 
 	pthread_mutex_lock(&l->lock);
 	LIST_FOREACH(o, &l->owners, link)
-	any |= o->via == h;
+	any |= o->via == fh;
 	pthread_mutex_unlock(&l->lock);
 	if (!any)
 		return;
-	engine_turn(fs, ino, false);
+	engine_turn(ino, false);
 	pthread_mutex_lock(&l->lock);
 	for (o = LIST_FIRST(&l->owners); o; o = next) {
 		next = LIST_NEXT(o, link);
-		if (o->via != h)
+		if (o->via != fh)
 			continue;
 		if (owner_unlink_locked(o)) {
 			/* Out of the list, link is free: chain the ones to

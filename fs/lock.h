@@ -53,7 +53,6 @@ struct fs_lock_waits {
 
 struct fs;
 struct fs_inode;
-struct fs_handle;
 
 void fs_locks_init(struct fs_locks *l);
 /* The inode is freed: close what is left (nothing can wait on it). */
@@ -66,8 +65,8 @@ void fs_lock_waits_stop(struct fs *fs);
 
 /* A close(2) by the process owning `owner` (FUSE flush): its POSIX locks
  * on the file go, after what the file staged reached SOURCE. */
-void fs_locks_flush(struct fs *fs, struct fs_inode *ino, uint64_t owner);
-/* The open file h is released: its OFD locks and flock go. */
-void fs_locks_release(struct fs *fs, struct fs_inode *ino, struct fs_handle *h);
+void fs_locks_flush(struct fs_inode *ino, uint64_t owner);
+/* The open file fh (fi->fh) is released: its OFD locks and flock go. */
+void fs_locks_release(struct fs_inode *ino, uint64_t fh);
 
 #endif /* DFS_FS_LOCK_H */

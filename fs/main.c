@@ -586,14 +586,15 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out_unmount;
 	}
-	r = fs_commit_start(&fs);
+	session_host_init(&fs.host, fs.eng, &fs_table_host_ops, &fs);
+	r = session_commit_start(&fs.host, fs.ifds.max);
 	if (r)
 		fs_log(&fs, LOG_WARNING,
 		       "no committer thread (%s): each release fsyncs its file",
 		       strerror(-r));
 	r = run(&fs, se, &cmd);
 	fs_lock_waits_stop(&fs); /* no reply may follow the session */
-	fs_commit_stop(&fs);
+	session_commit_stop(&fs.host);
 	/* The loop's status is the signal that stopped it, or an error
 	 * reading /dev/fuse; either way the data is what matters now. */
 	if (r && r != -SIGTERM && r != -SIGINT && r != -SIGHUP && r != SIGTERM &&
@@ -609,6 +610,7 @@ out_session:
 out_engine:
 	if (fs.eng)
 		dfs_engine_destroy(fs.eng);
+	fs_handles_free_all();
 	fs_table_destroy(&fs);
 out_args:
 	fuse_opt_free_args(&args);

@@ -34,13 +34,6 @@ int fs_name_ok(const char *name)
 	return 0;
 }
 
-struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid)
-{
-	if (nodeid == FUSE_ROOT_ID)
-		return &fs->root;
-	return (struct fs_inode *)(uintptr_t)nodeid;
-}
-
 static fuse_ino_t node_id(struct fs *fs, struct fs_inode *ino)
 {
 	return ino == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)ino;
@@ -118,7 +111,7 @@ static void inode_init(struct fs_inode *i, const struct stat *st)
 	i->ino = st->st_ino;
 	i->type = st->st_mode & S_IFMT;
 	atomic_init(&i->mode, st->st_mode);
-	ofile_slot_init(&i->of);
+	session_init(&i->sess, i);
 	fs_locks_init(&i->locks);
 }
 
@@ -143,9 +136,8 @@ static struct fs_inode *inode_new(struct fs *fs, int fd, const struct stat *st)
 
 static void inode_free(struct fs *fs, struct fs_inode *i)
 {
-	ofile_free_handles(i);
 	fs_locks_destroy(&i->locks);
-	ofile_slot_destroy(&i->of);
+	session_destroy(&i->sess);
 	ifd_destroy(&fs->ifds, &i->ifd);
 	if (i != &fs->root)
 		free(i);
@@ -211,7 +203,7 @@ unsigned fs_table_shut_all(struct fs *fs)
 	pthread_mutex_lock(&t->lock);
 	for (b = 0; b < t->nbuckets; b++)
 		for (struct fs_inode *i = t->buckets[b]; i; i = i->hnext)
-			failed += ofile_shut(fs, i) != 0;
+			failed += session_shut(&fs->host, &i->sess) != 0;
 	pthread_mutex_unlock(&t->lock);
 	return failed;
 }
@@ -224,7 +216,7 @@ size_t fs_table_busy_files(struct fs *fs, struct fs_inode **inos, size_t max)
 	pthread_mutex_lock(&t->lock);
 	for (size_t b = 0; b < t->nbuckets; b++)
 		for (struct fs_inode *i = t->buckets[b]; i; i = i->hnext) {
-			if (i->type != S_IFREG || !atomic_load(&i->of.busy))
+			if (i->type != S_IFREG || !atomic_load(&i->sess.busy))
 				continue;
 			if (n < max) {
 				i->nlookup++;
@@ -260,7 +252,7 @@ static bool unlinked(struct fs *fs, struct fs_inode *ino)
  * (no lookup left, not busy); whether it was. */
 static bool remove_if_idle_locked(struct fs *fs, struct fs_inode *ino)
 {
-	bool idle = !ino->nlookup && !atomic_load(&ino->of.busy);
+	bool idle = !ino->nlookup && !atomic_load(&ino->sess.busy);
 
 	if (idle)
 		table_remove(&fs->table, ino);
@@ -275,7 +267,7 @@ static void remember(struct fs *fs, struct fs_inode *ino)
 	struct stat st;
 	int fd, r;
 
-	if (ino->type != S_IFREG || !ofile_last_session(ino, &last))
+	if (ino->type != S_IFREG || !session_last(&ino->sess, &last))
 		return;
 	fd = fs_inode_fd(fs, ino);
 	if (fd < 0)
@@ -302,7 +294,7 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 	pthread_mutex_unlock(&fs->table.lock);
 	/* But a deleted file can never be opened again: keeping it (and its
 	 * descriptor) would only keep its space from being freed. */
-	if (kept && unlinked(fs, ino) && !ofile_forget_error(fs, ino)) {
+	if (kept && unlinked(fs, ino) && !session_forget_error(&fs->host, &ino->sess)) {
 		pthread_mutex_lock(&fs->table.lock);
 		gone = remove_if_idle_locked(fs, ino);
 		pthread_mutex_unlock(&fs->table.lock);
@@ -330,11 +322,11 @@ static void stat_shown(bool open, off_t size, struct stat *st)
 int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 {
 	off_t size;
-	bool open = ofile_size(ino, &size);
+	bool open = session_size(&ino->sess, &size);
 	int fd = fs_inode_fd(fs, ino), r;
 
 	/* Staged bytes and truncates count.  An engine file stays visible to
-	 * ofile_size() until its last release has written everything out, so
+	 * session_size() until its last release has written everything out, so
 	 * when there is none the backing size is complete; and reading it
 	 * waits for nothing, not even that write-out. */
 	if (fd < 0)
@@ -380,7 +372,7 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 			struct dfs_file_stats last;
 
 			if (S_ISREG(st.st_mode) && fs_memo_take(&fs->table.memo, &st, &last))
-				ofile_restore_session(fresh, &last);
+				session_restore(&fresh->sess, &last);
 			table_insert(&fs->table, fresh);
 			ino = fresh;
 			fresh = NULL;
@@ -396,7 +388,7 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 	memset(e, 0, sizeof(*e));
 	e->attr = st;
 	off_t size;
-	bool open = ofile_size(ino, &size);
+	bool open = session_size(&ino->sess, &size);
 	stat_shown(open, size, &e->attr);
 	e->ino = node_id(fs, ino);
 	e->attr_timeout = fs->o.timeout;
@@ -419,3 +411,88 @@ int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
 	fs_inode_fd_put(fs, parent);
 	return r ? r : fs_lookup_fd(fs, fd, e);
 }
+
+/* ---- what the sessions ask of their inodes (session.h) ---- */
+
+static int host_open(void *arg, void *owner, int acc)
+{
+	struct fs *fs = arg;
+	struct fs_inode *ino = owner;
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd;
+	r = dfs_reopen(fd, acc);
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
+static int host_truncate(void *arg, void *owner, off_t size)
+{
+	struct fs *fs = arg;
+	struct fs_inode *ino = owner;
+	char path[64];
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd;
+	dfs_proc_path(path, sizeof(path), fd); /* O_PATH: no ftruncate */
+	r = truncate(path, size) ? -errno : 0;
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
+static int host_stat(void *arg, void *owner, struct stat *st)
+{
+	struct fs *fs = arg;
+	struct fs_inode *ino = owner;
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd;
+	r = fstat(fd, st) ? -errno : 0;
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
+static void host_failed(void *arg, void *owner, int err)
+{
+	struct fs *fs = arg;
+	char name[4096];
+
+	fs_inode_name(fs, owner, name, sizeof(name));
+	fs_log(fs, LOG_ERR,
+	       "%s: writing out at release failed: %s; "
+	       "the next close or fsync of the file reports it",
+	       name, strerror(-err));
+}
+
+static void host_hold(void *arg, void *owner)
+{
+	fs_inode_pin(arg, owner);
+}
+
+static void host_let_go(void *arg, void *owner)
+{
+	fs_inode_unref(arg, owner, 1);
+}
+
+static void host_lend(void *arg, int delta)
+{
+	struct fs *fs = arg;
+
+	if (delta > 0)
+		ifd_lend(&fs->ifds, (unsigned)delta);
+	else
+		ifd_unlend(&fs->ifds, (unsigned)-delta);
+}
+
+const struct fs_host_ops fs_table_host_ops = {
+	.open = host_open,
+	.truncate = host_truncate,
+	.stat = host_stat,
+	.failed = host_failed,
+	.hold = host_hold,
+	.let_go = host_let_go,
+	.lend = host_lend,
+};

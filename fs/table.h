@@ -13,12 +13,14 @@
  * Locking rules, the one place they are written down:
  *  - t->lock guards the buckets, count and every inode's nlookup and hnext.
  *    It is a leaf as far as inodes go: nobody takes it while holding an
- *    inode's open-file locks (ofile.h), and it is never held across I/O.
+ *    inode's session lock (session.h), and it is never held across I/O.
  *  - dev, ino and type never change after the inode is made; the
  *    descriptor is ifd.c's to keep, take with fs_inode_fd().
- *  - An inode is freed when nlookup drops to 0 and its open-file slot is
- *    not busy; a file's last session outlives it in the memo (memo.h).  A release pins its inode with one more lookup while it
- *    runs, because the kernel may forget the inode before it is done.
+ *  - An inode is freed when nlookup drops to 0 and its session is not
+ *    busy; a file's last session outlives it in the memo (memo.h).  The
+ *    kernel holds an inode until its release is answered; a session
+ *    waiting for its commit after that pins the inode with one more
+ *    lookup (fs_table_host_ops: hold, let_go).
  *
  * Invariants: nlookup never goes below 0 (fs_inode_unref asserts n <=
  * nlookup); the root is never freed.
@@ -37,7 +39,7 @@
 #include "ifd.h"
 #include "lock.h"
 #include "memo.h"
-#include "ofile.h"
+#include "session.h"
 
 struct fs;
 
@@ -51,7 +53,7 @@ struct fs_inode {
 	atomic_uint mode;
 	uint64_t nlookup;
 	struct fs_inode *hnext;
-	struct fs_ofile_slot of; /* regular files: the engine file (ofile.c) */
+	struct fs_session sess;	 /* regular files: the open-file state (session.c) */
 	struct fs_locks locks;	 /* regular files: locks held on SOURCE (lock.c) */
 };
 
@@ -66,24 +68,26 @@ struct fs_table {
  * (taken over), and the descriptor cache: at most inode_fds descriptors of
  * idle inodes stay open. */
 int fs_table_init(struct fs *fs, int rootfd, unsigned inode_fds);
-/* Free every inode still known (and the handles the kernel never
- * released); after the session is gone. */
+/* Free every inode still known; after the session is gone. */
 void fs_table_destroy(struct fs *fs);
 /* At exit: write out and close every engine file; how many failed. */
 unsigned fs_table_shut_all(struct fs *fs);
 
-/* Up to max regular files with open-file state (ofile.h: busy) into inos,
+/* Up to max regular files with open-file state (session.h: busy) into inos,
  * each pinned with one lookup for the caller to drop (fs_inode_unref(fs,
  * ino, 1)); returns how many there are in all, which may be more. */
 size_t fs_table_busy_files(struct fs *fs, struct fs_inode **inos, size_t max);
 
-struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 void fs_inode_pin(struct fs *fs, struct fs_inode *ino);
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n);
 /* Note the mode of a stat of ino just taken. */
 void fs_inode_saw(struct fs_inode *ino, const struct stat *st);
 /* stat of the inode, with the logical size of a file being written. */
 int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st);
+
+/* What the sessions (session.h) ask of the inodes: their backing files,
+ * their pins, the log, the descriptor budget.  arg: struct fs. */
+extern const struct fs_host_ops fs_table_host_ops;
 
 /* A name a lookup or create may use: not empty, ".", ".." or with '/'. */
 int fs_name_ok(const char *name);

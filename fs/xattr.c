@@ -2,7 +2,7 @@
 /*
  * xattr.c - setxattr, getxattr, listxattr and removexattr, passed through to
  * SOURCE, and the progress attributes that directfs answers itself (names
- * and words: lib/dfs_progress.h; figures of a file: ofile_progress()).
+ * and words: lib/dfs_progress.h; figures of a file: session_figures()).
  *
  * The xattr calls take no O_PATH descriptor, so they go through
  * /proc/self/fd/N, which names the inode itself.  For a symlink that name
@@ -30,7 +30,7 @@
 
 static enum dfs_state root_state(struct fs *fs, const struct dfs_engine_stats *es)
 {
-	if (es->error_files || atomic_load(&fs->release_errors))
+	if (es->error_files || atomic_load(&fs->host.error_files))
 		return DFS_STATE_ERROR;
 	if (es->fallback_files)
 		return DFS_STATE_FALLBACK;
@@ -58,7 +58,7 @@ static int root_value(struct fs *fs, enum dfs_attr a, char *buf, size_t len)
 	case DFS_ATTR_STAGING: v = es.mem_used; break;
 	case DFS_ATTR_FALLBACK_FILES: v = es.fallback_files; break;
 	case DFS_ATTR_ERROR_FILES:
-		v = es.error_files + atomic_load(&fs->release_errors);
+		v = es.error_files + atomic_load(&fs->host.error_files);
 		break;
 	default: return -ENODATA;
 	}
@@ -74,7 +74,7 @@ static int file_value(struct fs *fs, struct fs_inode *ino, enum dfs_attr a, char
 
 	if (a >= DFS_ATTR_ROOT_ONLY)
 		return -ENODATA;
-	ofile_progress(fs, ino, &st);
+	session_figures(&fs->host, &ino->sess, &st);
 	switch (a) {
 	case DFS_ATTR_STATE: return dfs_state_format(st.state, st.error, buf, len);
 	case DFS_ATTR_WRITTEN: v = st.written; break;
@@ -130,8 +130,8 @@ static ssize_t root_files(struct fs *fs, char **out)
 		struct dfs_file_stats st;
 		int n;
 
-		ofile_progress(fs, inos[i], &st);
-		if (ofile_in_flight(inos[i], &st)) {
+		session_figures(&fs->host, &inos[i]->sess, &st);
+		if (session_in_flight(&inos[i]->sess, &st)) {
 			fl->written = st.written;
 			fl->durable = st.durable;
 			fl->pending = st.pending;

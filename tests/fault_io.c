@@ -112,6 +112,13 @@ static ssize_t fi_pread(void *arg, int fd, void *buf, size_t len, off_t off)
 static int fi_simple(struct fault_io *fi, enum fi_op op, int fd)
 {
 	pthread_mutex_lock(&fi->lock);
+	if (op == FI_FSYNC || op == FI_SYNCFS) {
+		fi->held_syncs++;
+		pthread_cond_broadcast(&fi->cv);
+		while (fi->hold_sync)
+			pthread_cond_wait(&fi->cv, &fi->lock);
+		fi->held_syncs--;
+	}
 	struct fi_rule *r = match(fi, op, fd, 0);
 	int ret = 1;
 	if (r)
@@ -200,6 +207,22 @@ void fault_io_hold(struct fault_io *fi, bool hold)
 	pthread_mutex_lock(&fi->lock);
 	fi->hold_direct = hold;
 	pthread_cond_broadcast(&fi->cv);
+	pthread_mutex_unlock(&fi->lock);
+}
+
+void fault_io_hold_sync(struct fault_io *fi, bool hold)
+{
+	pthread_mutex_lock(&fi->lock);
+	fi->hold_sync = hold;
+	pthread_cond_broadcast(&fi->cv);
+	pthread_mutex_unlock(&fi->lock);
+}
+
+void fault_io_wait_held_syncs(struct fault_io *fi, int n)
+{
+	pthread_mutex_lock(&fi->lock);
+	while (fi->held_syncs < n)
+		pthread_cond_wait(&fi->cv, &fi->lock);
 	pthread_mutex_unlock(&fi->lock);
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fault_io.h - an I/O table for tests: the real calls, plus rules that make
- * chosen calls fail, come back short or be interrupted, a gate that holds
- * O_DIRECT writes until released, and an audit of O_DIRECT alignment.
+ * chosen calls fail, come back short or be interrupted, gates that hold
+ * O_DIRECT writes or syncs until released, and an audit of O_DIRECT
+ * alignment.
  */
 #ifndef FAULT_IO_H
 #define FAULT_IO_H
@@ -34,6 +35,8 @@ struct fault_io {
 	int nrules;
 	bool hold_direct;     /* O_DIRECT pwrites wait while set */
 	int held;	      /* how many are waiting */
+	bool hold_sync;	      /* fsyncs and syncfs wait while set */
+	int held_syncs;	      /* how many are waiting */
 	unsigned audit_align; /* nonzero: count direct I/O offsets/lengths off it */
 	unsigned audit_mem;   /* nonzero: count direct I/O buffers off it */
 	/* counters, under lock */
@@ -47,6 +50,9 @@ void fault_io_destroy(struct fault_io *fi);
 void fault_io_add(struct fault_io *fi, struct fi_rule r);
 void fault_io_clear(struct fault_io *fi);
 void fault_io_hold(struct fault_io *fi, bool hold);
+/* Hold fsync and syncfs calls (or let them go), and wait until n are held. */
+void fault_io_hold_sync(struct fault_io *fi, bool hold);
+void fault_io_wait_held_syncs(struct fault_io *fi, int n);
 /* Wait until n direct writes are held at the gate. */
 void fault_io_wait_held(struct fault_io *fi, int n);
 
