@@ -58,6 +58,8 @@ struct dfs_engine_opts {
 	uint64_t (*now_ns)(void); /* NULL: CLOCK_MONOTONIC; tests fake time */
 };
 
+/* ---- the engine (engine.c): options, making and ending it ---- */
+
 /* Fill with the defaults. */
 void dfs_engine_opts_init(struct dfs_engine_opts *o);
 /* Check values; returns 0 or -EINVAL and a reason in why. */
@@ -70,6 +72,8 @@ int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out);
 /* Every file must have been closed. */
 void dfs_engine_destroy(struct dfs_engine *e);
 
+/* ---- a file's life (file.c) ---- */
+
 /*
  * Open the engine on backing file fd (opened O_RDWR or O_RDONLY, without
  * O_DIRECT).  The engine keeps its own descriptors; the caller still owns
@@ -81,42 +85,7 @@ int dfs_file_open(struct dfs_engine *e, int fd, struct dfs_file **out);
  * file opened for the engine alone (O_RDWR, or O_RDONLY; no O_APPEND or
  * O_DIRECT): it saves reopening it.  fd is closed on failure. */
 int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out);
-/*
- * Write out everything staged and fsync, unless nothing was written,
- * truncated or allocated since the last fsync.  Returns the file's error.
- * The file stays open: its stats show the fsync running and its result.
- */
-int dfs_file_finish(struct dfs_file *f);
-/*
- * dfs_file_finish of many files at once (group commit): one syncfs per
- * filesystem writes them back together and stands for their fsyncs;
- * each file still gets its own writeback error.  Where a syncfs fails,
- * its files are fsynced one by one, so an error lands on the file it
- * belongs to.  res[i] receives what dfs_file_finish(files[i]) would return.
- */
-void dfs_file_finish_many(struct dfs_file **files, size_t n, int *res);
-/* Finish and free.  Returns the file's error, if any; the staged data of a
- * file in error is dropped (and logged). */
-int dfs_file_close(struct dfs_file *f);
-
-ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off);
-/* Write at the logical end of file, atomically against other writers;
- * *at receives the offset written to. */
-ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at);
-/* Read through staged data and the backing file (O_DIRECT, bounce buffers
- * where buf or the range is unaligned).  Short only at end of file. */
-ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
-/*
- * The same, for a caller that only passes the bytes on (a FUSE reply):
- * on success deliver(arg, data, n) is called once, with no lock held, and
- * its n is what the read returns.  Bytes the engine already holds in a
- * read-ahead buffer are delivered from there, without a copy (data is
- * valid only during the call); the rest are read into buf (len bytes)
- * and delivered from it.  On failure deliver is not called.
- */
-typedef void dfs_deliver(void *arg, const void *data, size_t n);
-ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
-			      dfs_deliver *deliver, void *arg);
+/* ftruncate(2) of the backing file; staged bytes past size are forgotten. */
 int dfs_file_truncate(struct dfs_file *f, off_t size);
 /* fallocate(2) on the backing file after writing out staged data. */
 int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len);
@@ -149,6 +118,23 @@ int dfs_file_sync(struct dfs_file *f, int datasync);
 off_t dfs_file_size(struct dfs_file *f);
 /* The sticky error (negative errno) or 0. */
 int dfs_file_error(struct dfs_file *f);
+/*
+ * Write out everything staged and fsync, unless nothing was written,
+ * truncated or allocated since the last fsync.  Returns the file's error.
+ * The file stays open: its stats show the fsync running and its result.
+ */
+int dfs_file_finish(struct dfs_file *f);
+/*
+ * dfs_file_finish of many files at once (group commit): one syncfs per
+ * filesystem writes them back together and stands for their fsyncs;
+ * each file still gets its own writeback error.  Where a syncfs fails,
+ * its files are fsynced one by one, so an error lands on the file it
+ * belongs to.  res[i] receives what dfs_file_finish(files[i]) would return.
+ */
+void dfs_file_finish_many(struct dfs_file **files, size_t n, int *res);
+/* Finish and free.  Returns the file's error, if any; the staged data of a
+ * file in error is dropped (and logged). */
+int dfs_file_close(struct dfs_file *f);
 
 struct dfs_file_stats {
 	uint64_t written; /* bytes accepted from applications */
@@ -165,6 +151,34 @@ struct dfs_file_stats {
 /* Never blocks behind disk I/O or the file's lock: the counters are
  * atomics. */
 void dfs_file_stats(struct dfs_file *f, struct dfs_file_stats *st);
+
+/* ---- writes (stage.c) ---- */
+
+/* Stage len bytes at off (any offset and size); written out in the
+ * background, at flush, sync or close.  len, or -errno. */
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off);
+/* Write at the logical end of file, atomically against other writers;
+ * *at receives the offset written to. */
+ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at);
+
+/* ---- reads (read.c) ---- */
+
+/* Read through staged data and the backing file (O_DIRECT, bounce buffers
+ * where buf or the range is unaligned).  Short only at end of file. */
+ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off);
+/*
+ * The same, for a caller that only passes the bytes on (a FUSE reply):
+ * on success deliver(arg, data, n) is called once, with no lock held, and
+ * its n is what the read returns.  Bytes the engine already holds in a
+ * read-ahead buffer are delivered from there, without a copy (data is
+ * valid only during the call); the rest are read into buf (len bytes)
+ * and delivered from it.  On failure deliver is not called.
+ */
+typedef void dfs_deliver(void *arg, const void *data, size_t n);
+ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
+			      dfs_deliver *deliver, void *arg);
+
+/* ---- mount-wide figures (engine.c) ---- */
 
 struct dfs_engine_stats {
 	uint64_t open_files;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dfs_internal.h - structures shared by the engine's files: engine.c (pool,
- * workers, reclaim), file.c (a file's life), stage.c (staging windows),
- * read.c and disk.c.  Not installed; fs/ uses dfs_engine.h only.
+ * dfs_internal.h - structures shared by the engine's files: file.c (a
+ * file's life), read.c (reads), stage.c (the write stage), window.c (the
+ * windows both sit on), disk.c (its I/O), engine.c (pool, workers,
+ * reclaim).  Not installed; fs/ uses dfs_engine.h only.
  *
  * Locking and ownership, the one place they are written down:
  *
@@ -28,6 +29,26 @@
  *  - Buffers move between pool, f->spare, staged window and worker by
  *    pointer; nothing is copied on a flush.
  *  - Counters (_Atomic) are written under f->lock and read without it.
+ *  - What f->lock is held across.  It is dropped for every wait on
+ *    another thread (a buffer from the pool, a window in flight, f->cv)
+ *    and for a read of the disk where nothing is staged (read.c).  It is
+ *    held across these system calls on the file's own descriptors, so a
+ *    second call on the same file waits for them, and a stuck disk stalls
+ *    that file (never another file, nor the engine: e->lock is never held
+ *    across I/O):
+ *      - the read of a block a write covers only in part (stage.c,
+ *        fill_block: read-modify-write), and reads of the missing blocks
+ *        of a window a read falls into, or of a range that is partly
+ *        staged (read.c: read_window_locked, file_read);
+ *      - ftruncate (dfs_file_truncate), fallocate and the fstat after it
+ *        (dfs_file_fallocate), lseek for SEEK_DATA/SEEK_HOLE
+ *        (dfs_file_seek_data), the fstat that notes SOURCE's ctime and
+ *        size when a lock is let go or taken (dfs_file_lock_release,
+ *        dfs_file_lock_acquired).
+ *    Never across a write of the data (workers write with no lock held;
+ *    a flush that writes its last window itself drops the lock for it),
+ *    nor across an fsync or syncfs (sync_begin and sync_end take it on
+ *    either side).
  *
  * Invariants (under f->lock):
  *  - disk_size <= size; bytes of the backing file past disk_size are zero
@@ -317,6 +338,48 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t off,
 			     off_t disk_size);
 
+/* window.c, all under f->lock: the windows of a file and their bitmaps */
+/* Block b of w holds the file's current bytes; holds bytes the disk lacks
+ * (the window's first makes it staged; w not in flight); holds nothing
+ * (the window's last dirty one gone makes it clean, its applications'
+ * bytes settled). */
+void dfs_blk_set_valid(struct dfs_window *w, unsigned b);
+void dfs_blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b);
+void dfs_blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b);
+/* The window of index idx, or NULL; whether any lies in [off, off + len). */
+struct dfs_window *dfs_window_find(struct dfs_file *f, uint64_t idx);
+bool dfs_window_any(struct dfs_file *f, off_t off, size_t len);
+/* A new clean window for idx on f->spare, which the caller provides;
+ * NULL without memory for its bitmaps. */
+struct dfs_window *dfs_window_new(struct dfs_file *f, uint64_t idx);
+/* w, not in flight, leaves unwritten: clean, truncated away (settled),
+ * or lost with a file in error; its buffer goes to *take, else the pool. */
+void dfs_window_drop(struct dfs_file *f, struct dfs_window *w, bool settled, char **take);
+/* w leaves the list, its buffer already taken (a completed write-out). */
+void dfs_window_unlink(struct dfs_file *f, struct dfs_window *w);
+/* Every block dirty and the file reaches its end (a stream's window). */
+bool dfs_window_full(const struct dfs_file *f, const struct dfs_window *w);
+/* The least recently used staged (full_only: full) or clean window not in
+ * flight, or NULL. */
+struct dfs_window *dfs_window_oldest_staged(struct dfs_file *f, bool full_only);
+struct dfs_window *dfs_window_oldest_clean(struct dfs_file *f);
+/* Give the least recently used clean window's buffer back; false when
+ * there is none.  drop_clean gives back all (the disk changed under them,
+ * or the file is closing). */
+bool dfs_window_release_clean(struct dfs_file *f);
+void dfs_window_drop_clean(struct dfs_file *f);
+/* Make sure f->spare holds a buffer without waiting: a free one from the
+ * pool, else the file's least recently used clean window's.  Whether it
+ * does. */
+bool dfs_window_spare_now(struct dfs_file *f);
+/* Make block b of w valid, reading it from the disk if needed (the
+ * read-modify-write of a partly covered block).  0 or -errno. */
+int dfs_window_fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b);
+/* Copy [off, off + len), inside w's index, out of w, reading its missing
+ * blocks into it first (around it while it is in flight). */
+ssize_t dfs_window_read_locked(struct dfs_file *f, struct dfs_window *w, char *dst,
+			       size_t len, off_t off);
+
 /* read.c, under f->lock: give back read-ahead buffers not being read
  * into; all = false stops at the first (reclaim).  Returns how many. */
 unsigned dfs_ra_release(struct dfs_file *f, bool all);
@@ -329,21 +392,6 @@ bool dfs_stage_release_spare(struct dfs_file *f);
 /* Start the write-out of the oldest staged window, if depth allows; it
  * gives its buffer back when done. */
 void dfs_stage_write_oldest(struct dfs_file *f);
-/* Give the least recently used clean window's buffer back; false when
- * there is none.  drop_clean gives back all (the disk changed under them,
- * or the file is closing). */
-bool dfs_stage_release_clean(struct dfs_file *f);
-void dfs_stage_drop_clean(struct dfs_file *f);
-/* Make sure f->spare holds a buffer without waiting: a free one from the
- * pool, else the file's least recently used clean window's.  Whether it
- * does. */
-bool dfs_stage_spare_now(struct dfs_file *f);
-/* A new clean window for idx on f->spare, which the caller provides;
- * NULL without memory for its bitmaps. */
-struct dfs_window *dfs_stage_window_new(struct dfs_file *f, uint64_t idx);
-/* Block b of window w holds the file's current bytes (and the disk's). */
-void dfs_blk_set_valid(struct dfs_window *w, unsigned b);
-struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx);
 /* Record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err);
 /* Wait for one window completion; returns the sticky error. */

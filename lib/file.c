@@ -66,7 +66,7 @@ int dfs_file_lock_acquired(struct dfs_file *f)
 		/* The disk's bytes may differ from what was read: read-ahead
 		 * slots (disk_gen) and clean windows are not to be served. */
 		atomic_fetch_add(&f->disk_gen, 1);
-		dfs_stage_drop_clean(f);
+		dfs_window_drop_clean(f);
 		if (!r) {
 			r = backing_unchanged(f, &same);
 			if (!r) {
@@ -98,7 +98,7 @@ int dfs_file_close_flush(struct dfs_file *f)
 	f->closing = true; /* windows written from now on are not kept */
 	int r = dfs_stage_flush_locked(f);
 	f->flush_cached = false;
-	dfs_stage_drop_clean(f);
+	dfs_window_drop_clean(f);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -214,7 +214,7 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 		r = io->fallocate(io->arg, f->fd, mode, off, len);
 		atomic_fetch_add(&f->disk_gen, 1);
 		/* Clean windows may hold what the disk no longer does. */
-		dfs_stage_drop_clean(f);
+		dfs_window_drop_clean(f);
 	}
 	if (!r) {
 		/* Nothing is staged now: the backing file is the truth. */
@@ -344,7 +344,7 @@ static void reclaim(struct dfs_client *c)
 
 	pthread_mutex_lock(&f->lock);
 	if (!dfs_stage_release_spare(f) && !dfs_ra_release(f, false) &&
-	    !dfs_stage_release_clean(f))
+	    !dfs_window_release_clean(f))
 		dfs_stage_write_oldest(f);
 	pthread_mutex_unlock(&f->lock);
 }

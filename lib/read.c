@@ -17,7 +17,7 @@
  * take idle slots' buffers back first (file.c's reclaim); close waits for
  * running reads and gives the buffers back.
  *
- * Clean windows (stage.c) cache what other reads of a file open for
+ * Clean windows (window.c) cache what other reads of a file open for
  * writing (a database) find on the disk: a block missing from a window
  * not in flight is read into the window itself; a read that finds no
  * window runs without the lock as before, and its whole blocks are then
@@ -36,72 +36,6 @@
 /* Reads at least this long start or use read-ahead. */
 #define RA_MIN (64 * 1024)
 
-static bool range_staged(struct dfs_file *f, off_t off, size_t len)
-{
-	uint64_t first = (uint64_t)off / f->wsize;
-	uint64_t last = (uint64_t)(off + (off_t)len - 1) / f->wsize;
-	for (struct dfs_window *w = f->windows; w; w = w->next)
-		if (w->idx >= first && w->idx <= last)
-			return true;
-	return false;
-}
-
-/* Under f->lock, w not in flight: read blocks [b, e) from the disk into
- * the window, valid from now on.  0 or -errno. */
-static int fill_blocks(struct dfs_file *f, struct dfs_window *w, unsigned b, unsigned e)
-{
-	off_t pos = win_off(f, w) + (off_t)b * f->blk;
-	ssize_t r = dfs_disk_read(f, w->buf + (size_t)b * f->blk, (size_t)(e - b) * f->blk,
-				  pos, f->disk_size);
-
-	if (r < 0)
-		return (int)r;
-	for (; b < e; b++)
-		dfs_blk_set_valid(w, b);
-	return 0;
-}
-
-/* Under f->lock: [off, off + len) inside one window index. */
-static ssize_t read_window_locked(struct dfs_file *f, struct dfs_window *w, char *dst,
-				  size_t len, off_t off)
-{
-	const off_t base = win_off(f, w);
-	const off_t blk = f->blk;
-	size_t done = 0;
-
-	while (done < len) {
-		off_t pos = off + (off_t)done;
-		unsigned b = (unsigned)((pos - base) / blk);
-		bool valid = blk_valid(w, b);
-		/* Extend over blocks of the same validity. */
-		unsigned e = b + 1;
-		while (e < f->nblocks && blk_valid(w, e) == valid)
-			e++;
-		off_t run_end = base + (off_t)e * blk;
-		size_t n = len - done;
-		if ((off_t)n > run_end - pos)
-			n = (size_t)(run_end - pos);
-		if (!valid && !w->inflight) {
-			/* Into the window, then copied like a valid run. */
-			unsigned eb = (unsigned)((pos + (off_t)n - base + blk - 1) / blk);
-			int r = fill_blocks(f, w, b, eb);
-			if (r)
-				return r;
-			valid = true;
-		}
-		if (valid) {
-			memcpy(dst + done, w->buf + (pos - base), n);
-		} else {
-			ssize_t r = dfs_disk_read(f, dst + done, n, pos, f->disk_size);
-			if (r < 0)
-				return r;
-		}
-		done += n;
-	}
-	w->lru = ++f->clock;
-	return (ssize_t)done;
-}
-
 /* Under f->lock, after [off, off + len) of buf was read from the disk
  * without the lock, with disk_gen then gen: keep its whole blocks in the
  * window of their index (a new clean one if a buffer is free at once),
@@ -119,11 +53,11 @@ static void keep_read(struct dfs_file *f, const char *buf, size_t len, off_t off
 	if (first >= end || (uint64_t)(end - 1) / f->wsize != idx ||
 	    atomic_load(&f->disk_gen) != gen || file_err(f))
 		return;
-	struct dfs_window *w = dfs_stage_find(f, idx);
+	struct dfs_window *w = dfs_window_find(f, idx);
 	if (!w) {
-		if (!dfs_stage_spare_now(f))
+		if (!dfs_window_spare_now(f))
 			return;
-		w = dfs_stage_window_new(f, idx);
+		w = dfs_window_new(f, idx);
 		if (!w)
 			return;
 	}
@@ -301,7 +235,7 @@ static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
 
 	bool seq = off == f->ra_next && len >= RA_MIN && !f->eng->o.no_readahead;
 	f->ra_next = off + (off_t)len;
-	if (!range_staged(f, off, len)) {
+	if (!dfs_window_any(f, off, len)) {
 		/* Nothing staged here: from a read-ahead slot, else from the
 		 * disk without the lock. */
 		off_t disk_size = f->disk_size;
@@ -335,9 +269,9 @@ static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
 		size_t n = len - done;
 		if ((off_t)n > wend - pos)
 			n = (size_t)(wend - pos);
-		struct dfs_window *w = dfs_stage_find(f, idx);
+		struct dfs_window *w = dfs_window_find(f, idx);
 		if (w)
-			r = read_window_locked(f, w, dst + done, n, pos);
+			r = dfs_window_read_locked(f, w, dst + done, n, pos);
 		else
 			r = dfs_disk_read(f, dst + done, n, pos, f->disk_size);
 		if (r < 0)

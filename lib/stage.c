@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stage.c - staging windows of one file: a write at any offset copied
- * into aligned windows (with read-modify-write of partly covered blocks),
- * full windows handed to the workers, their write-out and completion,
- * flushing every window, trimming at a truncate, and giving buffers back
- * to the pool.  Locking rules and invariants: dfs_internal.h.
+ * stage.c - the write stage of one file: a write at any offset copied
+ * into aligned windows (window.c; with read-modify-write of partly
+ * covered blocks), full windows handed to the workers, their write-out and
+ * completion, flushing every window, trimming at a truncate, and giving
+ * buffers back to the pool.  Locking rules and invariants: dfs_internal.h.
  *
- * A window covers wsize bytes at a multiple of wsize and carries two
- * bitmaps: valid blocks (holding the file's current bytes) and, of those,
- * dirty ones (not on disk yet).  A write makes every block it touches
- * dirty: a block it covers only in part is first read from disk (or
- * zero-filled past disk_size).  Write-out writes runs of dirty blocks with
- * O_DIRECT (bridging short gaps of valid clean blocks, one write instead
- * of several), except the block holding a partial end of file, which is
- * written at its exact length without O_DIRECT (disk.c).  Invalid blocks
- * are never written, so holes and untouched data stay as they are.
+ * A write makes every block it touches dirty: a block it covers only in
+ * part is first read from disk (or zero-filled past disk_size).
+ * Write-out writes runs of dirty blocks with O_DIRECT (bridging short
+ * gaps of valid clean blocks, one write instead of several), except the
+ * block holding a partial end of file, which is written at its exact
+ * length without O_DIRECT (disk.c).  Invalid blocks are never written, so
+ * holes and untouched data stay as they are.
  *
  * A window is submitted to the workers when it is full (every block
  * dirty, and the logical size reaches its end), when the file has too many
@@ -38,61 +36,6 @@
 #include <string.h>
 #include <syslog.h>
 
-void dfs_blk_set_valid(struct dfs_window *w, unsigned b)
-{
-	if (!blk_valid(w, b)) {
-		w->valid[b / 64] |= 1ull << (b % 64);
-		w->nvalid++;
-	}
-}
-
-/* Under f->lock, w not in flight: block b holds bytes the disk lacks.  The
- * window's first dirty block makes a clean window staged. */
-static void blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b)
-{
-	assert(!w->inflight);
-	dfs_blk_set_valid(w, b);
-	if (blk_dirty(f, w, b))
-		return;
-	w->valid[dfs_bitmap_words(f) + b / 64] |= 1ull << (b % 64);
-	if (w->ndirty++ == 0) {
-		assert(f->nclean > 0);
-		f->nclean--;
-		f->nstaged++;
-	}
-}
-
-/* Under f->lock, w not in flight: block b holds nothing any more.  The
- * window's last dirty block gone makes a staged window clean; its
- * applications' bytes are settled (the caller dropped them). */
-static void blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b)
-{
-	assert(!w->inflight);
-	if (blk_dirty(f, w, b)) {
-		w->valid[dfs_bitmap_words(f) + b / 64] &= ~(1ull << (b % 64));
-		assert(w->ndirty > 0);
-		if (--w->ndirty == 0) {
-			assert(f->nstaged > 0);
-			f->nstaged--;
-			f->nclean++;
-			settle(f, w->app_bytes);
-			w->app_bytes = 0;
-		}
-	}
-	if (blk_valid(w, b)) {
-		w->valid[b / 64] &= ~(1ull << (b % 64));
-		w->nvalid--;
-	}
-}
-
-struct dfs_window *dfs_stage_find(struct dfs_file *f, uint64_t idx)
-{
-	for (struct dfs_window *w = f->windows; w; w = w->next)
-		if (w->idx == idx)
-			return w;
-	return NULL;
-}
-
 /* Under f->lock: record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err)
 {
@@ -108,70 +51,6 @@ void dfs_stage_set_error(struct dfs_file *f, int err)
 
 /* ---- windows ---- */
 
-/* Under f->lock: a new clean window for idx on the spare buffer (which
- * the caller made sure of). */
-struct dfs_window *dfs_stage_window_new(struct dfs_file *f, uint64_t idx)
-{
-	struct dfs_window *w = f->free_windows;
-
-	if (w) {
-		f->free_windows = w->next;
-	} else {
-		w = malloc(sizeof(*w) + 2 * dfs_bitmap_words(f) * sizeof(uint64_t));
-		if (!w)
-			return NULL;
-	}
-	memset(w, 0, sizeof(*w) + 2 * dfs_bitmap_words(f) * sizeof(uint64_t));
-	w->file = f;
-	w->idx = idx;
-	w->buf = f->spare;
-	f->spare = NULL;
-	assert(w->buf);
-	w->next = f->windows;
-	f->windows = w;
-	f->nclean++;
-	dfs_update_reclaimable(f);
-	return w;
-}
-
-static void window_unlink(struct dfs_file *f, struct dfs_window *w)
-{
-	struct dfs_window **pp = &f->windows;
-	while (*pp != w)
-		pp = &(*pp)->next;
-	*pp = w->next;
-	w->next = f->free_windows;
-	f->free_windows = w;
-}
-
-/* Under f->lock: w, not in flight, leaves without being written: clean,
- * truncated away (its bytes are settled), or dropped by the close of a
- * file in error (lost).  Its buffer is handed back: to *take when that is
- * given (the file's next window), else to the pool. */
-static void window_drop(struct dfs_file *f, struct dfs_window *w, bool settled,
-			char **take)
-{
-	assert(!w->inflight);
-	if (settled)
-		settle(f, w->app_bytes);
-	else
-		count_sub_pending(f, w->app_bytes);
-	if (take)
-		*take = w->buf;
-	else
-		dfs_pool_put(f->eng, w->buf);
-	w->buf = NULL;
-	if (w->ndirty) {
-		assert(f->nstaged > 0);
-		f->nstaged--;
-	} else {
-		assert(f->nclean > 0);
-		f->nclean--;
-	}
-	window_unlink(f, w);
-	dfs_update_reclaimable(f);
-}
-
 /* Under f->lock: give the waiting spare buffer back to the pool. */
 static void spare_release(struct dfs_file *f)
 {
@@ -182,11 +61,6 @@ static void spare_release(struct dfs_file *f)
 	dfs_update_reclaimable(f);
 }
 
-static bool window_full(const struct dfs_file *f, const struct dfs_window *w)
-{
-	return w->ndirty == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
-}
-
 static void window_write_out(struct dfs_job *job);
 
 /* Under f->lock, with f->nflight < depth: mark w in flight.  False when
@@ -194,14 +68,14 @@ static void window_write_out(struct dfs_job *job);
 static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 {
 	if (w->ndirty == 0) { /* nothing left to write */
-		window_drop(f, w, true, NULL);
+		dfs_window_drop(f, w, true, NULL);
 		return false;
 	}
 	w->inflight = true;
 	w->cached = f->flush_cached && f->size <= (off_t)f->eng->o.small_max;
 	/* A stream's full window will not be read again; a close keeps
 	 * nothing. */
-	w->keep = !f->closing && !window_full(f, w);
+	w->keep = !f->closing && !dfs_window_full(f, w);
 	w->eof = f->size;
 	f->nstaged--;
 	f->nflight++;
@@ -229,28 +103,6 @@ static void submit(struct dfs_file *f, struct dfs_window *w)
 {
 	if (submit_begin(f, w))
 		dfs_engine_enqueue(f->eng, &w->job);
-}
-
-static struct dfs_window *oldest_staged(struct dfs_file *f, bool full_only)
-{
-	struct dfs_window *best = NULL;
-	for (struct dfs_window *w = f->windows; w; w = w->next) {
-		if (w->inflight || !w->ndirty || (full_only && !window_full(f, w)))
-			continue;
-		if (!best || w->lru < best->lru)
-			best = w;
-	}
-	return best;
-}
-
-/* Under f->lock: the clean window used least recently, or NULL. */
-static struct dfs_window *oldest_clean(struct dfs_file *f)
-{
-	struct dfs_window *best = NULL;
-	for (struct dfs_window *w = f->windows; w; w = w->next)
-		if (!w->inflight && !w->ndirty && (!best || w->lru < best->lru))
-			best = w;
-	return best;
 }
 
 /* Under f->lock: wait for one completion.  Returns the sticky error. */
@@ -356,7 +208,7 @@ static void window_write_out(struct dfs_job *job)
 	w->buf = NULL;
 	w->inflight = false;
 	f->nflight--;
-	window_unlink(f, w);
+	dfs_window_unlink(f, w);
 	/* Return the buffer before waking the file's waiters, so that a
 	 * writer woken here finds it in the pool. */
 	dfs_pool_put_written(f->eng, buf);
@@ -381,16 +233,16 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 	if (file_err(f))
 		return file_err(f);
 	/* Full windows waiting for a free slot go first: back-pressure. */
-	w = oldest_staged(f, true);
+	w = dfs_window_oldest_staged(f, true);
 	if (!w && f->nstaged >= e->o.max_staged)
-		w = oldest_staged(f, false);
+		w = dfs_window_oldest_staged(f, false);
 	if (w) {
 		if (f->nflight >= e->o.depth)
 			return dfs_stage_wait(f);
 		submit(f, w);
 		return 0;
 	}
-	if (!dfs_stage_spare_now(f)) {
+	if (!dfs_window_spare_now(f)) {
 		pthread_mutex_unlock(&f->lock);
 		char *buf = dfs_pool_get(e);
 		pthread_mutex_lock(&f->lock);
@@ -407,26 +259,6 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 	return 0;
 }
 
-/* Make block b of staged window w valid, reading it if needed. */
-static int fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
-{
-	if (blk_valid(w, b))
-		return 0;
-	char *dst = w->buf + (size_t)b * f->blk;
-	off_t off = win_off(f, w) + (off_t)b * f->blk;
-	if (off >= f->disk_size) {
-		memset(dst, 0, f->blk);
-	} else {
-		ssize_t r = f->disk_size <= (off_t)f->eng->o.small_max
-				    ? dfs_disk_read_cached(f, dst, f->blk, off, f->disk_size)
-				    : dfs_disk_read(f, dst, f->blk, off, f->disk_size);
-		if (r < 0)
-			return (int)r;
-	}
-	dfs_blk_set_valid(w, b);
-	return 0;
-}
-
 /* Copy [off, off + len), which lies inside staged window w. */
 static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 		      size_t len, off_t off)
@@ -438,20 +270,20 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 	int r;
 
 	if ((off - base) % blk) {
-		r = fill_block(f, w, first);
+		r = dfs_window_fill_block(f, w, first);
 		if (r)
 			return r;
 	}
 	if ((off + (off_t)len - base) % blk) {
-		r = fill_block(f, w, last);
+		r = dfs_window_fill_block(f, w, last);
 		if (r)
 			return r;
 	}
 	memcpy(w->buf + (off - base), src, len);
 	for (unsigned b = first; b <= last; b++)
-		blk_set_dirty(f, w, b);
+		dfs_blk_set_dirty(f, w, b);
 	/* The zero-past-size invariant holds for a freshly filled last block
-	 * too: fill_block() zeroed or read past size. */
+	 * too: dfs_window_fill_block() zeroed or read past size. */
 	w->app_bytes += len;
 	w->lru = ++f->clock;
 	if (off + (off_t)len > f->size)
@@ -476,7 +308,7 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 		}
 		off_t pos = off + (off_t)done;
 		uint64_t idx = (uint64_t)pos / f->wsize;
-		struct dfs_window *w = dfs_stage_find(f, idx);
+		struct dfs_window *w = dfs_window_find(f, idx);
 		if (w && w->inflight) {
 			/* Overwriting data on its way to disk: wait for it. */
 			dfs_stage_wait(f);
@@ -490,7 +322,7 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 				break;
 			if (!ready)
 				continue;
-			w = dfs_stage_window_new(f, idx);
+			w = dfs_window_new(f, idx);
 			if (!w) {
 				err = -ENOMEM;
 				break;
@@ -504,11 +336,11 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 		err = stage_copy(f, w, buf + done, n, pos);
 		if (err) {
 			if (!w->nvalid) /* made for this write, which failed */
-				window_drop(f, w, true, NULL);
+				dfs_window_drop(f, w, true, NULL);
 			break;
 		}
 		done += n;
-		if (window_full(f, w) && f->nflight < f->eng->o.depth)
+		if (dfs_window_full(f, w) && f->nflight < f->eng->o.depth)
 			submit(f, w);
 	}
 	return done ? (ssize_t)done : err;
@@ -566,7 +398,7 @@ int dfs_stage_flush_locked(struct dfs_file *f)
 	for (;;) {
 		if (file_err(f))
 			return file_err(f);
-		struct dfs_window *w = oldest_staged(f, false);
+		struct dfs_window *w = dfs_window_oldest_staged(f, false);
 		if (w && !f->nflight && f->nstaged == 1) {
 			/* The last window, and nothing else to overlap it with
 			 * (a small file's close): write it here rather than
@@ -599,7 +431,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 		next = w->next;
 		off_t base = win_off(f, w);
 		if (base >= size) {
-			window_drop(f, w, true, NULL);
+			dfs_window_drop(f, w, true, NULL);
 			continue;
 		}
 		if (base + (off_t)f->wsize <= size)
@@ -607,7 +439,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 		off_t rel = size - base;
 		unsigned keep = (unsigned)((rel + f->blk - 1) / f->blk);
 		for (unsigned b = keep; b < f->nblocks; b++)
-			blk_clear(f, w, b);
+			dfs_blk_clear(f, w, b);
 		if (rel % f->blk && blk_valid(w, keep - 1))
 			memset(w->buf + rel, 0, f->blk - (size_t)(rel % f->blk));
 	}
@@ -621,37 +453,10 @@ bool dfs_stage_release_spare(struct dfs_file *f)
 	return true;
 }
 
-bool dfs_stage_spare_now(struct dfs_file *f)
-{
-	if (!f->spare) {
-		f->spare = dfs_pool_try_get(f->eng);
-		if (!f->spare && f->nclean)
-			window_drop(f, oldest_clean(f), true, &f->spare);
-		dfs_update_reclaimable(f);
-	}
-	return f->spare != NULL;
-}
-
-bool dfs_stage_release_clean(struct dfs_file *f)
-{
-	struct dfs_window *w = oldest_clean(f);
-
-	if (!w)
-		return false;
-	window_drop(f, w, true, NULL);
-	return true;
-}
-
-void dfs_stage_drop_clean(struct dfs_file *f)
-{
-	while (dfs_stage_release_clean(f))
-		;
-}
-
 void dfs_stage_write_oldest(struct dfs_file *f)
 {
 	if (f->nflight < f->eng->o.depth) {
-		struct dfs_window *w = oldest_staged(f, false);
+		struct dfs_window *w = dfs_window_oldest_staged(f, false);
 		if (w && submit_begin(f, w)) {
 			w->keep = false; /* the pool wants its buffer */
 			dfs_engine_enqueue(f->eng, &w->job);
@@ -666,7 +471,7 @@ uint64_t dfs_stage_discard(struct dfs_file *f)
 	assert(f->nflight == 0);
 	while (f->windows) {
 		lost += f->windows->app_bytes;
-		window_drop(f, f->windows, false, NULL);
+		dfs_window_drop(f, f->windows, false, NULL);
 	}
 	spare_release(f);
 	return lost;
