@@ -237,27 +237,6 @@ static inline void dfs_update_reclaimable(struct dfs_file *f)
 	atomic_store(&f->client.reclaimable, n);
 }
 
-static inline off_t win_off(const struct dfs_file *f, const struct dfs_window *w)
-{
-	return (off_t)(w->idx * f->wsize);
-}
-
-static inline size_t dfs_bitmap_words(const struct dfs_file *f)
-{
-	return (f->nblocks + 63) / 64;
-}
-
-static inline bool blk_valid(const struct dfs_window *w, unsigned b)
-{
-	return w->valid[b / 64] & (1ull << (b % 64));
-}
-
-static inline bool blk_dirty(const struct dfs_file *f, const struct dfs_window *w,
-			     unsigned b)
-{
-	return w->valid[dfs_bitmap_words(f) + b / 64] & (1ull << (b % 64));
-}
-
 /* The sticky error: set once, under f->lock; read anywhere. */
 static inline int file_err(struct dfs_file *f)
 {
@@ -343,6 +322,12 @@ ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t of
  * (the window's first makes it staged; w not in flight); holds nothing
  * (the window's last dirty one gone makes it clean, its applications'
  * bytes settled). */
+/* Where w starts in the file; the words of one bitmap; is block b of w
+ * valid, dirty. */
+off_t dfs_win_off(const struct dfs_file *f, const struct dfs_window *w);
+size_t dfs_bitmap_words(const struct dfs_file *f);
+bool dfs_blk_valid(const struct dfs_window *w, unsigned b);
+bool dfs_blk_dirty(const struct dfs_file *f, const struct dfs_window *w, unsigned b);
 void dfs_blk_set_valid(struct dfs_window *w, unsigned b);
 void dfs_blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b);
 void dfs_blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b);

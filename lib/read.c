@@ -65,7 +65,7 @@ static void keep_read(struct dfs_file *f, const char *buf, size_t len, off_t off
 		return;
 	for (off_t p = first; p < end; p += blk) {
 		unsigned b = (unsigned)((p - base) / blk);
-		if (blk_valid(w, b))
+		if (dfs_blk_valid(w, b))
 			continue;
 		memcpy(w->buf + (p - base), buf + (p - off), (size_t)blk);
 		dfs_blk_set_valid(w, b);

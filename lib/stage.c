@@ -83,12 +83,12 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 
 	/* The backing file will reach at least the last dirty block. */
 	unsigned last = f->nblocks;
-	while (last > 0 && !blk_dirty(f, w, last - 1))
+	while (last > 0 && !dfs_blk_dirty(f, w, last - 1))
 		last--;
 	/* No valid block starts at or past size (dfs_internal.h). */
-	assert(last > 0 && win_off(f, w) + (off_t)(last - 1) * f->blk < w->eof);
+	assert(last > 0 && dfs_win_off(f, w) + (off_t)(last - 1) * f->blk < w->eof);
 	assert(f->nflight <= f->eng->o.depth);
-	off_t end = win_off(f, w) + (off_t)last * f->blk;
+	off_t end = dfs_win_off(f, w) + (off_t)last * f->blk;
 	if (end > w->eof)
 		end = w->eof;
 	if (end > f->disk_size)
@@ -124,13 +124,13 @@ static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, un
 	unsigned e = b;
 
 	for (;;) {
-		while (e < f->nblocks && blk_dirty(f, w, e))
+		while (e < f->nblocks && dfs_blk_dirty(f, w, e))
 			e++;
 		unsigned g = e;
-		while (g < f->nblocks && g - e < BRIDGE_BLOCKS && blk_valid(w, g) &&
-		       !blk_dirty(f, w, g))
+		while (g < f->nblocks && g - e < BRIDGE_BLOCKS && dfs_blk_valid(w, g) &&
+		       !dfs_blk_dirty(f, w, g))
 			g++;
-		if (g == e || g >= f->nblocks || !blk_dirty(f, w, g))
+		if (g == e || g >= f->nblocks || !dfs_blk_dirty(f, w, g))
 			return e;
 		e = g;
 	}
@@ -139,12 +139,12 @@ static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, un
 /* Write one window's dirty blocks.  Worker thread, no locks held. */
 static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 {
-	const off_t base = win_off(f, w);
+	const off_t base = dfs_win_off(f, w);
 	const off_t blk = f->blk;
 	unsigned b = 0;
 
 	while (b < f->nblocks) {
-		if (!blk_dirty(f, w, b)) {
+		if (!dfs_blk_dirty(f, w, b)) {
 			b++;
 			continue;
 		}
@@ -263,7 +263,7 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 		      size_t len, off_t off)
 {
-	const off_t base = win_off(f, w);
+	const off_t base = dfs_win_off(f, w);
 	const off_t blk = f->blk;
 	unsigned first = (unsigned)((off - base) / blk);
 	unsigned last = (unsigned)((off + (off_t)len - 1 - base) / blk);
@@ -429,7 +429,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 
 	for (; w; w = next) {
 		next = w->next;
-		off_t base = win_off(f, w);
+		off_t base = dfs_win_off(f, w);
 		if (base >= size) {
 			dfs_window_drop(f, w, true, NULL);
 			continue;
@@ -440,7 +440,7 @@ void dfs_stage_trim(struct dfs_file *f, off_t size)
 		unsigned keep = (unsigned)((rel + f->blk - 1) / f->blk);
 		for (unsigned b = keep; b < f->nblocks; b++)
 			dfs_blk_clear(f, w, b);
-		if (rel % f->blk && blk_valid(w, keep - 1))
+		if (rel % f->blk && dfs_blk_valid(w, keep - 1))
 			memset(w->buf + rel, 0, f->blk - (size_t)(rel % f->blk));
 	}
 }

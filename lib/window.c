@@ -23,10 +23,30 @@
 
 /* ---- the bitmaps ---- */
 
+off_t dfs_win_off(const struct dfs_file *f, const struct dfs_window *w)
+{
+	return (off_t)(w->idx * f->wsize);
+}
+
+size_t dfs_bitmap_words(const struct dfs_file *f)
+{
+	return (f->nblocks + 63) / 64;
+}
+
+bool dfs_blk_valid(const struct dfs_window *w, unsigned b)
+{
+	return w->valid[b / 64] & (1ull << (b % 64));
+}
+
+bool dfs_blk_dirty(const struct dfs_file *f, const struct dfs_window *w, unsigned b)
+{
+	return w->valid[dfs_bitmap_words(f) + b / 64] & (1ull << (b % 64));
+}
+
 /* Under f->lock: block b of w holds the file's current bytes. */
 void dfs_blk_set_valid(struct dfs_window *w, unsigned b)
 {
-	if (!blk_valid(w, b)) {
+	if (!dfs_blk_valid(w, b)) {
 		w->valid[b / 64] |= 1ull << (b % 64);
 		w->nvalid++;
 	}
@@ -38,7 +58,7 @@ void dfs_blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b)
 {
 	assert(!w->inflight);
 	dfs_blk_set_valid(w, b);
-	if (blk_dirty(f, w, b))
+	if (dfs_blk_dirty(f, w, b))
 		return;
 	w->valid[dfs_bitmap_words(f) + b / 64] |= 1ull << (b % 64);
 	if (w->ndirty++ == 0) {
@@ -54,7 +74,7 @@ void dfs_blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b)
 void dfs_blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b)
 {
 	assert(!w->inflight);
-	if (blk_dirty(f, w, b)) {
+	if (dfs_blk_dirty(f, w, b)) {
 		w->valid[dfs_bitmap_words(f) + b / 64] &= ~(1ull << (b % 64));
 		assert(w->ndirty > 0);
 		if (--w->ndirty == 0) {
@@ -65,7 +85,7 @@ void dfs_blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b)
 			w->app_bytes = 0;
 		}
 	}
-	if (blk_valid(w, b)) {
+	if (dfs_blk_valid(w, b)) {
 		w->valid[b / 64] &= ~(1ull << (b % 64));
 		w->nvalid--;
 	}
@@ -162,7 +182,7 @@ void dfs_window_drop(struct dfs_file *f, struct dfs_window *w, bool settled, cha
 /* Every block dirty, and the file reaches the window's end: a stream's. */
 bool dfs_window_full(const struct dfs_file *f, const struct dfs_window *w)
 {
-	return w->ndirty == f->nblocks && f->size >= win_off(f, w) + (off_t)f->wsize;
+	return w->ndirty == f->nblocks && f->size >= dfs_win_off(f, w) + (off_t)f->wsize;
 }
 
 /* Under f->lock: the staged window (full only: a full one) used least
@@ -230,10 +250,10 @@ void dfs_window_drop_clean(struct dfs_file *f)
  * needed (zeros past disk_size; a small file through the page cache). */
 int dfs_window_fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
 {
-	if (blk_valid(w, b))
+	if (dfs_blk_valid(w, b))
 		return 0;
 	char *dst = w->buf + (size_t)b * f->blk;
-	off_t off = win_off(f, w) + (off_t)b * f->blk;
+	off_t off = dfs_win_off(f, w) + (off_t)b * f->blk;
 	if (off >= f->disk_size) {
 		memset(dst, 0, f->blk);
 	} else {
@@ -252,7 +272,7 @@ int dfs_window_fill_block(struct dfs_file *f, struct dfs_window *w, unsigned b)
  * the window, valid from now on.  0 or -errno. */
 static int fill_blocks(struct dfs_file *f, struct dfs_window *w, unsigned b, unsigned e)
 {
-	off_t pos = win_off(f, w) + (off_t)b * f->blk;
+	off_t pos = dfs_win_off(f, w) + (off_t)b * f->blk;
 	ssize_t r = dfs_disk_read(f, w->buf + (size_t)b * f->blk,
 				  (size_t)(e - b) * f->blk, pos, f->disk_size);
 
@@ -269,17 +289,17 @@ static int fill_blocks(struct dfs_file *f, struct dfs_window *w, unsigned b, uns
 ssize_t dfs_window_read_locked(struct dfs_file *f, struct dfs_window *w, char *dst,
 			       size_t len, off_t off)
 {
-	const off_t base = win_off(f, w);
+	const off_t base = dfs_win_off(f, w);
 	const off_t blk = f->blk;
 	size_t done = 0;
 
 	while (done < len) {
 		off_t pos = off + (off_t)done;
 		unsigned b = (unsigned)((pos - base) / blk);
-		bool valid = blk_valid(w, b);
+		bool valid = dfs_blk_valid(w, b);
 		/* Extend over blocks of the same validity. */
 		unsigned e = b + 1;
-		while (e < f->nblocks && blk_valid(w, e) == valid)
+		while (e < f->nblocks && dfs_blk_valid(w, e) == valid)
 			e++;
 		off_t run_end = base + (off_t)e * blk;
 		size_t n = len - done;
