@@ -9,6 +9,57 @@
  */
 #include "fs.h"
 
+/* Under -d: the capabilities the kernel offered that the daemon took,
+ * by name, as the headers of this libfuse know them. */
+static void log_caps(struct fs *fs, const struct fuse_conn_info *conn)
+{
+	static const struct {
+		uint64_t bit;
+		const char *name;
+	} caps[] = {
+		{FUSE_CAP_ASYNC_READ, "async_read"},
+		{FUSE_CAP_POSIX_LOCKS, "posix_locks"},
+		{FUSE_CAP_FLOCK_LOCKS, "flock_locks"},
+		{FUSE_CAP_ATOMIC_O_TRUNC, "atomic_o_trunc"},
+		{FUSE_CAP_EXPORT_SUPPORT, "export_support"},
+		{FUSE_CAP_DONT_MASK, "dont_mask"},
+		{FUSE_CAP_SPLICE_WRITE, "splice_write"},
+		{FUSE_CAP_SPLICE_MOVE, "splice_move"},
+		{FUSE_CAP_SPLICE_READ, "splice_read"},
+		{FUSE_CAP_IOCTL_DIR, "ioctl_dir"},
+		{FUSE_CAP_AUTO_INVAL_DATA, "auto_inval_data"},
+		{FUSE_CAP_READDIRPLUS, "readdirplus"},
+		{FUSE_CAP_READDIRPLUS_AUTO, "readdirplus_auto"},
+		{FUSE_CAP_ASYNC_DIO, "async_dio"},
+		{FUSE_CAP_PARALLEL_DIROPS, "parallel_dirops"},
+		{FUSE_CAP_POSIX_ACL, "posix_acl"},
+		{FUSE_CAP_HANDLE_KILLPRIV, "handle_killpriv"},
+#ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
+		{FUSE_CAP_DIRECT_IO_ALLOW_MMAP, "direct_io_allow_mmap"},
+#endif
+#ifdef FUSE_CAP_EXPIRE_ONLY
+		{FUSE_CAP_EXPIRE_ONLY, "expire_only"},
+#endif
+#ifdef FUSE_CAP_SETXATTR_EXT
+		{FUSE_CAP_SETXATTR_EXT, "setxattr_ext"},
+#endif
+#ifdef FUSE_CAP_PASSTHROUGH
+		{FUSE_CAP_PASSTHROUGH, "passthrough"},
+#endif
+#ifdef FUSE_CAP_OVER_IO_URING
+		{FUSE_CAP_OVER_IO_URING, "over_io_uring"},
+#endif
+	};
+	char line[1024] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+		if ((conn->want & caps[i].bit) && (conn->capable & caps[i].bit) &&
+		    n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, " %s", caps[i].name);
+	fs_log(fs, LOG_DEBUG, "capabilities taken (libfuse %s):%s", fuse_pkgversion(), line);
+}
+
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
@@ -25,9 +76,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * ask for them.  The kernel refuses them without a request, so the
 	 * daemon says it here, once. */
 #ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
-	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
+	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP) {
 		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
-	else
+		fs->shared_maps = true;
+	} else
 		fs_log(fs, LOG_NOTICE,
 		       "shared mappings (mmap MAP_SHARED) of files in the mount get ENODEV: "
 		       "this kernel lacks FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6 has it); "
@@ -60,6 +112,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		}
 	}
 	conn->time_gran = 1;
+	if (fs->trace)
+		log_caps(fs, conn);
 	fs_log(fs, LOG_INFO, "mounted %s (max_write %u%s)", fs->o.source, conn->max_write,
 	       fs->acl ? ", POSIX ACLs" : "");
 }

@@ -474,7 +474,17 @@ static void host_hold(void *arg, void *owner)
 
 static void host_let_go(void *arg, void *owner)
 {
-	fs_inode_unref(arg, owner, 1);
+	struct fs *fs = arg;
+
+	/* A shared mapping read the file through the mount's own page cache;
+	 * once the session is durable nothing is dirty there, and its pages
+	 * go (the kernel unmaps any a new open has mapped meanwhile, which
+	 * fault in again).  Without shared mappings there are none.  A
+	 * failure (the kernel forgot the inode, the mount is gone) leaves
+	 * nothing to drop. */
+	if (fs->shared_maps)
+		fuse_lowlevel_notify_inval_inode(fs->se, node_id(fs, owner), 0, 0);
+	fs_inode_unref(fs, owner, 1);
 }
 
 static void host_lend(void *arg, int delta)

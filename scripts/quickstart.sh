@@ -6,8 +6,10 @@
 #                                 DIRECTFS_SOURCE and DIRECTFS_MOUNT)
 #   scripts/quickstart.sh test    install packages, build, run every test:
 #                                 once plainly (the daemon also under
-#                                 valgrind), once with ASan/UBSan, and the
-#                                 unit tests once more with TSan
+#                                 valgrind), once with ASan/UBSan, the
+#                                 unit tests once more with TSan, and the
+#                                 mount tests against libfuse 3.18 and 3.17
+#                                 (scripts/build-libfuse.sh)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
@@ -71,6 +73,15 @@ test)
 	build_and_test "$top/build" --
 	build_and_test "$top/build-asan" -- -DDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	build_and_test "$top/build-tsan" -L unit -- -DDFS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
+	# Newer libfuses, built from Debian's source packages into private
+	# prefixes: every mount test against unstable's, those whose wiring
+	# depends on libfuse (label libfuse) against trixie's.
+	"$top/scripts/build-libfuse.sh" sid "$top/build-libfuse/sid"
+	build_and_test "$top/build-fuse-sid" -L mount -E '^t_(deb|bench)$' -- \
+		-DDFS_LIBFUSE_PREFIX="$top/build-libfuse/sid"
+	"$top/scripts/build-libfuse.sh" trixie "$top/build-libfuse/trixie"
+	build_and_test "$top/build-fuse-trixie" -L libfuse -- \
+		-DDFS_LIBFUSE_PREFIX="$top/build-libfuse/trixie"
 	;;
 *)
 	echo "usage: $0 mount|test" >&2

@@ -106,7 +106,15 @@ grep -Eq "trace: setxattr ino=$node name=user.note size=1 flags=0x0 pid=" "$tlog
 grep -Eq "trace: rename parent=1 name=traced newparent=1 newname=traced2 flags=0x[0-9a-f]+ pid=" "$tlog" || fail "-d: no rename line"
 grep -Eq "trace: release ino=$node " "$tlog" || fail "-d: no release line"
 [ "$(stat -c %s "$src/traced2")" = 1000 ] || fail "-d: the traced mount did not work"
-echo "-d tracing: ok ($(grep -c 'trace: ' "$tlog") lines; $(grep -m1 -o 'trace: write.*' "$tlog"))"
+caps=$(grep -o 'capabilities taken (libfuse [0-9.]*):.*' "$tlog") || fail "-d: no line of the capabilities taken"
+grep -q ' posix_locks' <<<"$caps" && grep -q ' flock_locks' <<<"$caps" ||
+	fail "-d: lock capabilities not taken: $caps"
+if grep -q "get ENODEV" "$tlog"; then
+	! grep -q direct_io_allow_mmap <<<"$caps" || fail "-d: shared mappings taken and refused: $caps"
+else
+	grep -q direct_io_allow_mmap <<<"$caps" || fail "-d: shared mappings neither taken nor refused: $caps"
+fi
+echo "-d tracing: ok ($(grep -c 'trace: ' "$tlog") lines; $(grep -m1 -o 'trace: write.*' "$tlog")); $caps"
 
 dfs_check_log 'refuse|unknown'
 echo PASS

@@ -12,7 +12,10 @@
  * must agree and the range the operation touched is read back through
  * another handle and compared; every 64 operations, and at the end, the
  * whole file is compared.  With BACKING (FILE's path on SOURCE), the backing
- * file is compared too once every handle is closed.
+ * file is compared too once every handle is closed.  With VERIFY_MAPS=1 in
+ * the environment the mapped set joins them: loads and stores through
+ * shared mappings (MAP_SHARED) of any range inside the file, stores
+ * msync'ed or not, checked like the rest.
  *
  * Exit 0 when all agree; 1 with the operation log tail on a mismatch.
  */
@@ -21,10 +24,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,6 +45,7 @@ static uint64_t rng;
 static char logbuf[LOGN][160];
 static unsigned long step;
 static char *a, *b; /* CHUNK-sized comparison buffers */
+static bool maps;    /* VERIFY_MAPS=1: the mapped set too */
 
 static uint64_t rnd(void)
 {
@@ -183,6 +189,21 @@ static size_t pick_len(void)
 	}
 }
 
+/* A shared mapping of [off, off + len) of fd, page-aligned around it;
+ * *at is where off lies in it. */
+static char *map_range(int fd, off_t off, off_t len, int prot, size_t *mlen, char **at)
+{
+	off_t moff = off & ~(off_t)4095;
+	char *m;
+
+	*mlen = (size_t)(off + len - moff);
+	m = mmap(NULL, *mlen, prot, MAP_SHARED, fd, moff);
+	if (m == MAP_FAILED)
+		die("mmap off %jd len %jd: %s", (intmax_t)off, (intmax_t)len, strerror(errno));
+	*at = m + (off - moff);
+	return m;
+}
+
 static off_t pick_off(off_t max)
 {
 	return upto(3) ? (off_t)upto((uint64_t)max)
@@ -205,6 +226,7 @@ int main(int argc, char **argv)
 	rng = strtoull(argv[3], NULL, 0) * 2654435761u + 88172645463325252ull;
 	ops = strtoul(argv[4], NULL, 0);
 	max = (off_t)strtoll(argv[5], NULL, 0);
+	maps = getenv("VERIFY_MAPS") && !strcmp(getenv("VERIFY_MAPS"), "1");
 	a = malloc(CHUNK);
 	b = malloc(CHUNK);
 	if (!a || !b)
@@ -273,6 +295,37 @@ int main(int argc, char **argv)
 			note("%s h%d", op & 1 ? "fdatasync" : "fsync", k);
 			if (op & 1 ? fdatasync(h[k]) : fsync(h[k]))
 				die("fsync: %s", strerror(errno));
+		} else if (maps && op < 96 && (at = size_of(ref, "reference")) > 0) {
+			/* a store (op < 92) or a load through a shared mapping */
+			size_t mlen;
+			char *m, *p;
+
+			off = (off_t)upto((uint64_t)at);
+			len = (off_t)pick_len();
+			if (len > at - off)
+				len = at - off;
+			if (op < 92) {
+				bool sync = upto(2);
+
+				fill(a, (size_t)len);
+				note("mapped store h%d off %jd len %jd%s", w, (intmax_t)off,
+				     (intmax_t)len, sync ? " msync" : "");
+				m = map_range(h[w], off, len, PROT_READ | PROT_WRITE, &mlen, &p);
+				memcpy(p, a, (size_t)len);
+				if (sync && msync(m, mlen, MS_SYNC))
+					die("msync: %s", strerror(errno));
+				munmap(m, mlen);
+				write_all(ref, a, (size_t)len, off, "reference");
+			} else {
+				note("mapped load h%d off %jd len %jd", other, (intmax_t)off,
+				     (intmax_t)len);
+				m = map_range(h[other], off, len, PROT_READ, &mlen, &p);
+				if (read_all(ref, b, (size_t)len, off, "reference") != (size_t)len ||
+				    memcmp(p, b, (size_t)len))
+					die("mapped load at %jd len %jd differs from the reference",
+					    (intmax_t)off, (intmax_t)len);
+				munmap(m, mlen);
+			}
 		} else { /* close and reopen */
 			k = (int)upto(NH);
 			note("close and reopen h%d", k);
@@ -308,7 +361,7 @@ int main(int argc, char **argv)
 		compare_all(h[0], "backing file");
 		close(h[0]);
 	}
-	printf("verify: %lu operations, final size %jd: mount and reference agree\n", ops,
-	       (intmax_t)size_of(ref, "reference"));
+	printf("verify: %lu operations%s, final size %jd: mount and reference agree\n", ops,
+	       maps ? " (mapped set too)" : "", (intmax_t)size_of(ref, "reference"));
 	return 0;
 }
