@@ -481,8 +481,10 @@ static void host_let_go(void *arg, void *owner)
 	 * go (the kernel unmaps any a new open has mapped meanwhile, which
 	 * fault in again).  Without shared mappings there are none.  A
 	 * failure (the kernel forgot the inode, the mount is gone) leaves
-	 * nothing to drop. */
-	if (fs->shared_maps)
+	 * nothing to drop.  Not once the session loop has ended: pages
+	 * dirtied by a new mapping meanwhile would wait for a write that no
+	 * thread is left to serve. */
+	if (fs->shared_maps && !fuse_session_exited(fs->se))
 		fuse_lowlevel_notify_inval_inode(fs->se, node_id(fs, owner), 0, 0);
 	fs_inode_unref(fs, owner, 1);
 }
