@@ -228,7 +228,8 @@ size_t fs_table_busy_files(struct fs *fs, struct fs_inode **inos, size_t max)
 	return n;
 }
 
-void fs_inode_pin(struct fs *fs, struct fs_inode *ino)
+/* One more lookup on ino: it stays until fs_inode_unref(fs, ino, 1). */
+static void inode_pin(struct fs *fs, struct fs_inode *ino)
 {
 	pthread_mutex_lock(&fs->table.lock);
 	ino->nlookup++;
@@ -469,7 +470,7 @@ static void host_failed(void *arg, void *owner, int err)
 
 static void host_hold(void *arg, void *owner)
 {
-	fs_inode_pin(arg, owner);
+	inode_pin(arg, owner);
 }
 
 static void host_let_go(void *arg, void *owner)

@@ -78,7 +78,6 @@ unsigned fs_table_shut_all(struct fs *fs);
  * ino, 1)); returns how many there are in all, which may be more. */
 size_t fs_table_busy_files(struct fs *fs, struct fs_inode **inos, size_t max);
 
-void fs_inode_pin(struct fs *fs, struct fs_inode *ino);
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n);
 /* Note the mode of a stat of ino just taken. */
 void fs_inode_saw(struct fs_inode *ino, const struct stat *st);
