@@ -181,15 +181,8 @@ static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct f
 	if (ino->type != S_IFREG) {
 		/* FIFOs, sockets and devices: the daemon's own descriptor,
 		 * no staging. */
-		int fd = fs_inode_fd(fs, ino);
-
-		if (fd < 0) {
-			r = fd;
-			goto fail;
-		}
-		h->fd = dfs_reopen(fd, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
-						     O_TRUNC | O_DIRECT));
-		fs_inode_fd_put(fs, ino);
+		h->fd = fs_inode_reopen(fs, ino, fi->flags & ~(O_CREAT | O_EXCL | O_NOCTTY |
+								O_TRUNC | O_DIRECT));
 		if (h->fd < 0) {
 			r = h->fd;
 			goto fail;

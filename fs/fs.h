@@ -26,11 +26,13 @@
 #ifndef DFS_FS_H
 #define DFS_FS_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <syslog.h>
+#include <sys/stat.h>
 
 #include "dfs_engine.h"
 #include "table.h"
@@ -98,6 +100,31 @@ static inline int fs_inode_fd(struct fs *fs, struct fs_inode *ino)
 static inline void fs_inode_fd_put(struct fs *fs, struct fs_inode *ino)
 {
 	ifd_put(&fs->ifds, &ino->ifd);
+}
+
+/* ino opened again with flags (dfs_reopen of its O_PATH descriptor): a
+ * new descriptor, or -errno. */
+static inline int fs_inode_reopen(struct fs *fs, struct fs_inode *ino, int flags)
+{
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd;
+	r = dfs_reopen(fd, flags);
+	fs_inode_fd_put(fs, ino);
+	return r;
+}
+
+/* fstat of ino's backing file: 0 or -errno (-ENOENT: gone from SOURCE). */
+static inline int fs_inode_fstat(struct fs *fs, struct fs_inode *ino, struct stat *st)
+{
+	int fd = fs_inode_fd(fs, ino), r;
+
+	if (fd < 0)
+		return fd;
+	r = fstat(fd, st) ? -errno : 0;
+	fs_inode_fd_put(fs, ino);
+	return r;
 }
 
 /* The inode's path on SOURCE, for log lines; "inode N" when unknown. */

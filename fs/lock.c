@@ -568,7 +568,7 @@ void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
 	struct fs_lock_owner *o;
 	struct flock fl = *lock;
-	int fd, pfd, r = 0;
+	int fd, r = 0;
 	off_t end = lock->l_len ? lock->l_start + lock->l_len - 1 : INT64_MAX;
 
 	if (ino->type != S_IFREG) {
@@ -580,10 +580,7 @@ void fs_getlk(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi,
 	o = owner_get(fs, ino, fi->lock_owner, fi->fh, false, &r);
 	fd = o ? o->fd : -1;
 	if (!o) {
-		pfd = fs_inode_fd(fs, ino);
-		fd = pfd < 0 ? pfd : dfs_reopen(pfd, O_RDONLY);
-		if (pfd >= 0)
-			fs_inode_fd_put(fs, ino);
+		fd = fs_inode_reopen(fs, ino, O_RDONLY);
 		r = fd < 0 ? fd : 0;
 	}
 	if (!r) {

@@ -240,13 +240,10 @@ static void inode_pin(struct fs *fs, struct fs_inode *ino)
 static bool unlinked(struct fs *fs, struct fs_inode *ino)
 {
 	struct stat st;
-	int fd = fs_inode_fd(fs, ino), r;
+	int r = fs_inode_fstat(fs, ino, &st);
 
-	if (fd < 0)
-		return fd == -ENOENT; /* gone from SOURCE altogether */
-	r = fstat(fd, &st);
-	fs_inode_fd_put(fs, ino);
-	return !r && st.st_nlink == 0;
+	/* -ENOENT: gone from SOURCE altogether */
+	return r ? r == -ENOENT : st.st_nlink == 0;
 }
 
 /* Under the table lock: take ino out of the table if nothing holds it
@@ -266,16 +263,11 @@ static void remember(struct fs *fs, struct fs_inode *ino)
 {
 	struct dfs_file_stats last;
 	struct stat st;
-	int fd, r;
 
 	if (ino->type != S_IFREG || !session_last(&ino->sess, &last))
 		return;
-	fd = fs_inode_fd(fs, ino);
-	if (fd < 0)
-		return; /* gone from SOURCE: nothing to remember */
-	r = fstat(fd, &st);
-	fs_inode_fd_put(fs, ino);
-	if (!r && st.st_nlink)
+	/* Gone from SOURCE, or deleted: nothing to remember. */
+	if (!fs_inode_fstat(fs, ino, &st) && st.st_nlink)
 		fs_memo_put(&fs->table.memo, &st, &last);
 }
 
@@ -417,15 +409,7 @@ int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
 
 static int host_open(void *arg, void *owner, int acc)
 {
-	struct fs *fs = arg;
-	struct fs_inode *ino = owner;
-	int fd = fs_inode_fd(fs, ino), r;
-
-	if (fd < 0)
-		return fd;
-	r = dfs_reopen(fd, acc);
-	fs_inode_fd_put(fs, ino);
-	return r;
+	return fs_inode_reopen(arg, owner, acc);
 }
 
 static int host_truncate(void *arg, void *owner, off_t size)
@@ -445,15 +429,7 @@ static int host_truncate(void *arg, void *owner, off_t size)
 
 static int host_stat(void *arg, void *owner, struct stat *st)
 {
-	struct fs *fs = arg;
-	struct fs_inode *ino = owner;
-	int fd = fs_inode_fd(fs, ino), r;
-
-	if (fd < 0)
-		return fd;
-	r = fstat(fd, st) ? -errno : 0;
-	fs_inode_fd_put(fs, ino);
-	return r;
+	return fs_inode_fstat(arg, owner, st);
 }
 
 static void host_failed(void *arg, void *owner, int err)
