@@ -97,7 +97,13 @@ dfs_mount() { # SRC MNT [ARGS...]
 	pid=$!
 	DFS_PID[$mnt]=$pid
 	for i in $(seq 300); do
-		mounted "$mnt" && return 0
+		if mounted "$mnt"; then
+			# The kernel answers a first request only after the
+			# daemon's init, which logs what it took: callers may
+			# read the log from here on.
+			stat "$mnt" >/dev/null 2>&1 || true
+			return 0
+		fi
 		kill -0 "$pid" 2>/dev/null || { unset "DFS_PID[$mnt]"; fail "directfs exited before mounting $mnt"; }
 		sleep 0.1
 	done

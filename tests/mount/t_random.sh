@@ -16,7 +16,6 @@ run() { # LABEL SRC MNT MAXSIZE [DIRECTFS-ARGS...]
 	local label=$1 src=$2 mnt=$3 max=$4 s
 	shift 4
 	dfs_mount "$src" "$mnt" "$@"
-	stat "$mnt" >/dev/null # answered after the daemon's init, which logs the notice
 	maps=1
 	grep -q "get ENODEV" "$DFS_LOG" && maps=0
 	for s in $seeds; do
