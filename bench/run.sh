@@ -4,7 +4,7 @@
 # median and spread of each and the ratio to the workload's reference.
 #
 #   bench/run.sh [--quick] [--rounds N] [--only W,W...] [--out DIR]
-#                [--build DIR] [--opts O] [--alt O] [DIR]
+#                [--build DIR] [--opts O] [--alt O]... [DIR]
 #   bench/run.sh --report DIR
 #
 # DIR (default /var/tmp/dfs-bench) is on the disk under test.  --quick runs
@@ -13,8 +13,9 @@
 # results.tsv (one line per case and round), results.md (the table the
 # README shows) and results.png (gnuplot, where installed).  --build is the
 # CMake build tree (default ./build).  --opts passes -o O to directfs;
-# --alt adds a contender "directfs-alt", directfs -o O, next to directfs in
-# every workload (to try a setting against the defaults in one run).
+# --alt adds a contender "directfs-altN", directfs -o O, next to directfs
+# in every workload (to try a setting against the defaults in one run);
+# given up to 3 times, N is 1, 2, 3 in order.
 # --report DIR only redraws DIR/results.md and results.png from
 # DIR/results.tsv.
 # Runs as root: it mounts, and drops the page cache before each case.
@@ -42,7 +43,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/common.sh"
 
-quick=0 rounds= only= out= build=$top/build opts= alt= report_only=
+quick=0 rounds= only= out= build=$top/build opts= report_only=
+alts=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -51,7 +53,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift ;;
 	--build) build=$2; shift ;;
 	--opts) opts=$2; shift ;;
-	--alt) alt=$2; shift ;;
+	--alt) alts+=("$2"); shift ;;
 	--report) report_only=$2; shift ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
@@ -106,7 +108,7 @@ report() {
 	cat "$out/results.md"
 	command -v gnuplot >/dev/null || return 0
 	# The contenders present, in a fixed order.
-	cols=$(awk -F'\t' -v order="raw fio-qd8 native directfs directfs-alt pt pt-never" '
+	cols=$(awk -F'\t' -v order="raw fio-qd8 native directfs directfs-alt1 directfs-alt2 directfs-alt3 pt pt-never" '
 		NR > 1 { seen[$2] = 1 }
 		END { n = split(order, o, " "); for (i = 1; i <= n; i++) if (o[i] in seen) printf "%s ", o[i] }' "$tsv")
 	# workload, then each contender's "× ref" (NaN where it has none).
@@ -157,9 +159,10 @@ else
 	big=2048 w4k=256 multi=2048 smallfiles=5000 mdrounds=2000 sqlrows=200000 sqltx=20 fiosize=256
 	treesrc=(/usr/include /usr/share/doc)
 fi
-all="seqwrite write4k cp read multi small rsync tar meta sqlite fio4k fio64k"
+all="seqwrite write4k cp read bigwrite bigread multi small rsync tar meta sqlite fio4k fio64k"
 only=${only:-$all}
 only=${only//,/ }
+[ ${#alts[@]} -le 3 ] || { echo "bench/run.sh: at most 3 --alt" >&2; exit 2; }
 for w in $only; do
 	[[ " $all " == *" $w "* ]] || { echo "bench/run.sh: no workload '$w' (have: $all)" >&2; exit 2; }
 done
@@ -221,7 +224,7 @@ start() {
 	dpid= T=$src
 	case $c in
 	directfs) "$dfs" -f ${opts:+-o "$opts"} "$src" "$mnt" 2>>"$work/daemon.log" & ;;
-	directfs-alt) "$dfs" -f -o "$alt" "$src" "$mnt" 2>>"$work/daemon.log" & ;;
+	directfs-alt*) "$dfs" -f -o "${alts[${c#directfs-alt} - 1]}" "$src" "$mnt" 2>>"$work/daemon.log" & ;;
 	pt) "$pt" -f -o source="$src" "$mnt" 2>>"$work/daemon.log" & ;;
 	pt-never) "$pt" -f -o source="$src",cache=never "$mnt" 2>>"$work/daemon.log" & ;;
 	*) return 0 ;;
@@ -294,6 +297,28 @@ run_read() {
 }
 # What the contender reads is what it returns: read again, compared.
 verify_read() { cmp "$shm/big" "$T/f"; }
+
+# Requests of 8 MiB where the mount takes them (-o request_size).
+contenders_bigwrite="raw directfs pt-never"
+run_bigwrite() {
+	bytes=$((big << 20))
+	case $C in
+	raw) dd if="$shm/big" of="$T/f" bs=8M oflag=direct status=none ;;
+	*) dd if="$shm/big" of="$T/f" bs=8M status=none ;;
+	esac
+}
+check_bigwrite() { cmp "$shm/big" "$SRC/f"; }
+
+contenders_bigread="raw directfs pt-never"
+prep_bigread() { prep_read; }
+run_bigread() {
+	bytes=$((big << 20))
+	case $C in
+	raw) dd if="$T/f" of=/dev/null bs=8M iflag=direct status=none ;;
+	*) dd if="$T/f" of=/dev/null bs=8M status=none ;;
+	esac
+}
+verify_bigread() { verify_read; }
 
 contenders_multi="raw directfs pt pt-never"
 run_multi() {
@@ -380,7 +405,7 @@ one() { # W C ROUND
 		cpu1=$(daemon_cpu "$dpid")
 		cpu=$(echo "$cpu1 - $cpu0" | bc)
 		rss=$(daemon_hwm "$dpid")
-		if [[ $C == directfs* ]] && [ $w != read ] && [ $ok = ok ]; then
+		if [[ $C == directfs* && $w != *read ]] && [ $ok = ok ]; then
 			all_durable "$mnt" || ok=BAD
 		fi
 	fi
@@ -402,7 +427,7 @@ one() { # W C ROUND
 t_start=$(date +%s)
 for w in $only; do
 	eval "cs=\$contenders_$w"
-	[ -n "$alt" ] && cs=${cs/directfs/directfs directfs-alt}
+	for ((a = ${#alts[@]}; a >= 1; a--)); do cs=${cs/directfs/directfs directfs-alt$a}; done
 	for ((r = 1; r <= rounds; r++)); do
 		for c in $cs; do one "$w" "$c" "$r"; done
 	done
@@ -411,7 +436,7 @@ done
 # --- report ---
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r), SOURCE on $(df -T "$dir" | awk 'NR == 2 {print $2}')"
 {
-	echo "bench/run.sh$([ $quick = 1 ] && echo ' --quick')${opts:+ --opts $opts}${alt:+ --alt $alt}: $rounds round(s), $(date -u '+%F %H:%M UTC'), $machine, $(($(date +%s) - t_start)) s"
+	echo "bench/run.sh$([ $quick = 1 ] && echo ' --quick')${opts:+ --opts $opts}$(for ((a = 0; a < ${#alts[@]}; a++)); do echo -n " --alt ${alts[a]} (directfs-alt$((a + 1)))"; done): $rounds round(s), $(date -u '+%F %H:%M UTC'), $machine, $(($(date +%s) - t_start)) s"
 	echo
 	echo "Sizes: sequential ${big} MiB, dd bs=4k ${w4k} MiB, 8 files ${multi} MiB in all, $smallfiles small files of 4 KiB, tree of $treefiles files ($treemib MiB: ${treesrc[*]}), mdstress 4 × $mdrounds rounds, sqlite $sqlrows rows in $sqltx transactions, fio ${fiosize} MiB."
 } >"$out/header.md"

@@ -6,6 +6,7 @@
  * The files of fs/, top down; each calls only the ones below it:
  *
  *   main.c      options, checks of SOURCE and MOUNTPOINT, the session, exit
+ *   loop.c      the request loop: INIT through libfuse's, then threads of its own
  *   ops.c       connection setup and the one table of operations
  *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
@@ -37,8 +38,12 @@
 #include "dfs_engine.h"
 #include "table.h"
 
-/* Largest FUSE write and read request (see ops.c). */
-#define FS_MAX_WRITE (1024u * 1024u)
+/* The largest read or write request INIT asks for unless -o request_size
+ * says otherwise (loop.c). */
+#define FS_REQUEST_DEFAULT (1024u * 1024u)
+
+/* -o request_size's ceiling: 64 MiB (the kernel allows 256). */
+#define FS_REQUEST_MAX (64u * 1024u * 1024u)
 
 enum fs_close_policy {
 	FS_CLOSE_FLUSH, /* close() waits for the data, release fsyncs */
@@ -52,6 +57,8 @@ struct fs_opts {
 	double timeout;	    /* entry and attribute cache, seconds */
 	unsigned inode_fds; /* descriptors kept for idle remembered inodes */
 	bool multi_user;    /* allow_other or allow_root: others use the mount */
+	uint32_t request_size; /* -o request_size: the wish, in bytes */
+	bool io_uring;	       /* -o io_uring: libfuse's loop, over io_uring */
 };
 
 struct fs {
@@ -66,6 +73,8 @@ struct fs {
 	bool foreground; /* log to stderr, else syslog */
 	bool trace;	 /* -d: each request logged (FS_TRACE) */
 	struct fuse_session *se; /* for notifications to the kernel */
+	uint32_t max_request;	 /* max_write INIT asks for (loop.c) */
+	struct fs_loop *loop;	 /* while fs_loop_run runs */
 	/* The kernel checks POSIX ACLs and leaves the umask to us (modes of
 	 * creating calls arrive unmasked): multi-user mounts (ops.c). */
 	bool acl;
@@ -134,6 +143,16 @@ static inline void fs_inode_name(struct fs *fs, struct fs_inode *ino, char *name
 	if (!ifd_path(&fs->ifds, &ino->ifd, name, len))
 		snprintf(name, len, "inode %llu", (unsigned long long)ino->ino);
 }
+
+/* loop.c: the request size for a wish (a whole number of pages): the
+ * lesser of it and the kernel's max_pages_limit (in bytes, to *kernel).
+ * fs_loop_run runs the session (-s: one thread, max_threads=N: N, else
+ * 10) until it ends: 0, a signal's number, or -errno of /dev/fuse; with
+ * o.io_uring, in libfuse's loop.  init() calls fs_loop_inited once INIT
+ * is answered. */
+uint32_t fs_loop_request_size(uint32_t wish, uint32_t *kernel);
+int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdline_opts *cmd);
+void fs_loop_inited(struct fs *fs);
 
 /* log.c: the sink the daemon and the engine log to (arg: struct fs). */
 void fs_log_sink(void *arg, int level, const char *msg);

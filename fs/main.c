@@ -39,12 +39,13 @@ struct cli {
 	char *source, *mountpoint;
 	unsigned extra; /* positional arguments past the two */
 	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
-		*inode_fds, *small_files, *readahead;
+		*inode_fds, *small_files, *readahead, *request_size;
 	bool has_fsname, has_subtype;
 	bool allow_other; /* allow_other or allow_root: others use the mount */
+	bool io_uring;	  /* -o io_uring, for libfuse */
 };
 
-enum { KEY_DISCARD, KEY_FSNAME, KEY_SUBTYPE, KEY_ALLOW_OTHER };
+enum { KEY_DISCARD, KEY_FSNAME, KEY_SUBTYPE, KEY_ALLOW_OTHER, KEY_IO_URING };
 
 #define CLI_OPT(t, field)                                                                \
 	{                                                                                \
@@ -62,6 +63,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("inode_fds=%s", inode_fds),
 	CLI_OPT("small_files=%s", small_files),
 	CLI_OPT("readahead=%s", readahead),
+	CLI_OPT("request_size=%s", request_size),
 	/* Words meant for mount(8), fstab and systemd, not for us. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -80,6 +82,7 @@ static const struct fuse_opt cli_opts[] = {
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("io_uring", KEY_IO_URING), /* libfuse 3.18's, seen on the way */
 	FUSE_OPT_END,
 };
 
@@ -93,6 +96,7 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_FSNAME: c->has_fsname = true; return 1;
 	case KEY_SUBTYPE: c->has_subtype = true; return 1;
 	case KEY_ALLOW_OTHER: c->allow_other = true; return 1;
+	case KEY_IO_URING: c->io_uring = true; return 1;
 	case FUSE_OPT_KEY_OPT:
 		return strncmp(arg, "x-", 2) ? 1 : 0; /* x-systemd.*, x-gvfs-* */
 	case FUSE_OPT_KEY_NONOPT:
@@ -111,7 +115,8 @@ static void cli_free(struct cli *c)
 {
 	char **strs[] = {&c->source,	 &c->mountpoint, &c->buffer_size, &c->depth,
 			 &c->memory_cap, &c->close,	 &c->fallback,	  &c->io_threads,
-			 &c->timeout,	 &c->inode_fds,	 &c->small_files, &c->readahead};
+			 &c->timeout,	 &c->inode_fds,	 &c->small_files, &c->readahead,
+			 &c->request_size};
 	size_t k;
 
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
@@ -160,6 +165,9 @@ static void usage(const char *prog)
 	       "    -o readahead=on|off    sequential reads read the next two buffers "
 	       "ahead\n"
 	       "                           (default on)\n"
+	       "    -o request_size=SIZE   largest read or write request from the kernel\n"
+	       "                           (default 1M); more needs a raised\n"
+	       "                           /proc/sys/fs/fuse/max_pages_limit and libfuse 3.17\n"
 	       "    -d, -o debug           log every request (inode, offset, size, the\n"
 	       "                           caller's pid) to stderr; stays in the "
 	       "foreground\n"
@@ -281,6 +289,13 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 		else if (strcmp(c->readahead, "on"))
 			return bad_value("readahead", c->readahead, "on or off");
 	}
+	o->request_size = FS_REQUEST_DEFAULT;
+	if (c->request_size &&
+	    (parse_size(c->request_size, &v) || v < 4096 || v % 4096 || v > FS_REQUEST_MAX))
+		return bad_value("request_size", c->request_size,
+				 "a multiple of 4K from 4K to 64M, such as 4M");
+	if (c->request_size)
+		o->request_size = (uint32_t)v;
 	if (c->inode_fds && (parse_uint(c->inode_fds, &o->inode_fds) || o->inode_fds < 1))
 		return bad_value("inode_fds", c->inode_fds, "a count such as 1024");
 	if (c->timeout) {
@@ -477,26 +492,17 @@ static int write_out_at_exit(struct fs *fs, const char *mnt)
 	return failed || synced ? 1 : 0;
 }
 
-static int run(struct fs *fs, struct fuse_session *se, struct fuse_cmdline_opts *cmd)
+/* fs->max_request, with a word where it falls short of the wish. */
+static void choose_request_size(struct fs *fs)
 {
-	struct fuse_loop_config *cfg;
-	int r;
+	uint32_t wish = fs->o.request_size, kernel;
 
-	if (cmd->singlethread)
-		return fuse_session_loop(se);
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		fs_log(fs, LOG_ERR, "out of memory");
-		return -1;
-	}
-	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
-	if (cmd->max_threads && cmd->max_threads != UINT_MAX) /* unset: libfuse's 10 */
-		fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
-	if (cmd->max_idle_threads != UINT_MAX)
-		fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	return r;
+	fs->max_request = fs_loop_request_size(wish, &kernel);
+	if (fs->max_request < wish)
+		fs_log(fs, LOG_NOTICE,
+		       "requests of up to %u KiB, not %u KiB: the kernel's "
+		       "/proc/sys/fs/fuse/max_pages_limit allows %u pages",
+		       fs->max_request >> 10, wish >> 10, kernel / 4096);
 }
 
 int main(int argc, char **argv)
@@ -529,6 +535,9 @@ int main(int argc, char **argv)
 	}
 	fs.o.source = src;
 	fs.o.multi_user = c.allow_other;
+	/* libfuse 3.18 also takes FUSE_URING_ENABLE=1 from the environment. */
+	fs.o.io_uring = c.io_uring || (getenv("FUSE_URING_ENABLE") &&
+				       atoi(getenv("FUSE_URING_ENABLE")));
 
 	raise_fd_limit();
 	umask(0);	      /* the kernel has applied the caller's umask already */
@@ -558,6 +567,7 @@ int main(int argc, char **argv)
 	/* -d / -o debug: every request is logged (FS_TRACE), and libfuse
 	 * logs its own lines about each. */
 	fs.trace = cmd.debug;
+	choose_request_size(&fs);
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!se)
 		goto out_engine; /* libfuse said why: an unknown option */
@@ -592,7 +602,7 @@ int main(int argc, char **argv)
 		fs_log(&fs, LOG_WARNING,
 		       "no committer thread (%s): each release fsyncs its file",
 		       strerror(-r));
-	r = run(&fs, se, &cmd);
+	r = fs_loop_run(&fs, se, &cmd);
 	fs_lock_waits_stop(&fs); /* no reply may follow the session */
 	session_commit_stop(&fs.host);
 	/* The loop's status is the signal that stopped it, or an error

@@ -64,10 +64,9 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
 
-	/* libfuse 3.14 reads requests into buffers of 256 pages plus a
-	 * header, the kernel's default max_pages_limit too: 1 MiB is the
-	 * largest write either takes.  (libfuse does not clamp this.) */
-	conn->max_write = FS_MAX_WRITE;
+	/* The daemon's own loop receives it (loop.c); the kernel caps
+	 * reads at as many pages. */
+	conn->max_write = fs->max_request;
 	/* The kernel clears setuid/setgid on truncate itself; writes, O_TRUNC
 	 * opens and fallocate are cleared by the daemon (fs_kill_privs). */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
@@ -111,11 +110,24 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 			       "the mount are checked against mode bits only");
 		}
 	}
+	/* FUSE over io_uring, where asked for: libfuse's loop serves the
+	 * session then (loop.c).  Else it must not start its ring, which the
+	 * loop that answers INIT would stop again. */
+#ifdef FUSE_CAP_OVER_IO_URING
+	if (!fs->o.io_uring)
+		conn->want &= ~FUSE_CAP_OVER_IO_URING;
+	else if (!(conn->capable & FUSE_CAP_OVER_IO_URING))
+		fs_log(fs, LOG_NOTICE,
+		       "io_uring asked for, but this kernel offers none to FUSE (Linux 6.14 "
+		       "with /sys/module/fuse/parameters/enable_uring set to Y has it): "
+		       "requests come through /dev/fuse");
+#endif
 	conn->time_gran = 1;
 	if (fs->trace)
 		log_caps(fs, conn);
-	fs_log(fs, LOG_INFO, "mounted %s (max_write %u%s)", fs->o.source, conn->max_write,
-	       fs->acl ? ", POSIX ACLs" : "");
+	fs_log(fs, LOG_INFO, "mounted %s (requests up to %u KiB%s)", fs->o.source,
+	       conn->max_write >> 10, fs->acl ? ", POSIX ACLs" : "");
+	fs_loop_inited(fs);
 }
 
 /* Each handler starts with its FS_TRACE line (-d). */

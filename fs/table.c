@@ -302,14 +302,14 @@ void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
 
 /* What the mount shows of a backing stat: the logical size of a file
  * being written, and the write size tools should use. */
-static void stat_shown(bool open, off_t size, struct stat *st)
+static void stat_shown(const struct fs *fs, bool open, off_t size, struct stat *st)
 {
 	if (open)
 		st->st_size = size;
 	/* Tools size their writes by st_blksize (cp: at least 128 KiB); the
 	 * largest FUSE write costs the fewest requests. */
 	if (S_ISREG(st->st_mode))
-		st->st_blksize = FS_MAX_WRITE;
+		st->st_blksize = fs->max_request;
 }
 
 int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
@@ -329,7 +329,7 @@ int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 	if (r)
 		return r;
 	fs_inode_saw(ino, st);
-	stat_shown(open, size, st);
+	stat_shown(fs, open, size, st);
 	return 0;
 }
 
@@ -382,7 +382,7 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 	e->attr = st;
 	off_t size;
 	bool open = session_size(&ino->sess, &size);
-	stat_shown(open, size, &e->attr);
+	stat_shown(fs, open, size, &e->attr);
 	e->ino = node_id(fs, ino);
 	e->attr_timeout = fs->o.timeout;
 	e->entry_timeout = fs->o.timeout;

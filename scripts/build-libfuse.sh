@@ -9,7 +9,8 @@
 # a private apt state under PREFIX: the machine's own sources, lists and
 # installed packages are not touched, and nothing is upgraded.  Needs
 # dpkg-dev, meson, ninja-build and pkg-config (scripts/debian-packages);
-# libfuse 3.18 builds its FUSE-over-io_uring support with liburing-dev.
+# libfuse 3.18 builds its FUSE-over-io_uring support with liburing-dev and
+# libnuma-dev (without either it builds none, silently).
 # A prefix that already holds the suite's current version is left as it is.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 SUITE PREFIX" >&2; exit 2; }
@@ -66,7 +67,10 @@ apt=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$
 apt-get "${apt[@]}" -qq update
 version=$(apt-cache "${apt[@]}" showsrc fuse3 | awk '/^Version:/ {print $2}' | sort -V | tail -n 1)
 [ -n "$version" ] || { echo "$0: no fuse3 source package in $suite" >&2; exit 1; }
-if [ -e "$prefix/lib/pkgconfig/fuse3.pc" ] && [ "$(cat "$prefix/.version" 2>/dev/null)" = "$version" ]; then
+# The stamp: the version, and whether io_uring support can be built.
+stamp=$version
+if pkg-config --exists liburing && [ -e /usr/include/numa.h ]; then stamp="$version io-uring"; fi
+if [ -e "$prefix/lib/pkgconfig/fuse3.pc" ] && [ "$(cat "$prefix/.version" 2>/dev/null)" = "$stamp" ]; then
 	echo "libfuse $version ($suite) is built in $prefix"
 	exit 0
 fi
@@ -82,5 +86,5 @@ meson setup "$work/build" "$work/src" --prefix="$prefix" --libdir=lib \
 	-Dexamples=false -Dutils=false -Dtests=false >"$work/meson.log" ||
 	{ cat "$work/meson.log" >&2; exit 1; }
 ninja -C "$work/build" install >"$work/ninja.log" || { cat "$work/ninja.log" >&2; exit 1; }
-echo "$version" >"$prefix/.version"
+echo "$stamp" >"$prefix/.version"
 echo "libfuse $version ($suite) built into $prefix"

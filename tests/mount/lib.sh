@@ -7,6 +7,9 @@
 #                                 wait for the daemon; returns its status
 #   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
 #   fail MSG                      print and exit 1
+#   dfs_sysctl PATH VALUE         write VALUE to PATH (/proc/sys, or a
+#                                 module parameter), the old value
+#                                 restored at exit
 #   attr PATH NAME                the value of user.directfs.NAME
 #   dfs_mount_held SRC MNT GATE [ARGS...]
 #                                 dfs_mount with the fsync-holding shim
@@ -53,6 +56,7 @@ DFS_LOG=$T/daemon.log
 : >"$DFS_LOG"
 declare -A DFS_PID=()  # mount point -> daemon pid
 declare -a LOOP_MNTS=() LOOP_DEVS=() FROZEN=()
+declare -A SYSCTL_OLD=() # /proc/sys path -> value before the test
 
 _cleanup() {
 	local rc=$? m pid i
@@ -69,6 +73,7 @@ _cleanup() {
 	done
 	for m in "${LOOP_MNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
 	for m in "${LOOP_DEVS[@]}"; do losetup -d "$m"; done
+	for m in "${!SYSCTL_OLD[@]}"; do echo "${SYSCTL_OLD[$m]}" >"$m"; done
 	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -s "$DFS_LOG" ]; then
 		echo "--- daemon log ---" >&2
 		tail -n 40 "$DFS_LOG" >&2
@@ -77,6 +82,12 @@ _cleanup() {
 	exit $rc
 }
 trap _cleanup EXIT
+
+dfs_sysctl() { # PATH VALUE
+	[ -w "$1" ] || skip "no $1 (a kernel older than the test needs)"
+	[ -n "${SYSCTL_OLD[$1]+set}" ] || SYSCTL_OLD[$1]=$(cat "$1")
+	echo "$2" >"$1"
+}
 
 mounted() { # MNT
 	findmnt -n -M "$1" -t fuse.directfs >/dev/null 2>&1

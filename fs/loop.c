@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * loop.c - the request loop: INIT through libfuse's own loop, then the
+ * daemon's threads reading /dev/fuse into buffers of their own.
+ *
+ * The kernel sends read and write requests of up to max_write bytes and
+ * max_pages pages: the lesser of what INIT asked for and
+ * /proc/sys/fs/fuse/max_pages_limit (256 pages unless an administrator
+ * raised it, which Linux 6.13 allows).  Whoever reads /dev/fuse must offer
+ * a buffer for the largest request, or the read fails with EINVAL.
+ * libfuse 3.14 sizes its buffers once, for 256 pages, and does not check
+ * the max_write an init() sets; 3.17 grows its buffers to max_write, but
+ * only in its own loops, and clamps max_write to 256 pages for anyone
+ * else's.  No header says which a libfuse does.  So INIT goes through
+ * libfuse's loop (fuse_session_loop), which init() stops once INIT is
+ * answered (fs_loop_inited), and every later request through threads of
+ * the daemon's own: the request size is the daemon's choice with every
+ * libfuse, and each buffer is placed so a WRITE's payload starts on a
+ * page.
+ *
+ * With -o io_uring (libfuse 3.18 and Linux 6.14), libfuse's own loop
+ * serves the session: its ring threads take the requests, and its loop
+ * grows its buffers itself.
+ *
+ * The threads block every signal.  SIGTERM, SIGINT and SIGHUP reach the
+ * main thread, which waits in fs_loop_run; libfuse's handler, wrapped
+ * here, ends the session.  A thread may be cancelled only while it waits
+ * in read(): a request it has read is always answered.
+ */
+#define _GNU_SOURCE
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* libfuse's default for max_threads, and fs_loop_run's for the pool. */
+#define LOOP_THREADS_DEFAULT 10
+/* Room besides a WRITE's payload: the largest other requests (SETXATTR
+ * of 64 KiB, a batch of forgets) fit in this even with small requests. */
+#define LOOP_BUF_MIN (128u * 1024u)
+/* What the kernel reads into before a WRITE's payload. */
+#define WRITE_HEADER (sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
+
+struct loop_worker {
+	struct fs_loop *loop;
+	pthread_t thread;
+	char *base;  /* aligned_alloc'd */
+	char *buf;   /* base + page - WRITE_HEADER */
+	size_t size; /* of buf */
+};
+
+struct fs_loop {
+	struct fs *fs;
+	struct fuse_session *se;
+	atomic_bool inited;   /* INIT answered: libfuse's loop may end */
+	sem_t finish;	      /* a thread ended, or a signal came */
+	atomic_int ended;     /* threads that ended */
+	atomic_int error;     /* the first error reading /dev/fuse (-errno) */
+	unsigned n;
+	struct loop_worker *w;
+};
+
+/* The loop the signal handler posts to (one session per process). */
+static struct fs_loop *volatile signal_loop;
+static volatile sig_atomic_t signalled;
+static const int exit_signals[] = {SIGTERM, SIGINT, SIGHUP};
+static struct sigaction libfuse_action[3];
+
+static void on_exit_signal(int sig)
+{
+	int saved = errno;
+
+	signalled = sig;
+	for (unsigned i = 0; i < 3; i++)
+		if (exit_signals[i] == sig && libfuse_action[i].sa_handler != SIG_DFL &&
+		    libfuse_action[i].sa_handler != SIG_IGN)
+			libfuse_action[i].sa_handler(sig); /* fuse_session_exit */
+	if (signal_loop)
+		sem_post(&signal_loop->finish);
+	errno = saved;
+}
+
+static int wrap_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_exit_signal;
+	sigemptyset(&sa.sa_mask);
+	for (unsigned i = 0; i < 3; i++)
+		if (sigaction(exit_signals[i], &sa, &libfuse_action[i]))
+			return -errno;
+	return 0;
+}
+
+static void unwrap_signals(void)
+{
+	for (unsigned i = 0; i < 3; i++)
+		sigaction(exit_signals[i], &libfuse_action[i], NULL);
+	signal_loop = NULL;
+}
+
+uint32_t fs_loop_request_size(uint32_t wish, uint32_t *kernel)
+{
+	FILE *f = fopen("/proc/sys/fs/fuse/max_pages_limit", "re");
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), limit;
+	unsigned pages = 0;
+
+	assert(wish >= page && wish % page == 0);
+	if (f) {
+		if (fscanf(f, "%u", &pages) != 1)
+			pages = 0;
+		fclose(f);
+	}
+	if (!pages)
+		pages = 256; /* before Linux 6.13: FUSE_MAX_MAX_PAGES */
+	limit = pages * page;
+	if (limit > FS_REQUEST_MAX)
+		limit = FS_REQUEST_MAX;
+	*kernel = (uint32_t)limit;
+	return wish < limit ? wish : (uint32_t)limit;
+}
+
+void fs_loop_inited(struct fs *fs)
+{
+	if (!fs->loop)
+		return;
+	atomic_store(&fs->loop->inited, true);
+	fuse_session_exit(fs->se); /* fuse_session_loop returns after the reply */
+}
+
+static void *worker_main(void *arg)
+{
+	struct loop_worker *w = arg;
+	struct fs_loop *loop = w->loop;
+	int fd = fuse_session_fd(loop->se), err = 0;
+	ssize_t n;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	while (!fuse_session_exited(loop->se)) {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		n = read(fd, w->buf, w->size);
+		err = errno;
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (fuse_session_exited(loop->se))
+			break;
+		if (n < 0) {
+			/* ENOENT: the request was interrupted before we read it. */
+			if (err == EINTR || err == EAGAIN || err == ENOENT)
+				continue;
+			if (err != ENODEV) { /* ENODEV: unmounted, or aborted */
+				int none = 0;
+
+				atomic_compare_exchange_strong(&loop->error, &none, -err);
+				fs_log(loop->fs, LOG_ERR, "reading /dev/fuse: %s", strerror(err));
+			}
+			fuse_session_exit(loop->se);
+			break;
+		}
+		if ((size_t)n < sizeof(struct fuse_in_header)) {
+			fs_log(loop->fs, LOG_ERR, "short read from /dev/fuse: %zd bytes", n);
+			atomic_store(&loop->error, -EIO);
+			fuse_session_exit(loop->se);
+			break;
+		}
+		struct fuse_buf fb = {.mem = w->buf, .size = (size_t)n};
+
+		fuse_session_process_buf(loop->se, &fb);
+	}
+	atomic_fetch_add(&loop->ended, 1);
+	sem_post(&loop->finish);
+	return NULL;
+}
+
+/* n threads with buffers for requests of fs->max_request; all signals
+ * blocked in them. */
+static int workers_start(struct fs_loop *loop, unsigned n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t room = loop->fs->max_request > LOOP_BUF_MIN ? loop->fs->max_request : LOOP_BUF_MIN;
+	sigset_t all, old;
+	int r = 0;
+
+	loop->w = calloc(n, sizeof(*loop->w));
+	if (!loop->w)
+		return -ENOMEM;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (loop->n = 0; loop->n < n; loop->n++) {
+		struct loop_worker *w = &loop->w[loop->n];
+
+		w->loop = loop;
+		w->base = aligned_alloc(page, page + room);
+		if (!w->base) {
+			r = -ENOMEM;
+			break;
+		}
+		w->buf = w->base + page - WRITE_HEADER;
+		w->size = WRITE_HEADER + room;
+		r = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (r) {
+			free(w->base);
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return loop->n ? 0 : r;
+}
+
+static void workers_stop(struct fs_loop *loop)
+{
+	for (unsigned i = 0; i < loop->n; i++)
+		pthread_cancel(loop->w[i].thread); /* only where it waits in read() */
+	for (unsigned i = 0; i < loop->n; i++) {
+		pthread_join(loop->w[i].thread, NULL);
+		free(loop->w[i].base);
+	}
+	free(loop->w);
+	loop->w = NULL;
+	loop->n = 0;
+}
+
+/* libfuse's loops: they stop the io_uring ring when they end, so the
+ * whole session stays in them. */
+static int libfuse_loop(struct fs *fs, struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
+{
+	struct fuse_loop_config *cfg;
+	int r;
+
+	if (cmd->singlethread)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		fs_log(fs, LOG_ERR, "out of memory");
+		return -ENOMEM;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd->clone_fd);
+	if (cmd->max_threads && cmd->max_threads != UINT_MAX) /* unset: libfuse's 10 */
+		fuse_loop_cfg_set_max_threads(cfg, cmd->max_threads);
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, cmd->max_idle_threads);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return r;
+}
+
+int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
+{
+	struct fs_loop loop = {.fs = fs, .se = se};
+	unsigned n = LOOP_THREADS_DEFAULT;
+	int r;
+
+	if (fs->o.io_uring)
+		return libfuse_loop(fs, se, cmd);
+	if (cmd->singlethread)
+		n = 1;
+	else if (cmd->max_threads && cmd->max_threads != UINT_MAX)
+		n = cmd->max_threads;
+	if (cmd->clone_fd)
+		fs_log(fs, LOG_NOTICE, "clone_fd is ignored: the daemon reads /dev/fuse itself");
+	if (sem_init(&loop.finish, 0, 0))
+		return -errno;
+	r = wrap_signals();
+	if (r)
+		goto out;
+	signal_loop = &loop;
+	fs->loop = &loop;
+	r = fuse_session_loop(se); /* INIT, then fs_loop_inited stops it */
+	if (!atomic_load(&loop.inited) || r < 0)
+		goto out; /* a signal, unmounted, or INIT refused */
+	fuse_session_reset(se); /* 3.18 leaves the exit of fs_loop_inited set */
+	if (signalled) {
+		r = signalled;
+		goto out;
+	}
+	r = workers_start(&loop, n);
+	if (r) {
+		fs_log(fs, LOG_ERR, "cannot start request threads: %s", strerror(-r));
+		goto out;
+	}
+	if (loop.n < n)
+		fs_log(fs, LOG_WARNING, "%u request threads of %u started", loop.n, n);
+	while (!fuse_session_exited(se) && atomic_load(&loop.ended) == 0)
+		sem_wait(&loop.finish);
+	fuse_session_exit(se); /* one thread's end is every thread's */
+	workers_stop(&loop);
+	r = signalled ? signalled : atomic_load(&loop.error);
+out:
+	unwrap_signals();
+	fs->loop = NULL;
+	sem_destroy(&loop.finish);
+	return r;
+}
