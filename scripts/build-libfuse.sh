@@ -18,46 +18,9 @@ suite=$1
 prefix=$(mkdir -p "$2" && cd "$2" && pwd)
 apt_dir=$prefix/.apt
 
-# The Debian archive of this machine, and the key it is signed with: the
-# first deb entry for the installed release (deb822 .sources files, then
-# one-line sources.list files).
-. /etc/os-release
-archive() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -e "$f" ] || continue
-		awk -v rel="$VERSION_CODENAME" '
-			function flush() {
-				if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ (" " rel " ") && uris != "") {
-					split(uris, u, " "); print u[1], (key == "" ? "-" : key); found = 1; exit
-				}
-				types = suites = uris = key = ""
-			}
-			/^[ \t]*$/ { flush(); next }
-			/^Types:/ { sub(/^Types:[ \t]*/, ""); types = $0 }
-			/^Suites:/ { sub(/^Suites:[ \t]*/, ""); suites = $0 }
-			/^URIs:/ { sub(/^URIs:[ \t]*/, ""); uris = $0 }
-			/^Signed-By:/ { sub(/^Signed-By:[ \t]*/, ""); key = $0 }
-			END { if (!found) flush() }' "$f"
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -e "$f" ] || continue
-		awk -v rel="$VERSION_CODENAME" '
-			$1 == "deb" {
-				key = "-"; i = 2
-				if ($2 ~ /^\[/) {
-					for (; i <= NF; i++) {
-						if ($i ~ /signed-by=/) { key = $i; sub(/.*signed-by=/, "", key); sub(/\]$/, "", key) }
-						if ($i ~ /\]$/) { i++; break }
-					}
-				}
-				if ($(i + 1) == rel) { print $i, key; exit }
-			}' "$f"
-	done
-}
-read -r uri key < <(archive | head -n 1) || true
-[ -n "${uri:-}" ] || { echo "$0: no Debian archive for $VERSION_CODENAME in /etc/apt" >&2; exit 1; }
-[ "$key" = - ] && key=/usr/share/keyrings/debian-archive-keyring.gpg
+. "$(dirname "$0")/debian-archive.sh"
+read -r uri key < <(debian_archive) || true
+[ -n "${uri:-}" ] || { echo "$0: no Debian archive for this release in /etc/apt" >&2; exit 1; }
 
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts"
 echo "deb-src [signed-by=$key] $uri $suite main" >"$apt_dir/sources.list"
