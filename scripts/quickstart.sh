@@ -77,7 +77,7 @@ test)
 	# prefixes: every mount test against unstable's, those whose wiring
 	# depends on libfuse (label libfuse) against trixie's.
 	"$top/scripts/build-libfuse.sh" sid "$top/build-libfuse/sid"
-	build_and_test "$top/build-fuse-sid" -L mount -E '^t_(deb|bench)$' -- \
+	build_and_test "$top/build-fuse-sid" -L mount -E '^t_(deb|deb13|bench)$' -- \
 		-DDFS_LIBFUSE_PREFIX="$top/build-libfuse/sid"
 	"$top/scripts/build-libfuse.sh" trixie "$top/build-libfuse/trixie"
 	build_and_test "$top/build-fuse-trixie" -L libfuse -- \
