@@ -159,7 +159,7 @@ else
 	big=2048 w4k=256 multi=2048 smallfiles=5000 mdrounds=2000 sqlrows=200000 sqltx=20 fiosize=256
 	treesrc=(/usr/include /usr/share/doc)
 fi
-all="seqwrite write4k cp read bigwrite bigread multi small rsync tar meta sqlite fio4k fio64k"
+all="seqwrite write4k cp read bigwrite bigread tmpfs multi small rsync tar meta sqlite fio4k fio64k"
 only=${only:-$all}
 only=${only//,/ }
 [ ${#alts[@]} -le 3 ] || { echo "bench/run.sh: at most 3 --alt" >&2; exit 2; }
@@ -176,6 +176,7 @@ cleanup() {
 	set +e
 	if mountpoint -q "$mnt"; then fusermount3 -u "$mnt" || fusermount3 -uz "$mnt"; fi
 	[ -n "$dpid" ] && wait "$dpid" 2>/dev/null
+	if mountpoint -q "$work/src"; then umount "$work/src" || umount -l "$work/src"; fi
 	rm -rf "$work" "$shm"
 }
 trap cleanup EXIT
@@ -298,6 +299,20 @@ run_read() {
 # What the contender reads is what it returns: read again, compared.
 verify_read() { cmp "$shm/big" "$T/f"; }
 
+# SOURCE on a tmpfs (O_DIRECT there since Linux 6.6): no disk, so the
+# daemon's own cost per byte is the ceiling; twice the sequential size.
+contenders_tmpfs="raw directfs pt-never"
+prep_tmpfs() { mount -t tmpfs -o size=$((2 * big + 64))m dfs-bench-src "$SRC"; }
+run_tmpfs() {
+	bytes=$((2 * big << 20))
+	case $C in
+	raw) dd if=/dev/zero of="$T/f" bs=1M count=$((2 * big)) oflag=direct conv=fsync status=none ;;
+	*) dd if=/dev/zero of="$T/f" bs=1M count=$((2 * big)) conv=fsync status=none ;;
+	esac
+}
+check_tmpfs() { cmp -n $((2 * big << 20)) /dev/zero "$SRC/f" && [ "$(stat -c %s "$SRC/f")" = $((2 * big << 20)) ]; }
+after_tmpfs() { umount "$SRC"; }
+
 # Requests of 8 MiB where the mount takes them (-o request_size).
 contenders_bigwrite="raw directfs pt-never"
 run_bigwrite() {
@@ -409,7 +424,8 @@ one() { # W C ROUND
 			all_durable "$mnt" || ok=BAD
 		fi
 	fi
-	res=$(bench_resident "$SRC")
+	# A tmpfs SOURCE is memory: its pages say nothing about caching.
+	if mountpoint -q "$SRC"; then res=-; else res=$(bench_resident "$SRC"); fi
 	if declare -F "verify_$w" >/dev/null && [ $ok = ok ]; then
 		"verify_$w" || ok=BAD
 	fi
@@ -417,6 +433,7 @@ one() { # W C ROUND
 	if declare -F "check_$w" >/dev/null && [ $ok = ok ]; then
 		"check_$w" >&2 || ok=BAD
 	fi
+	declare -F "after_$w" >/dev/null && "after_$w"
 	[ $ok = ok ] || bad=1
 	printf '%s\t%s\t%s\t%.3f\t%.1f\t%d\t%s\t%s\t%s\t%s\n' "$w" "$C" "$r" "$(echo "$t1 - $t0" | bc)" \
 		"$(echo "$bytes / 1048576 / ($t1 - $t0)" | bc -l)" $((c1 - c0)) "$res" "$rss" "$cpu" "$ok" |

@@ -22,10 +22,13 @@
  * serves the session: its ring threads take the requests, and its loop
  * grows its buffers itself.
  *
- * The threads block every signal.  SIGTERM, SIGINT and SIGHUP reach the
- * main thread, which waits in fs_loop_run; libfuse's handler, wrapped
- * here, ends the session.  A thread may be cancelled only while it waits
- * in read(): a request it has read is always answered.
+ * The threads block every signal but their wake signal.  SIGTERM, SIGINT
+ * and SIGHUP reach the main thread, which waits in fs_loop_run;
+ * libfuse's handler, wrapped here, ends the session.  The main thread
+ * then sends each thread its wake signal until it has ended: a thread
+ * waiting in read() returns EINTR and sees the session ended, and a
+ * request it has read is always answered first.  (Not pthread_cancel:
+ * its unwinding leaves AddressSanitizer's stack shadow behind.)
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -37,6 +40,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -52,6 +56,7 @@
 struct loop_worker {
 	struct fs_loop *loop;
 	pthread_t thread;
+	atomic_bool done; /* worker_main returned */
 	char *base;  /* aligned_alloc'd */
 	char *buf;   /* base + page - WRITE_HEADER */
 	size_t size; /* of buf */
@@ -73,6 +78,18 @@ static struct fs_loop *volatile signal_loop;
 static volatile sig_atomic_t signalled;
 static const int exit_signals[] = {SIGTERM, SIGINT, SIGHUP};
 static struct sigaction libfuse_action[3];
+static struct sigaction wake_old;
+
+/* The signal that ends a worker's read() with EINTR. */
+static int wake_signal(void)
+{
+	return SIGRTMIN + 2; /* lock.c has SIGRTMIN + 1 */
+}
+
+static void on_wake(int sig)
+{
+	(void)sig;
+}
 
 static void on_exit_signal(int sig)
 {
@@ -98,6 +115,9 @@ static int wrap_signals(void)
 	for (unsigned i = 0; i < 3; i++)
 		if (sigaction(exit_signals[i], &sa, &libfuse_action[i]))
 			return -errno;
+	sa.sa_handler = on_wake; /* no SA_RESTART: read() returns EINTR */
+	if (sigaction(wake_signal(), &sa, &wake_old))
+		return -errno;
 	return 0;
 }
 
@@ -105,6 +125,7 @@ static void unwrap_signals(void)
 {
 	for (unsigned i = 0; i < 3; i++)
 		sigaction(exit_signals[i], &libfuse_action[i], NULL);
+	sigaction(wake_signal(), &wake_old, NULL);
 	signal_loop = NULL;
 }
 
@@ -142,14 +163,15 @@ static void *worker_main(void *arg)
 	struct loop_worker *w = arg;
 	struct fs_loop *loop = w->loop;
 	int fd = fuse_session_fd(loop->se), err = 0;
+	sigset_t wake;
 	ssize_t n;
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	sigemptyset(&wake);
+	sigaddset(&wake, wake_signal());
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	while (!fuse_session_exited(loop->se)) {
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		n = read(fd, w->buf, w->size);
 		err = errno;
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (fuse_session_exited(loop->se))
 			break;
 		if (n < 0) {
@@ -175,6 +197,7 @@ static void *worker_main(void *arg)
 
 		fuse_session_process_buf(loop->se, &fb);
 	}
+	atomic_store(&w->done, true);
 	atomic_fetch_add(&loop->ended, 1);
 	sem_post(&loop->finish);
 	return NULL;
@@ -215,10 +238,23 @@ static int workers_start(struct fs_loop *loop, unsigned n)
 	return loop->n ? 0 : r;
 }
 
+/* After fuse_session_exit: each thread is woken until it has ended (a
+ * wake that comes before it enters read() is lost, the next one is not). */
 static void workers_stop(struct fs_loop *loop)
 {
-	for (unsigned i = 0; i < loop->n; i++)
-		pthread_cancel(loop->w[i].thread); /* only where it waits in read() */
+	const struct timespec pause = {0, 2 * 1000 * 1000};
+	bool all;
+
+	do {
+		all = true;
+		for (unsigned i = 0; i < loop->n; i++)
+			if (!atomic_load(&loop->w[i].done)) {
+				pthread_kill(loop->w[i].thread, wake_signal());
+				all = false;
+			}
+		if (!all)
+			nanosleep(&pause, NULL);
+	} while (!all);
 	for (unsigned i = 0; i < loop->n; i++) {
 		pthread_join(loop->w[i].thread, NULL);
 		free(loop->w[i].base);
