@@ -95,8 +95,9 @@ report() {
 			split(keys[i], kk, SUBSEP); w = kk[1]; c = kk[2]; k = keys[i]
 			md = med(t, k, n[k])
 			if (!(w in ref)) { ref[w] = md }
-			printf "| %s | %s | %.2f | %.2f–%.2f | %.0f | %.2f | %.1f | %d | %s | %s | %s |\n",
-				w, c, md, lo, hi, med(mb, k, n[k]), ref[w] / md, cg[k] / 1024, rp[k],
+			printf "| %s | %s | %.2f | %.2f–%.2f | %.0f | %.2f | %.1f | %s | %s | %s | %s |\n",
+				w, c, md, lo, hi, med(mb, k, n[k]), ref[w] / md, cg[k] / 1024,
+				rp[k] == "-" ? "–" : sprintf("%d", rp[k]),
 				(k in rss) ? sprintf("%.0f", rss[k] / 1024) : "–",
 				((k in cpu) && mib[k] > 0) ? sprintf("%.2f", cpu[k] / (mib[k] / 1024)) : "–",
 				(k in v) ? "BAD" : "ok"
