@@ -120,6 +120,7 @@ struct dfs_window {
 	bool inflight;
 	bool cached; /* write through the page cache (a small file's close) */
 	bool keep;   /* stays, clean, after its write-out (see stage.c) */
+	bool extends; /* its write-out grows the backing file (extend_lock) */
 	/* Two bitmaps of one bit per block: valid, then dirty (a subset of
 	 * valid), each dfs_bitmap_words() long. */
 	uint64_t valid[];
@@ -129,6 +130,11 @@ struct dfs_file {
 	struct dfs_engine *eng;
 	pthread_mutex_t lock;
 	pthread_cond_t cv; /* window completions */
+	/* Held, and no other lock, across the write-out of a window that
+	 * grows the backing file: one such write at a time per file.  The
+	 * kernel takes the inode lock exclusively for it anyway, and a
+	 * second writer only spins on that lock (stage.c). */
+	pthread_mutex_t extend_lock;
 
 	int fd;		/* plain descriptor: tail, fallback, fsync, truncate */
 	atomic_int dfd; /* O_DIRECT descriptor, -1 in fallback, DFD_LATER until

@@ -388,6 +388,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	size_set(f, st.st_size);
 	f->disk_size = st.st_size;
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_init(&f->extend_lock, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	f->client.reclaim = reclaim;
 	dfs_engine_link(e, &f->client);
@@ -525,6 +526,7 @@ int dfs_file_close(struct dfs_file *f)
 	close(f->fd);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->lock);
+	pthread_mutex_destroy(&f->extend_lock);
 	free(f);
 	return r;
 }

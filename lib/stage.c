@@ -91,6 +91,7 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 	off_t end = dfs_win_off(f, w) + (off_t)last * f->blk;
 	if (end > w->eof)
 		end = w->eof;
+	w->extends = end > f->disk_size;
 	if (end > f->disk_size)
 		f->disk_size = end;
 	assert(f->disk_size <= f->size);
@@ -180,8 +181,15 @@ static void window_write_out(struct dfs_job *job)
 {
 	struct dfs_window *w = dfs_container_of(job, struct dfs_window, job);
 	struct dfs_file *f = w->file;
-	int r = window_write_runs(f, w);
+	int r;
 
+	/* Windows that grow the file go one at a time (f->extend_lock);
+	 * overwrites inside it run side by side. */
+	if (w->extends)
+		pthread_mutex_lock(&f->extend_lock);
+	r = window_write_runs(f, w);
+	if (w->extends)
+		pthread_mutex_unlock(&f->extend_lock);
 	pthread_mutex_lock(&f->lock);
 	if (r) {
 		count_sub_pending(f, w->app_bytes);

@@ -226,6 +226,16 @@ void fault_io_wait_held_syncs(struct fault_io *fi, int n)
 	pthread_mutex_unlock(&fi->lock);
 }
 
+int fault_io_held(struct fault_io *fi)
+{
+	int n;
+
+	pthread_mutex_lock(&fi->lock);
+	n = fi->held;
+	pthread_mutex_unlock(&fi->lock);
+	return n;
+}
+
 void fault_io_wait_held(struct fault_io *fi, int n)
 {
 	pthread_mutex_lock(&fi->lock);

@@ -53,7 +53,8 @@ void fault_io_hold(struct fault_io *fi, bool hold);
 /* Hold fsync and syncfs calls (or let them go), and wait until n are held. */
 void fault_io_hold_sync(struct fault_io *fi, bool hold);
 void fault_io_wait_held_syncs(struct fault_io *fi, int n);
-/* Wait until n direct writes are held at the gate. */
+/* Wait until n direct writes are held at the gate; how many are now. */
 void fault_io_wait_held(struct fault_io *fi, int n);
+int fault_io_held(struct fault_io *fi);
 
 #endif

@@ -188,6 +188,40 @@ static void *overwrite_main(void *arg)
  * (an engine that copied into the buffer being written, or raced it,
  * would return at once), and the disk ends with the overwrite.
  */
+/* Windows that grow the file are written one at a time (extend_lock: a
+ * second would only spin on the inode lock); windows inside what the
+ * file holds already are written side by side. */
+START_TEST(test_extending_one_at_a_time)
+{
+	char path[4200];
+	size_t total = 2 * MiB;
+	char *want = malloc(total);
+	struct dfs_file *f = ecreate(path, sizeof(path), "extend");
+
+	tu_pattern(want, total, 0, 7);
+	fault_io_hold(&fio, true);
+	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
+	fault_io_wait_held(&fio, 1);
+	usleep(200 * 1000); /* time for a second write, were it let through */
+	ck_assert_int_eq(fault_io_held(&fio), 1);
+	fault_io_hold(&fio, false);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+
+	/* Overwrite both windows in place: both writes go at once. */
+	f = eopen(path, O_RDWR);
+	tu_pattern(want, total, 0, 8);
+	fault_io_hold(&fio, true);
+	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
+	fault_io_wait_held(&fio, 2);
+	ck_assert_int_eq(fault_io_held(&fio), 2);
+	fault_io_hold(&fio, false);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	free(want);
+}
+END_TEST
+
 START_TEST(test_overwrite_inflight)
 {
 	char path[4200];
@@ -200,7 +234,7 @@ START_TEST(test_overwrite_inflight)
 	tu_pattern(want, total, 0, 6);
 	fault_io_hold(&fio, true);
 	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
-	fault_io_wait_held(&fio, 2);
+	fault_io_wait_held(&fio, 1); /* window 0; window 1 waits its turn */
 	memset(want + 1000, 'Z', 5000);
 	o.buf = want + 1000;
 	ck_assert_int_eq(pthread_create(&t, NULL, overwrite_main, &o), 0);
@@ -330,6 +364,7 @@ int main(void)
 	tcase_add_test(tc, test_unaligned_stream);
 	tcase_add_test(tc, test_sparse);
 	tcase_add_test(tc, test_overwrite_existing);
+	tcase_add_test(tc, test_extending_one_at_a_time);
 	tcase_add_test(tc, test_small_rmw_cached);
 	tcase_add_test(tc, test_overwrite_inflight);
 	tcase_add_test(tc, test_truncate_staged);

@@ -245,7 +245,7 @@ START_TEST(test_blocked_writer_wakes)
 	pthread_t t;
 	fault_io_hold(&fio, true);
 	pthread_create(&t, NULL, bg_write, &w);
-	fault_io_wait_held(&fio, 2); /* depth reached: the writer waits */
+	fault_io_wait_held(&fio, 1); /* one writes, one waits: depth reached */
 	rule(FI_PWRITE, FI_DIRECT, 0, -1, FI_ERRNO, ENOSPC);
 	fault_io_hold(&fio, false);
 	pthread_join(t, NULL);

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench/ab.sh - two builds of the daemon against each other, in alternating
+# rounds (A B A B ...), for a change the harness's --alt cannot express.
+#
+#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi ROUNDS [DIR]
+#
+# tmpfs: dd bs=1M count=4096 conv=fsync into a SOURCE on a tmpfs; disk: the
+# same with 2 GiB into DIR (default /var/tmp/dfs-ab); multi: 8 files of
+# 256 MiB at once there.  Prints one line per case (seconds, daemon
+# CPU-seconds), then the medians.  Runs as root (mounts, drops caches).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/bench/common.sh"
+[ $# -ge 4 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+old=$1 new=$2 kind=$3 rounds=$4 dir=${5:-/var/tmp/dfs-ab}
+src=$dir/src mnt=$dir/mnt dpid=
+mkdir -p "$src" "$mnt"
+cleanup() {
+	set +e
+	mountpoint -q "$mnt" && fusermount3 -u "$mnt"
+	[ -n "$dpid" ] && wait "$dpid"
+	mountpoint -q "$src" && umount "$src"
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+hz=$(getconf CLK_TCK)
+for ((r = 1; r <= rounds; r++)); do
+	for b in old new; do
+		bin=$old
+		[ $b = new ] && bin=$new
+		[ "$kind" = tmpfs ] && mount -t tmpfs -o size=5g dfs-ab-src "$src"
+		"$bin" -f "$src" "$mnt" 2>>"$dir.log" &
+		dpid=$!
+		bench_wait_mount ab.sh "$mnt"
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+		c0=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+		t0=$(date +%s.%N)
+		case $kind in
+		tmpfs) dd if=/dev/zero of="$mnt/f" bs=1M count=4096 conv=fsync status=none ;;
+		disk) dd if=/dev/zero of="$mnt/f" bs=1M count=2048 conv=fsync status=none ;;
+		multi)
+			pids=()
+			for i in 1 2 3 4 5 6 7 8; do
+				dd if=/dev/zero of="$mnt/f$i" bs=1M count=256 conv=fsync status=none &
+				pids+=($!)
+			done
+			wait "${pids[@]}"
+			;;
+		*) echo "ab.sh: no kind $kind" >&2; exit 2 ;;
+		esac
+		t1=$(date +%s.%N)
+		c1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
+		fusermount3 -u "$mnt"
+		wait "$dpid"
+		dpid=
+		printf '%s\t%s\t%d\t%.3f\t%.2f\n' "$kind" "$b" "$r" "$(echo "$t1 - $t0" | bc)" \
+			"$(echo "($c1 - $c0) / $hz" | bc -l)" | tee -a "$dir.tsv"
+		if [ "$kind" = tmpfs ]; then umount "$src"; else rm -rf "${src:?}"/*; fi
+	done
+done
+for b in old new; do
+	echo "$b: median $(awk -F'\t' -v b=$b '$2 == b {print $4}' "$dir.tsv" | bench_median) s," \
+		"CPU $(awk -F'\t' -v b=$b '$2 == b {print $5}' "$dir.tsv" | bench_median) s"
+done
+rm -f "$dir.tsv" "$dir.log"
