@@ -67,7 +67,6 @@ struct fs_loop {
 	struct fuse_session *se;
 	atomic_bool inited;   /* INIT answered: libfuse's loop may end */
 	sem_t finish;	      /* a thread ended, or a signal came */
-	atomic_int ended;     /* threads that ended */
 	atomic_int error;     /* the first error reading /dev/fuse (-errno) */
 	unsigned n;
 	struct loop_worker *w;
@@ -197,8 +196,9 @@ static void *worker_main(void *arg)
 
 		fuse_session_process_buf(loop->se, &fb);
 	}
+	/* Every way here has ended the session. */
+	assert(fuse_session_exited(loop->se));
 	atomic_store(&w->done, true);
-	atomic_fetch_add(&loop->ended, 1);
 	sem_post(&loop->finish);
 	return NULL;
 }
@@ -324,9 +324,8 @@ int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdlin
 	}
 	if (loop.n < n)
 		fs_log(fs, LOG_WARNING, "%u request threads of %u started", loop.n, n);
-	while (!fuse_session_exited(se) && atomic_load(&loop.ended) == 0)
-		sem_wait(&loop.finish);
-	fuse_session_exit(se); /* one thread's end is every thread's */
+	while (!fuse_session_exited(se))
+		sem_wait(&loop.finish); /* posted by a thread's end, or a signal */
 	workers_stop(&loop);
 	r = signalled ? signalled : atomic_load(&loop.error);
 out:

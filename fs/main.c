@@ -167,7 +167,7 @@ static void usage(const char *prog)
 	       "                           (default on)\n"
 	       "    -o request_size=SIZE   largest read or write request from the kernel\n"
 	       "                           (default 1M); more needs a raised\n"
-	       "                           /proc/sys/fs/fuse/max_pages_limit and libfuse 3.17\n"
+	       "                           /proc/sys/fs/fuse/max_pages_limit\n"
 	       "    -d, -o debug           log every request (inode, offset, size, the\n"
 	       "                           caller's pid) to stderr; stays in the "
 	       "foreground\n"
@@ -502,7 +502,8 @@ static void choose_request_size(struct fs *fs)
 		fs_log(fs, LOG_NOTICE,
 		       "requests of up to %u KiB, not %u KiB: the kernel's "
 		       "/proc/sys/fs/fuse/max_pages_limit allows %u pages",
-		       fs->max_request >> 10, wish >> 10, kernel / 4096);
+		       fs->max_request >> 10, wish >> 10,
+		       kernel / (uint32_t)sysconf(_SC_PAGESIZE));
 }
 
 int main(int argc, char **argv)
