@@ -71,6 +71,7 @@
 #include <sys/queue.h>
 
 #include "dfs_engine.h"
+#include "dfs_io.h"
 
 /* Not yet in Debian 12's headers (Linux 6.14 uapi). */
 #ifndef RWF_DONTCACHE
@@ -312,6 +313,9 @@ int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t
 int dfs_disk_direct_fd(struct dfs_file *f);
 /* Whole aligned blocks from an aligned buffer, with O_DIRECT. */
 int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off);
+/* The same for n pieces at once (dfs_io_write_batch): 0 or the first
+ * -errno, every piece tried. */
+int dfs_disk_write_direct_batch(struct dfs_file *f, struct dfs_io_piece *p, unsigned n);
 /* [off, off + len) into buf, zero-filled at and past disk_size. */
 ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		      off_t disk_size);

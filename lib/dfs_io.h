@@ -20,10 +20,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* One write of a batch: buf, len and off in, res out. */
+struct dfs_io_piece {
+	const void *buf;
+	size_t len;
+	off_t off;
+	ssize_t res; /* what a pwrite of it returned: a count or -errno */
+};
+
 struct dfs_io_ops {
 	/* pwritev2() of one buffer; flags are RWF_* (0 for plain pwrite). */
 	ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t len, off_t off,
 			  int rwf_flags);
+	/* n plain pwrites, which the device may run at once (dfs_io_default:
+	 * Linux AIO, for an O_DIRECT descriptor); each piece's res is set.
+	 * Returns when every one has ended.  NULL: one pwrite after another. */
+	void (*pwrite_batch)(void *arg, int fd, struct dfs_io_piece *p, unsigned n);
 	ssize_t (*pread)(void *arg, int fd, void *buf, size_t len, off_t off);
 	int (*fsync)(void *arg, int fd, int datasync);
 	int (*ftruncate)(void *arg, int fd, off_t len);
@@ -46,6 +58,14 @@ const struct dfs_io_ops *dfs_io_default(void);
  */
 int dfs_io_write_full(const struct dfs_io_ops *io, int fd, const void *buf, size_t len,
 		      off_t off, int rwf_flags);
+
+/*
+ * Write every piece in full (pwrite_batch, then dfs_io_write_full for what
+ * came back short or interrupted).  Returns 0 or the first -errno; every
+ * piece was tried either way.
+ */
+int dfs_io_write_batch(const struct dfs_io_ops *io, int fd, struct dfs_io_piece *p,
+		       unsigned n);
 
 /*
  * Read up to len bytes at off, looping on short reads and EINTR until len

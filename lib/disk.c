@@ -111,6 +111,25 @@ int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t
 	return r;
 }
 
+int dfs_disk_write_direct_batch(struct dfs_file *f, struct dfs_io_piece *p, unsigned n)
+{
+	int dfd = atomic_load(&f->fallback) ? -1 : dfs_disk_direct_fd(f), r = 0;
+
+	if (dfd >= 0) {
+		r = dfs_io_write_batch(f->eng->io, dfd, p, n);
+		atomic_fetch_add(&f->disk_gen, 1);
+		if (r != -EINVAL)
+			return r;
+		dfs_disk_enter_fallback(f, "write refused"); /* as in write_direct */
+		r = 0;
+	}
+	/* Every piece again, uncached: rewriting one that got through
+	 * writes the same bytes. */
+	for (unsigned i = 0; i < n && !r; i++)
+		r = dfs_disk_write_uncached(f, p[i].buf, p[i].len, p[i].off);
+	return r;
+}
+
 /* The bytes of [off, off + len) before disk_size. */
 static size_t disk_part(size_t len, off_t off, off_t disk_size)
 {

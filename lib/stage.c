@@ -137,14 +137,22 @@ static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, un
 	}
 }
 
-/* Write one window's dirty blocks.  Worker thread, no locks held. */
+/* Runs of a window written with O_DIRECT in one batch, at most. */
+#define RUN_BATCH 64
+
+/* Write one window's dirty blocks.  Worker thread, no locks held.  The
+ * whole-block runs go to the disk in batches, all at once; a run holding
+ * the partial block at end of file, and a window written cached, one
+ * write after another. */
 static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 {
 	const off_t base = dfs_win_off(f, w);
 	const off_t blk = f->blk;
-	unsigned b = 0;
+	struct dfs_io_piece batch[RUN_BATCH];
+	unsigned b = 0, n = 0;
+	int r = 0;
 
-	while (b < f->nblocks) {
+	while (b < f->nblocks && !r) {
 		if (!dfs_blk_dirty(f, w, b)) {
 			b++;
 			continue;
@@ -153,7 +161,6 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 		off_t off = base + (off_t)b * blk;
 		off_t end = base + (off_t)e * blk;
 		const char *src = w->buf + (size_t)b * (size_t)blk;
-		int r = 0;
 		if (w->cached) {
 			if (end > w->eof)
 				end = w->eof;
@@ -162,19 +169,23 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 			/* The run holds the partial block at end of file. */
 			off_t whole = (w->eof - off) / blk * blk;
 			if (whole > 0)
-				r = dfs_disk_write_direct(f, src, (size_t)whole, off);
+				batch[n++] = (struct dfs_io_piece){src, (size_t)whole, off, 0};
 			size_t tail = (size_t)(w->eof - off - whole);
-			if (!r && tail)
+			if (tail)
 				r = dfs_disk_write_uncached(f, src + whole, tail,
 							    off + whole);
 		} else {
-			r = dfs_disk_write_direct(f, src, (size_t)(end - off), off);
+			batch[n++] = (struct dfs_io_piece){src, (size_t)(end - off), off, 0};
 		}
-		if (r)
-			return r;
+		if (n == RUN_BATCH && !r) {
+			r = dfs_disk_write_direct_batch(f, batch, n);
+			n = 0;
+		}
 		b = e;
 	}
-	return 0;
+	if (n && !r)
+		r = dfs_disk_write_direct_batch(f, batch, n);
+	return r;
 }
 
 static void window_write_out(struct dfs_job *job)

@@ -90,6 +90,20 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 	return dfs_io_default()->pwrite(NULL, fd, buf, len, off, rwf);
 }
 
+/* A batch is its pieces one after another, each through the rules and
+ * the gate as a pwrite; counted. */
+static void fi_pwrite_batch(void *arg, int fd, struct dfs_io_piece *p, unsigned n)
+{
+	struct fault_io *fi = arg;
+
+	pthread_mutex_lock(&fi->lock);
+	fi->batches++;
+	fi->batch_pieces += n;
+	pthread_mutex_unlock(&fi->lock);
+	for (unsigned i = 0; i < n; i++)
+		p[i].res = fi_pwrite(arg, fd, p[i].buf, p[i].len, p[i].off, 0);
+}
+
 static ssize_t fi_pread(void *arg, int fd, void *buf, size_t len, off_t off)
 {
 	struct fault_io *fi = arg;
@@ -170,6 +184,7 @@ void fault_io_init(struct fault_io *fi)
 	pthread_cond_init(&fi->cv, NULL);
 	fi->ops = (struct dfs_io_ops){
 		.pwrite = fi_pwrite,
+		.pwrite_batch = fi_pwrite_batch,
 		.pread = fi_pread,
 		.fsync = fi_fsync,
 		.ftruncate = fi_ftruncate,

@@ -43,6 +43,7 @@ struct fault_io {
 	unsigned long calls[FI_OPS];
 	unsigned long direct_writes, plain_writes, dontcache_writes;
 	unsigned long direct_reads, misaligned, misaligned_mem, fired;
+	unsigned long batches, batch_pieces; /* pwrite_batch calls, their pieces */
 };
 
 void fault_io_init(struct fault_io *fi);

@@ -4,6 +4,8 @@
  * ENOSPC and EDQUOT on a background write, on the tail and on fsync are
  * returned and sticky, nothing hangs, and no byte is counted durable that
  * was not fsynced.  Short writes and EINTR are retried to completion.
+ * The runs of a window go out as one batch, every piece tried, and the
+ * real batch (Linux AIO) reports each piece as its pwrite would.
  */
 #define _GNU_SOURCE
 #include "fault_io.h"
@@ -399,6 +401,115 @@ START_TEST(test_finish_many)
 }
 END_TEST
 
+/* Five runs of 8 KiB, a 4 KiB hole after each: one window, five runs. */
+#define RUN_LEN (8 * KiB)
+#define RUN_STRIDE (12 * KiB)
+#define RUNS 5
+
+static struct dfs_file *write_runs(char *path, size_t plen, const char *name, char *want)
+{
+	struct dfs_file *f = tu_engine_create(eng, path, plen, name);
+	char piece[RUN_LEN];
+
+	memset(want, 0, RUN_STRIDE * RUNS);
+	for (unsigned i = 0; i < RUNS; i++) {
+		off_t off = (off_t)i * RUN_STRIDE;
+		tu_pattern(piece, RUN_LEN, off, 7);
+		memcpy(want + off, piece, RUN_LEN);
+		ck_assert_int_eq(dfs_file_write(f, piece, RUN_LEN, off), RUN_LEN);
+	}
+	ck_assert_uint_eq(fio.direct_writes, 0); /* all staged, in one window */
+	return f;
+}
+
+/* The runs go to the disk in one batch; a short piece is finished. */
+START_TEST(test_batch_runs)
+{
+	char path[4200], want[RUN_STRIDE * RUNS];
+	const size_t size = (RUNS - 1) * RUN_STRIDE + RUN_LEN;
+	struct dfs_file *f = write_runs(path, sizeof(path), "batch", want);
+
+	fault_io_add(&fio, (struct fi_rule){.op = FI_PWRITE,
+					    .target = FI_DIRECT,
+					    .count = -1,
+					    .action = FI_SHORT,
+					    .short_len = 4 * KiB});
+	ck_assert_int_eq(dfs_file_sync(f, 0), 0);
+	ck_assert_uint_eq(fio.batches, 1);
+	ck_assert_uint_eq(fio.batch_pieces, RUNS);
+	ck_assert_uint_eq(fio.fired, 2 * RUNS); /* each piece cut short, then finished */
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, size);
+	ck_assert(memcmp(got, want, size) == 0);
+	free(got);
+}
+END_TEST
+
+/* A piece that fails does not keep the others from the disk; the error
+ * is sticky. */
+START_TEST(test_batch_error)
+{
+	char path[4200], want[RUN_STRIDE * RUNS];
+	struct dfs_file *f = write_runs(path, sizeof(path), "batch-eio", want);
+
+	rule(FI_PWRITE, FI_DIRECT, 1, 1, FI_ERRNO, EIO);
+	ck_assert_int_eq(dfs_file_sync(f, 0), -EIO);
+	ck_assert_uint_eq(fio.direct_writes, RUNS);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	for (unsigned i = 0; i < RUNS; i++) {
+		off_t off = (off_t)i * RUN_STRIDE;
+		if (i == 1)
+			continue; /* failed: a hole, or zeros */
+		ck_assert_uint_ge(n, (size_t)off + RUN_LEN);
+		ck_assert_msg(memcmp(got + off, want + off, RUN_LEN) == 0, "run %u", i);
+	}
+	free(got);
+	assert_sticky(f, -EIO, "error:EIO");
+}
+END_TEST
+
+/* The real batch: pieces at scattered offsets through Linux AIO, each
+ * result what its pwrite gives, a misaligned one EINVAL. */
+START_TEST(test_aio_batch)
+{
+	char path[4200];
+	char *buf;
+	int fd = tu_create(path, sizeof(path), "aio", O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 4 * 4096), 0);
+	tu_pattern(buf, 4 * 4096, 0, 8);
+	struct dfs_io_piece p[] = {
+		{buf, 4096, 0, 0},
+		{buf + 4096, 4096, 3 * 4096, 0},
+		{buf + 8192, 8192, 8 * 4096, 0},
+		{buf, 4096, 1, 0}, /* misaligned */
+	};
+	ck_assert_int_eq(dfs_io_write_batch(dfs_io_default(), fd, p, 4), -EINVAL);
+	ck_assert_int_eq(p[0].res, 4096);
+	ck_assert_int_eq(p[1].res, 4096);
+	ck_assert_int_eq(p[2].res, 8192);
+	ck_assert_int_eq(p[3].res, -EINVAL);
+	close(fd);
+	size_t n;
+	char *got = tu_slurp(path, &n);
+	ck_assert_uint_eq(n, 10 * 4096);
+	ck_assert(memcmp(got, buf, 4096) == 0);
+	ck_assert(memcmp(got + 3 * 4096, buf + 4096, 4096) == 0);
+	ck_assert(memcmp(got + 8 * 4096, buf + 8192, 8192) == 0);
+	for (size_t i = 4096; i < 3 * 4096; i++)
+		ck_assert_int_eq(got[i], 0);
+	free(got);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -418,6 +529,9 @@ int main(void)
 	tcase_add_test(tc, test_truncate_error_keeps_stage);
 	tcase_add_loop_test(tc, test_error_matrix, 0, 6);
 	tcase_add_loop_test(tc, test_finish_many, 0, 3);
+	tcase_add_test(tc, test_batch_runs);
+	tcase_add_test(tc, test_batch_error);
+	tcase_add_test(tc, test_aio_batch);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
