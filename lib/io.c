@@ -92,16 +92,21 @@ static int sys_syncfs(void *arg, int fd)
 
 /* ---- batches through Linux AIO ---- */
 
+/* Each thread's context in aio_key: NULL until its first batch; AIO_NONE
+ * when none can be had (a context is the address of a mapping, never 1).
+ * A key rather than __thread: this library's position-independent TLS
+ * calls __tls_get_addr, which makes the daemon need the dynamic loader by
+ * name, and Debian 13's dpkg-shlibdeps warns about its usr-merge
+ * diversion (t_deb13). */
+#define AIO_NONE ((void *)1)
 static pthread_key_t aio_key;
 static pthread_once_t aio_once = PTHREAD_ONCE_INIT;
 static bool aio_key_ok;
-/* This thread's context: 0 until its first batch; 1 when none can be had
- * (a context is never 1: it is the address of a mapping). */
-static __thread aio_context_t aio_ctx;
 
 static void aio_ctx_destroy(void *v)
 {
-	syscall(SYS_io_destroy, (aio_context_t)(uintptr_t)v);
+	if (v != AIO_NONE)
+		syscall(SYS_io_destroy, (aio_context_t)(uintptr_t)v);
 }
 
 static void aio_key_make(void)
@@ -113,20 +118,20 @@ static void aio_key_make(void)
 static aio_context_t aio_context(void)
 {
 	aio_context_t ctx = 0;
+	void *v;
 
-	if (aio_ctx)
-		return aio_ctx == 1 ? 0 : aio_ctx;
 	pthread_once(&aio_once, aio_key_make);
-	if (!aio_key_ok || syscall(SYS_io_setup, AIO_BATCH, &ctx) < 0) {
-		aio_ctx = 1;
+	if (!aio_key_ok)
 		return 0;
-	}
-	if (pthread_setspecific(aio_key, (void *)(uintptr_t)ctx)) {
+	v = pthread_getspecific(aio_key);
+	if (v)
+		return v == AIO_NONE ? 0 : (aio_context_t)(uintptr_t)v;
+	if (syscall(SYS_io_setup, AIO_BATCH, &ctx) < 0)
+		ctx = 0;
+	if (pthread_setspecific(aio_key, ctx ? (void *)(uintptr_t)ctx : AIO_NONE) && ctx) {
 		syscall(SYS_io_destroy, ctx);
-		aio_ctx = 1;
-		return 0;
+		ctx = 0;
 	}
-	aio_ctx = ctx;
 	return ctx;
 }
 
