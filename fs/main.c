@@ -136,7 +136,7 @@ static void usage(const char *prog)
 	       "directfs options:\n"
 	       "    -o buffer_size=SIZE    staging buffer per file, a multiple of 64K\n"
 	       "                           (default 4M); sizes take K, M or G\n"
-	       "    -o depth=N             buffers of one file in flight to disk "
+	       "    -o depth=N             full buffers of one file in flight to disk "
 	       "(default 2)\n"
 	       "    -o memory_cap=SIZE     staging memory of all files together (default "
 	       "64M);\n"

@@ -37,7 +37,8 @@
 
 struct dfs_engine_opts {
 	size_t buf_size;     /* staging window per file, bytes (multiple of 64 KiB) */
-	unsigned depth;	     /* windows of one file in flight to disk at once */
+	unsigned depth;	     /* full windows of one file in flight to disk at once
+			      * (partly written ones: 4 x, at most 64) */
 	size_t mem_cap;	     /* all staging buffers of all files, bytes */
 	unsigned max_staged; /* staged windows per file before the oldest is written */
 	/* A close of a file of at most small_max bytes writes it through the

@@ -63,7 +63,23 @@ static void spare_release(struct dfs_file *f)
 
 static void window_write_out(struct dfs_job *job);
 
-/* Under f->lock, with f->nflight < depth: mark w in flight.  False when
+/* Windows that leave partly written, to this many times depth (at most 64). */
+#define PARTIAL_DEPTH_FACTOR 4
+
+/* Under f->lock: how many windows may be in flight with w among them.  A
+ * stream's full windows, depth (more costs a stream: docs/benchmarks.md);
+ * partly written ones (random writes: few blocks each, little disk time)
+ * deeper, so a random writer does not wait on one small write at a time. */
+static unsigned depth_for(const struct dfs_file *f, const struct dfs_window *w)
+{
+	unsigned d = f->eng->o.depth;
+
+	if (dfs_window_full(f, w))
+		return d;
+	return d * PARTIAL_DEPTH_FACTOR < 64 ? d * PARTIAL_DEPTH_FACTOR : 64;
+}
+
+/* Under f->lock, with f->nflight < depth_for(f, w): mark w in flight.  False when
  * it had nothing to write and is gone. */
 static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 {
@@ -87,7 +103,7 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 		last--;
 	/* No valid block starts at or past size (dfs_internal.h). */
 	assert(last > 0 && dfs_win_off(f, w) + (off_t)(last - 1) * f->blk < w->eof);
-	assert(f->nflight <= f->eng->o.depth);
+	assert(f->nflight <= depth_for(f, w));
 	off_t end = dfs_win_off(f, w) + (off_t)last * f->blk;
 	if (end > w->eof)
 		end = w->eof;
@@ -99,7 +115,7 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 	return true;
 }
 
-/* Under f->lock, with f->nflight < depth: hand w to the workers. */
+/* Under f->lock, with f->nflight < depth_for(f, w): hand w to the workers. */
 static void submit(struct dfs_file *f, struct dfs_window *w)
 {
 	if (submit_begin(f, w))
@@ -256,7 +272,7 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 	if (!w && f->nstaged >= e->o.max_staged)
 		w = dfs_window_oldest_staged(f, false);
 	if (w) {
-		if (f->nflight >= e->o.depth)
+		if (f->nflight >= depth_for(f, w))
 			return dfs_stage_wait(f);
 		submit(f, w);
 		return 0;
@@ -359,7 +375,7 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 			break;
 		}
 		done += n;
-		if (dfs_window_full(f, w) && f->nflight < f->eng->o.depth)
+		if (dfs_window_full(f, w) && f->nflight < depth_for(f, w))
 			submit(f, w);
 	}
 	return done ? (ssize_t)done : err;
@@ -429,7 +445,7 @@ int dfs_stage_flush_locked(struct dfs_file *f)
 			}
 			continue;
 		}
-		if (w && f->nflight < f->eng->o.depth) {
+		if (w && f->nflight < depth_for(f, w)) {
 			submit(f, w);
 			continue;
 		}
@@ -474,9 +490,10 @@ bool dfs_stage_release_spare(struct dfs_file *f)
 
 void dfs_stage_write_oldest(struct dfs_file *f)
 {
-	if (f->nflight < f->eng->o.depth) {
-		struct dfs_window *w = dfs_window_oldest_staged(f, false);
-		if (w && submit_begin(f, w)) {
+	struct dfs_window *w = dfs_window_oldest_staged(f, false);
+
+	if (w && f->nflight < depth_for(f, w)) {
+		if (submit_begin(f, w)) {
 			w->keep = false; /* the pool wants its buffer */
 			dfs_engine_enqueue(f->eng, &w->job);
 		}

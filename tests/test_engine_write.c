@@ -222,6 +222,56 @@ START_TEST(test_extending_one_at_a_time)
 }
 END_TEST
 
+/* Partly written windows go deeper than depth: a random writer's small
+ * write-outs do not wait for each other (lib/stage.c, depth_for). */
+struct sparse_writer {
+	struct dfs_file *f;
+	const char *want;
+	atomic_bool done;
+};
+
+static void *sparse_write(void *arg)
+{
+	struct sparse_writer *s = arg;
+
+	for (unsigned k = 0; k < 7; k++) {
+		off_t off = (off_t)k * MiB;
+		ck_assert_int_eq(dfs_file_write(s->f, s->want + off, 4096, off), 4096);
+	}
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+START_TEST(test_partial_windows_deeper)
+{
+	char path[4200];
+	size_t total = 8 * MiB;
+	char *want = malloc(total);
+	struct sparse_writer s = {.want = want};
+	pthread_t t;
+
+	s.f = disk_file(path, sizeof(path), "sparse", want, total, 9);
+	for (unsigned k = 0; k < 7; k++)
+		tu_pattern(want + (size_t)k * MiB, 4096, (off_t)k * MiB, 10);
+	fault_io_hold(&fio, true);
+	/* One block into each of 7 windows: past max_staged (4), the three
+	 * oldest leave; with depth 2 the third would wait. */
+	ck_assert_int_eq(pthread_create(&t, NULL, sparse_write, &s), 0);
+	for (int i = 0; i < 500 && !(atomic_load(&s.done) && fault_io_held(&fio) >= 3); i++)
+		usleep(10 * 1000);
+	usleep(100 * 1000); /* time for a fourth, were it let through */
+	bool done = atomic_load(&s.done);
+	int held = fault_io_held(&fio);
+	fault_io_hold(&fio, false); /* before asserting: teardown waits for them */
+	pthread_join(t, NULL);
+	ck_assert_msg(done, "the writer waited for a small write-out");
+	ck_assert_int_eq(held, 3);
+	ck_assert_int_eq(dfs_file_close(s.f), 0);
+	assert_disk(path, want, total);
+	free(want);
+}
+END_TEST
+
 START_TEST(test_overwrite_inflight)
 {
 	char path[4200];
@@ -365,6 +415,7 @@ int main(void)
 	tcase_add_test(tc, test_sparse);
 	tcase_add_test(tc, test_overwrite_existing);
 	tcase_add_test(tc, test_extending_one_at_a_time);
+	tcase_add_test(tc, test_partial_windows_deeper);
 	tcase_add_test(tc, test_small_rmw_cached);
 	tcase_add_test(tc, test_overwrite_inflight);
 	tcase_add_test(tc, test_truncate_staged);
