@@ -91,26 +91,18 @@ int dfs_disk_direct_fd(struct dfs_file *f)
 	return fd;
 }
 
-/* Whole aligned blocks from an aligned buffer. */
+/* Whole aligned blocks from an aligned buffer: a batch of one. */
 int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t off)
 {
-	int dfd = atomic_load(&f->fallback) ? -1 : dfs_disk_direct_fd(f);
+	struct dfs_io_piece p = {buf, len, off, 0};
 
-	/* In fallback, or no descriptor to be had now (EMFILE...): these
-	 * bytes go uncached through the plain descriptor, never lost. */
-	if (dfd < 0)
-		return dfs_disk_write_uncached(f, buf, len, off);
-	int r = dfs_io_write_full(f->eng->io, dfd, buf, len, off, 0);
-	atomic_fetch_add(&f->disk_gen, 1);
-	if (r == -EINVAL) {
-		/* Aligned by construction, so this filesystem accepted the
-		 * O_DIRECT open but not the I/O. */
-		dfs_disk_enter_fallback(f, "write refused");
-		r = dfs_disk_write_uncached(f, buf, len, off);
-	}
-	return r;
+	return dfs_disk_write_direct_batch(f, &p, 1);
 }
 
+/* In fallback, or no descriptor to be had now (EMFILE...): the pieces go
+ * uncached through the plain descriptor, never lost.  An O_DIRECT write
+ * refused although aligned (by construction) means this filesystem took
+ * the O_DIRECT open but not the I/O: fallback. */
 int dfs_disk_write_direct_batch(struct dfs_file *f, struct dfs_io_piece *p, unsigned n)
 {
 	int dfd = atomic_load(&f->fallback) ? -1 : dfs_disk_direct_fd(f), r = 0;
@@ -120,7 +112,7 @@ int dfs_disk_write_direct_batch(struct dfs_file *f, struct dfs_io_piece *p, unsi
 		atomic_fetch_add(&f->disk_gen, 1);
 		if (r != -EINVAL)
 			return r;
-		dfs_disk_enter_fallback(f, "write refused"); /* as in write_direct */
+		dfs_disk_enter_fallback(f, "write refused");
 		r = 0;
 	}
 	/* Every piece again, uncached: rewriting one that got through

@@ -223,20 +223,15 @@ START_TEST(test_extending_one_at_a_time)
 END_TEST
 
 /* Partly written windows go deeper than depth: a random writer's small
- * write-outs do not wait for each other (lib/stage.c, depth_for). */
-struct sparse_writer {
-	struct dfs_file *f;
-	const char *want;
-	atomic_bool done;
-};
-
+ * write-outs do not wait for each other (lib/stage.c, depth_for).  The
+ * writer: one block into each of 7 windows (buf is the whole file). */
 static void *sparse_write(void *arg)
 {
-	struct sparse_writer *s = arg;
+	struct overwrite *s = arg;
 
 	for (unsigned k = 0; k < 7; k++) {
 		off_t off = (off_t)k * MiB;
-		ck_assert_int_eq(dfs_file_write(s->f, s->want + off, 4096, off), 4096);
+		ck_assert_int_eq(dfs_file_write(s->f, s->buf + off, 4096, off), 4096);
 	}
 	atomic_store(&s->done, true);
 	return NULL;
@@ -247,7 +242,7 @@ START_TEST(test_partial_windows_deeper)
 	char path[4200];
 	size_t total = 8 * MiB;
 	char *want = malloc(total);
-	struct sparse_writer s = {.want = want};
+	struct overwrite s = {.buf = want};
 	pthread_t t;
 
 	s.f = disk_file(path, sizeof(path), "sparse", want, total, 9);
