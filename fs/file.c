@@ -382,6 +382,9 @@ void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	struct fs_sfile *sf;
 	ssize_t n;
 
+	/* read(2) sends its lock owner; the page cache does not. */
+	if (!fi->lock_owner)
+		atomic_store(&fs_inode_get(fs_of(req), nodeid)->paged, true);
 	if (!buf) {
 		fs_reply_err(req, -ENOMEM, "read", nodeid, NULL);
 		return;
@@ -442,6 +445,8 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		fs_reply_err(req, (int)n, "write", nodeid, NULL);
 		return;
 	}
+	if (fi->writepage) /* a mapping's write-back */
+		atomic_store(&fs_inode_get(fs, nodeid)->paged, true);
 	if (h->fd >= 0) {
 		n = special_io(h, fi, (void *)data, (size_t)n, off, true);
 	} else if ((r = fs_kill_privs(req, fs, nodeid, h->inode))) {

@@ -78,10 +78,6 @@ struct fs {
 	/* The kernel checks POSIX ACLs and leaves the umask to us (modes of
 	 * creating calls arrive unmasked): multi-user mounts (ops.c). */
 	bool acl;
-	/* Shared mappings allowed (FUSE_CAP_DIRECT_IO_ALLOW_MMAP): the kernel
-	 * may cache a file's pages in the mount's inode, dropped after its
-	 * last release (table.c: host_let_go). */
-	bool shared_maps;
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
 };

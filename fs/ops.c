@@ -75,10 +75,9 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * ask for them.  The kernel refuses them without a request, so the
 	 * daemon says it here, once. */
 #ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
-	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP) {
+	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
 		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
-		fs->shared_maps = true;
-	} else
+	else
 		fs_log(fs, LOG_NOTICE,
 		       "shared mappings (mmap MAP_SHARED) of files in the mount get ENODEV: "
 		       "this kernel lacks FUSE_DIRECT_IO_ALLOW_MMAP (Linux 6.6 has it); "

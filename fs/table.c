@@ -111,6 +111,7 @@ static void inode_init(struct fs_inode *i, const struct stat *st)
 	i->ino = st->st_ino;
 	i->type = st->st_mode & S_IFMT;
 	atomic_init(&i->mode, st->st_mode);
+	atomic_init(&i->paged, false);
 	session_init(&i->sess, i);
 	fs_locks_init(&i->locks);
 }
@@ -452,16 +453,20 @@ static void host_hold(void *arg, void *owner)
 static void host_let_go(void *arg, void *owner)
 {
 	struct fs *fs = arg;
+	struct fs_inode *ino = owner;
 
-	/* A shared mapping read the file through the mount's own page cache;
-	 * once the session is durable nothing is dirty there, and its pages
-	 * go (the kernel unmaps any a new open has mapped meanwhile, which
-	 * fault in again).  Without shared mappings there are none.  A
-	 * failure (the kernel forgot the inode, the mount is gone) leaves
-	 * nothing to drop.  Not once the session loop has ended: pages
-	 * dirtied by a new mapping meanwhile would wait for a write that no
-	 * thread is left to serve. */
-	if (fs->shared_maps && !fuse_session_exited(fs->se))
+	/* A mapping read the file through the mount's own page cache; once
+	 * the session is durable nothing is dirty there, and its pages go
+	 * (the kernel unmaps any a new open has mapped meanwhile, which fault
+	 * in again and mark the inode once more).  Only then: the kernel
+	 * takes any notice as a change of the file, and drops the answer of
+	 * a getattr it is waiting for, so that a permission check in flight
+	 * goes by the mode it held before (a setfacl just made through the
+	 * mount not yet seen).  A failure (the kernel forgot the inode, the
+	 * mount is gone) leaves nothing to drop.  Not once the session loop
+	 * has ended: pages dirtied by a new mapping meanwhile would wait for
+	 * a write that no thread is left to serve. */
+	if (atomic_exchange(&ino->paged, false) && !fuse_session_exited(fs->se))
 		fuse_lowlevel_notify_inval_inode(fs->se, node_id(fs, owner), 0, 0);
 	fs_inode_unref(fs, owner, 1);
 }

@@ -51,6 +51,11 @@ struct fs_inode {
 	/* The mode last seen on SOURCE (lookup, getattr, setattr): writes
 	 * look here for setuid/setgid bits before asking SOURCE. */
 	atomic_uint mode;
+	/* The kernel may hold pages of the file in the mount's own page
+	 * cache: a read came from it (a mapping's fault or read-ahead: no
+	 * lock owner, as no read(2) sends) or a mapping's write-back.  Taken
+	 * back when they are dropped (table.c: host_let_go). */
+	atomic_bool paged;
 	uint64_t nlookup;
 	struct fs_inode *hnext;
 	struct fs_session sess;	 /* regular files: the open-file state (session.c) */

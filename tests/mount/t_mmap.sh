@@ -10,6 +10,8 @@
 # integrity_check) and LMDB work.  Elsewhere they fail with ENODEV,
 # exactly, the daemon says so once in its log at mount, and it keeps
 # serving the file; sqlite's WAL mode and LMDB then fail as documented.
+# The kernel is told to drop a file's pages only after a mapping read it,
+# and then they go.
 . "$(dirname "$0")/lib.sh"
 : "${DFS_MAPCHECK:?DFS_MAPCHECK must name the mapcheck helper}"
 
@@ -19,6 +21,26 @@ uncached() {
 	local n
 	n=$(resident "$@")
 	[ "$n" -eq 0 ] || fail "$n pages of $* resident"
+}
+# The page cache's size in KiB (Cached), and how far it has grown since
+# a size taken before, in MiB.
+cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
+grown_mib() { echo $((($(cached_kib) - $1) / 1024)); }
+# Map FILE (MAP_SHARED or MAP_PRIVATE) and read every page of it, then
+# unmap and close: prints how far the page cache grew meanwhile (MiB)
+# and its size before (KiB).
+map_read() { # FLAG FILE
+	local c0=$(cached_kib) out
+	out=$(/usr/bin/python3 - "$1" "$2" <<-'EOF'
+		import mmap, os, sys
+		fd = os.open(sys.argv[2], os.O_RDONLY)
+		m = mmap.mmap(fd, 0, getattr(mmap, sys.argv[1]), mmap.PROT_READ)
+		sum(m[i] for i in range(0, len(m), 4096))
+		print(int([l for l in open('/proc/meminfo') if l.startswith('Cached:')][0].split()[1]))
+		m.close(); os.close(fd)
+	EOF
+	) || fail "mapping $2 ($1): $out"
+	echo $(((out - c0) / 1024)) "$c0"
 }
 dfs_mount "$src" "$mnt"
 head -c 20000 /dev/urandom >"$T/data"
@@ -57,21 +79,10 @@ else
 	# still holds it, and gives it back once it is gone.
 	dd if=/dev/urandom of="$mnt/big" bs=1M count=256 status=none
 	dfs_settled "$mnt"
-	held=$(/usr/bin/python3 - "$mnt/big" <<-'EOF'
-		import mmap, os, sys, time
-		def cached():
-		    return int([l for l in open('/proc/meminfo') if l.startswith('Cached:')][0].split()[1])
-		c0 = cached()
-		fd = os.open(sys.argv[1], os.O_RDONLY)
-		m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
-		sum(m[i] for i in range(0, len(m), 4096))
-		held = cached() - c0
-		m.close(); os.close(fd)
-		time.sleep(1)
-		print(held // 1024, (cached() - c0) // 1024)
-	EOF
-	) || fail "mapping $mnt/big: $held"
-	read -r while_mapped after <<<"$held"
+	r=$(map_read MAP_SHARED "$mnt/big") || exit 1
+	read -r while_mapped c0 <<<"$r"
+	sleep 1
+	after=$(grown_mib "$c0")
 	[ "$while_mapped" -ge 128 ] ||
 		fail "the check cannot see the mount's pages: only $while_mapped MiB cached while mapped"
 	[ "$after" -lt 32 ] || fail "$after MiB of the mount's inode still cached after the last close"
@@ -117,4 +128,32 @@ echo still >"$mnt/g"
 [ "$(cat "$src/g")" = still ] || fail "daemon not serving after the mappings"
 dfs_umount "$mnt"
 dfs_check_log
+
+# The daemon tells the kernel to drop a file's pages (libfuse's debug log
+# shows each notice) only after a mapping has read it: the kernel takes a
+# notice as a change of the file and drops the answer of a getattr it is
+# waiting for, so that a permission check in flight would go by the mode
+# it held before.  A file only read and written through the mount gets
+# none; one read through a private mapping gets one, and its pages go.
+DFS_LOG=$T/debug.log # the debug log has error replies in it
+dfs_mount "$src" "$mnt" -d
+notices() { grep -c '^NOTIFY: code=2 ' "$DFS_LOG" || true; }
+dd if=/dev/urandom of="$mnt/n" bs=1M count=128 status=none
+cat "$mnt/n" >/dev/null
+echo more >>"$mnt/n"
+dfs_settled "$mnt"
+sleep 0.5 # a notice comes after the session is durable
+[ "$(notices)" -eq 0 ] || fail "$(notices) notices for a file no mapping read"
+r=$(map_read MAP_PRIVATE "$mnt/n") || exit 1
+read -r held c0 <<<"$r"
+[ "$held" -ge 64 ] || fail "the check cannot see the mount's pages: only $held MiB cached while mapped"
+for _ in $(seq 50); do
+	[ "$(notices)" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(notices)" -eq 1 ] || fail "$(notices) notices after one mapping's session, want 1"
+after=$(grown_mib "$c0")
+[ "$after" -lt 32 ] || fail "$after MiB of the mount's inode still cached after a private mapping"
+echo "mmap: a notice only after a mapping read the file ($held MiB cached while mapped, $after after)"
+dfs_umount "$mnt"
 echo PASS
