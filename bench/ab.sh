@@ -2,12 +2,14 @@
 # bench/ab.sh - two builds of the daemon against each other, in alternating
 # rounds (A B A B ...), for a change the harness's --alt cannot express.
 #
-#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi ROUNDS [DIR]
+#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi|read ROUNDS [DIR]
 #
 # tmpfs: dd bs=1M count=4096 conv=fsync into a SOURCE on a tmpfs; disk: the
 # same with 2 GiB into DIR (default /var/tmp/dfs-ab); multi: 8 files of
-# 256 MiB at once there.  Prints one line per case (seconds, daemon
-# CPU-seconds), then the medians.  Runs as root (mounts, drops caches).
+# 256 MiB at once there; read: dd bs=1M of a 2 GiB file there, caches
+# dropped, with raw dd iflag=direct of it in each round as well.  Prints
+# one line per case (seconds, daemon CPU-seconds), then the medians.  Runs
+# as root (mounts, drops caches).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/common.sh"
@@ -24,7 +26,16 @@ cleanup() {
 }
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
+[ "$kind" = read ] && dd if=/dev/urandom of="$src/f" bs=1M count=2048 oflag=direct status=none
 for ((r = 1; r <= rounds; r++)); do
+	if [ "$kind" = read ]; then
+		echo 3 >/proc/sys/vm/drop_caches
+		t0=$(date +%s.%N)
+		dd if="$src/f" of=/dev/null bs=1M iflag=direct status=none
+		t1=$(date +%s.%N)
+		printf '%s\t%s\t%d\t%.3f\t%.2f\n' read raw "$r" "$(echo "$t1 - $t0" | bc)" 0 |
+			tee -a "$dir.tsv"
+	fi
 	for b in old new; do
 		bin=$old
 		[ $b = new ] && bin=$new
@@ -39,6 +50,7 @@ for ((r = 1; r <= rounds; r++)); do
 		case $kind in
 		tmpfs) dd if=/dev/zero of="$mnt/f" bs=1M count=4096 conv=fsync status=none ;;
 		disk) dd if=/dev/zero of="$mnt/f" bs=1M count=2048 conv=fsync status=none ;;
+		read) dd if="$mnt/f" of=/dev/null bs=1M status=none ;;
 		multi)
 			pids=()
 			for i in 1 2 3 4 5 6 7 8; do
@@ -56,10 +68,16 @@ for ((r = 1; r <= rounds; r++)); do
 		dpid=
 		printf '%s\t%s\t%d\t%.3f\t%.2f\n' "$kind" "$b" "$r" "$(echo "$t1 - $t0" | bc)" \
 			"$(echo "($c1 - $c0) / $hz" | bc -l)" | tee -a "$dir.tsv"
-		if [ "$kind" = tmpfs ]; then umount "$src"; else rm -rf "${src:?}"/*; fi
+		case $kind in
+		tmpfs) umount "$src" ;;
+		read) ;;
+		*) rm -rf "${src:?}"/* ;;
+		esac
 	done
 done
-for b in old new; do
+bs="old new"
+[ "$kind" = read ] && bs="raw old new"
+for b in $bs; do
 	echo "$b: median $(awk -F'\t' -v b=$b '$2 == b {print $4}' "$dir.tsv" | bench_median) s," \
 		"CPU $(awk -F'\t' -v b=$b '$2 == b {print $5}' "$dir.tsv" | bench_median) s"
 done

@@ -49,7 +49,7 @@ struct dfs_engine_opts {
 	unsigned workers; /* I/O threads */
 	int no_fallback;  /* refuse (EOPNOTSUPP) files that cannot do O_DIRECT */
 	int no_dontcache; /* never try RWF_DONTCACHE */
-	/* Sequential reads of 64 KiB or more read the next two windows ahead
+	/* Sequential reads of 64 KiB or more read the next four windows ahead
 	 * with O_DIRECT on the I/O threads, into pool buffers (within
 	 * mem_cap; the pool takes them back first when writers need them). */
 	int no_readahead;

@@ -6,8 +6,8 @@
  * dfs_internal.h.
  *
  * Read-ahead.  A read of RA_MIN bytes or more that starts where the last
- * one ended is sequential: the two windows from its end onward are read
- * ahead, each into a pool buffer on an I/O thread (one slot each), while
+ * one ended is sequential: the DFS_RA_SLOTS windows from its end onward are
+ * read ahead, each into a pool buffer on an I/O thread (one slot each), while
  * the reader's round trips go on; a later read wholly inside a slot is
  * copied from it (waiting for its read if that still runs).  A slot holds
  * the disk's bytes as of disk_gen, which every write to the backing file,
