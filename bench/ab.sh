@@ -2,12 +2,13 @@
 # bench/ab.sh - two builds of the daemon against each other, in alternating
 # rounds (A B A B ...), for a change the harness's --alt cannot express.
 #
-#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi|read ROUNDS [DIR]
+#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi|read|fio4k ROUNDS [DIR]
 #
 # tmpfs: dd bs=1M count=4096 conv=fsync into a SOURCE on a tmpfs; disk: the
 # same with 2 GiB into DIR (default /var/tmp/dfs-ab); multi: 8 files of
 # 256 MiB at once there; read: dd bs=1M of a 2 GiB file there, caches
-# dropped, with raw dd iflag=direct of it in each round as well.  Prints
+# dropped, with raw dd iflag=direct of it in each round as well; fio4k:
+# the harness's fio4k (fio randwrite 4k, 256 MiB, verify=crc32c).  Prints
 # one line per case (seconds, daemon CPU-seconds), then the medians.  Runs
 # as root (mounts, drops caches).
 set -euo pipefail
@@ -51,6 +52,13 @@ for ((r = 1; r <= rounds; r++)); do
 		tmpfs) dd if=/dev/zero of="$mnt/f" bs=1M count=4096 conv=fsync status=none ;;
 		disk) dd if=/dev/zero of="$mnt/f" bs=1M count=2048 conv=fsync status=none ;;
 		read) dd if="$mnt/f" of=/dev/null bs=1M status=none ;;
+		fio4k)
+			fio --name=rand --filename="$mnt/r" --rw=randwrite --bs=4k --size=256M \
+				--ioengine=psync --verify=crc32c --verify_fatal=1 --randrepeat=0 \
+				--verify_state_save=0 >"$dir.fio"
+			grep -q 'err= 0' "$dir.fio" || { echo "ab.sh: fio failed" >&2; exit 1; }
+			sync -f "$mnt/r"
+			;;
 		multi)
 			pids=()
 			for i in 1 2 3 4 5 6 7 8; do
@@ -81,4 +89,4 @@ for b in $bs; do
 	echo "$b: median $(awk -F'\t' -v b=$b '$2 == b {print $4}' "$dir.tsv" | bench_median) s," \
 		"CPU $(awk -F'\t' -v b=$b '$2 == b {print $5}' "$dir.tsv" | bench_median) s"
 done
-rm -f "$dir.tsv" "$dir.log"
+rm -f "$dir.tsv" "$dir.log" "$dir.fio"

@@ -339,6 +339,13 @@ off_t dfs_win_off(const struct dfs_file *f, const struct dfs_window *w);
 size_t dfs_bitmap_words(const struct dfs_file *f);
 bool dfs_blk_valid(const struct dfs_window *w, unsigned b);
 bool dfs_blk_dirty(const struct dfs_file *f, const struct dfs_window *w, unsigned b);
+/* The first block of w at or after from whose dirty bit (dirty) or valid
+ * bit (!dirty) is set (or clear: !set), or f->nblocks if none is; a word
+ * of the bitmap at a time. */
+unsigned dfs_blk_next(const struct dfs_file *f, const struct dfs_window *w, bool dirty,
+		      unsigned from, bool set);
+/* One past w's last dirty block; 0 if it has none. */
+unsigned dfs_blk_dirty_end(const struct dfs_file *f, const struct dfs_window *w);
 void dfs_blk_set_valid(struct dfs_window *w, unsigned b);
 void dfs_blk_set_dirty(struct dfs_file *f, struct dfs_window *w, unsigned b);
 void dfs_blk_clear(struct dfs_file *f, struct dfs_window *w, unsigned b);

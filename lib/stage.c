@@ -98,9 +98,7 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 	dfs_update_reclaimable(f);
 
 	/* The backing file will reach at least the last dirty block. */
-	unsigned last = f->nblocks;
-	while (last > 0 && !dfs_blk_dirty(f, w, last - 1))
-		last--;
+	unsigned last = dfs_blk_dirty_end(f, w);
 	/* No valid block starts at or past size (dfs_internal.h). */
 	assert(last > 0 && dfs_win_off(f, w) + (off_t)(last - 1) * f->blk < w->eof);
 	assert(f->nflight <= depth_for(f, w));
@@ -141,8 +139,7 @@ static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, un
 	unsigned e = b;
 
 	for (;;) {
-		while (e < f->nblocks && dfs_blk_dirty(f, w, e))
-			e++;
+		e = dfs_blk_next(f, w, true, e, false);
 		unsigned g = e;
 		while (g < f->nblocks && g - e < BRIDGE_BLOCKS && dfs_blk_valid(w, g) &&
 		       !dfs_blk_dirty(f, w, g))
@@ -168,11 +165,7 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 	unsigned b = 0, n = 0;
 	int r = 0;
 
-	while (b < f->nblocks && !r) {
-		if (!dfs_blk_dirty(f, w, b)) {
-			b++;
-			continue;
-		}
+	while ((b = dfs_blk_next(f, w, true, b, true)) < f->nblocks && !r) {
 		unsigned e = run_end(f, w, b);
 		off_t off = base + (off_t)b * blk;
 		off_t end = base + (off_t)e * blk;

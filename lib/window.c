@@ -43,6 +43,39 @@ bool dfs_blk_dirty(const struct dfs_file *f, const struct dfs_window *w, unsigne
 	return w->valid[dfs_bitmap_words(f) + b / 64] & (1ull << (b % 64));
 }
 
+unsigned dfs_blk_next(const struct dfs_file *f, const struct dfs_window *w, bool dirty,
+		      unsigned from, bool set)
+{
+	const size_t words = dfs_bitmap_words(f);
+	const uint64_t *map = w->valid + (dirty ? words : 0);
+	const uint64_t flip = set ? 0 : ~0ull;
+
+	if (from >= f->nblocks)
+		return f->nblocks;
+	size_t i = from / 64;
+	/* The bits below from in its word are out of the search. */
+	uint64_t word = (map[i] ^ flip) & (~0ull << (from % 64));
+	while (!word) {
+		if (++i == words)
+			return f->nblocks;
+		word = map[i] ^ flip;
+	}
+	unsigned b = (unsigned)(i * 64) + (unsigned)__builtin_ctzll(word);
+	/* Past nblocks the last word's bits are clear, so set when flipped. */
+	return b < f->nblocks ? b : f->nblocks;
+}
+
+unsigned dfs_blk_dirty_end(const struct dfs_file *f, const struct dfs_window *w)
+{
+	const size_t words = dfs_bitmap_words(f);
+	const uint64_t *map = w->valid + words;
+
+	for (size_t i = words; i-- > 0;)
+		if (map[i])
+			return (unsigned)(i * 64) + 64 - (unsigned)__builtin_clzll(map[i]);
+	return 0;
+}
+
 /* Under f->lock: block b of w holds the file's current bytes. */
 void dfs_blk_set_valid(struct dfs_window *w, unsigned b)
 {
@@ -298,9 +331,7 @@ ssize_t dfs_window_read_locked(struct dfs_file *f, struct dfs_window *w, char *d
 		unsigned b = (unsigned)((pos - base) / blk);
 		bool valid = dfs_blk_valid(w, b);
 		/* Extend over blocks of the same validity. */
-		unsigned e = b + 1;
-		while (e < f->nblocks && dfs_blk_valid(w, e) == valid)
-			e++;
+		unsigned e = dfs_blk_next(f, w, false, b + 1, !valid);
 		off_t run_end = base + (off_t)e * blk;
 		size_t n = len - done;
 		if ((off_t)n > run_end - pos)
