@@ -15,21 +15,24 @@
  *  - otherwise a plain line per target (and per file in flight) every
  *    interval, in bytes, for logs:
  *      TIME TARGET written=N durable=N pending=N rate=N state=S
- *  - --json: one JSON object per target per sample, one per line.
+ *  - --json: one JSON object per target per line, one per line.
  *
- * The rate, of a file and of the mount alike, is how fast written grew
- * between the last two samples: 0 as soon as nothing moved.  A finished
- * terminal line (and JSON's average_rate) gives the average over the
- * intervals in which it moved.
+ * Targets are sampled every SAMPLE_EVERY seconds whatever the interval;
+ * lines come every interval, and a target's last line as soon as its copy
+ * has ended.  The rate of a line is how fast written grew since the
+ * target's previous line: 0 as soon as nothing moved.  The last line
+ * (and JSON's average_rate on every line) gives the copy's own rate: its
+ * bytes over the time from its first byte to its last, each end taken
+ * halfway between the two samples around it.
  *
  * A file's copy has ended when nobody has it open for writing any more and
  * all of it is durable.  The mount root waits for a copy to begin (a file
  * open for writing, data pending, or written moving), saying so, and has
- * ended when no file is open and nothing is pending for two samples in a
- * row (cp -r opens one file after another).  Exit 0 once every target has
- * ended; 1 as soon as one is in error (naming it and the errno), or when a
- * copy checked with --of ended at another size; 2 for a bad invocation or
- * a target that cannot be watched.
+ * ended once no file has been open and nothing pending for ROOT_QUIET
+ * seconds (cp -r opens one file after another).  Exit 0 once every target
+ * has ended; 1 as soon as one is in error (naming it and the errno), or
+ * when a copy checked with --of ended at another size; 2 for a bad
+ * invocation or a target that cannot be watched.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,17 +53,32 @@
 
 #include "dfs_progress.h"
 
-/* Samples closer than this make noise of a rate; the next one measures. */
+/* How often the targets are read, whatever the interval between lines:
+ * the bound on how late a last line comes and on each end of a span. */
+#define SAMPLE_EVERY 0.1
+/* The mount root's copy has ended after this long with no file open and
+ * nothing pending: far longer than cp -r's gap between two files. */
+#define ROOT_QUIET 1.0
+/* Lines closer than this make noise of a rate; the next one measures. */
 #define RATE_MIN_INTERVAL 0.05
 
-/* How fast a count grows: the one rate of every line.  The average is
- * over the intervals in which it grew, so seconds of waiting before a
- * copy (or between files) do not dilute it. */
+/* How fast a count grew since the previous line: the rate of every line
+ * but the last. */
 struct rate {
-	double tprev;
+	double tprev; /* the previous line, 0 before the first */
 	uint64_t prev, bps;
-	double active;	/* seconds of the intervals it grew in */
-	uint64_t moved; /* how much it grew in them */
+};
+
+/* A copy's own span, for its average rate: from its first byte written
+ * to its last byte on SOURCE (written or pending moved; the fsync after is
+ * not the copy's speed).  Each end lies between two samples and is taken
+ * halfway between them. */
+struct span {
+	double tprev;	    /* the previous sample */
+	uint64_t wprev, pprev; /* written and pending then */
+	uint64_t base;	    /* written before the first move */
+	double first, last;    /* the ends; first < 0 until something moved */
+	uint64_t bytes;	       /* written from base to the last move */
 };
 
 /* A file in flight on a watched mount root. */
@@ -75,11 +93,12 @@ struct target {
 	bool root;
 	bool done, reported;
 	bool begun;	   /* root: a copy has begun */
-	int idle_samples;  /* root: quiet samples in a row */
+	double quiet_since; /* root: nothing open or pending since, or 0 */
 	double t0;	   /* first sample */
 	uint64_t written0; /* written then */
 	uint64_t total;	   /* -s / --of, 0 for none */
 	struct rate r;
+	struct span sp;
 	/* the latest sample */
 	uint64_t written, durable, pending, open_files, size;
 	char state[64]; /* as read */
@@ -114,17 +133,44 @@ static void rate_update(struct rate *r, uint64_t count, double now)
 {
 	if (r->tprev > 0 && now - r->tprev < RATE_MIN_INTERVAL)
 		return;
-	if (r->tprev > 0) {
+	if (r->tprev > 0)
 		r->bps = count >= r->prev
 				 ? (uint64_t)((double)(count - r->prev) / (now - r->tprev))
 				 : 0; /* a new session of the file began */
-		if (count > r->prev) {
-			r->active += now - r->tprev;
-			r->moved += count - r->prev;
-		}
-	}
 	r->tprev = now;
 	r->prev = count;
+}
+
+static void span_update(struct span *s, uint64_t written, uint64_t pending, double now)
+{
+	if (s->tprev > 0 && (written != s->wprev || pending != s->pprev)) {
+		double mid = (s->tprev + now) / 2;
+
+		if (s->first < 0 || written < s->wprev) {
+			/* The first move, or a new session of the file began:
+			 * its written counts from 0 again. */
+			s->first = mid;
+			s->base = written < s->wprev ? 0 : s->wprev;
+		}
+		s->last = mid;
+		s->bytes = written - s->base;
+	}
+	s->tprev = now;
+	s->wprev = written;
+	s->pprev = pending;
+}
+
+/* Bytes per second over the span; 0 if nothing moved.  A copy within one
+ * sample interval is taken to have lasted half of one. */
+static uint64_t span_rate(const struct span *s)
+{
+	double d = s->last - s->first;
+
+	if (s->first < 0 || !s->bytes)
+		return 0;
+	if (d < SAMPLE_EVERY / 2)
+		d = SAMPLE_EVERY / 2;
+	return (uint64_t)((double)s->bytes / d);
 }
 
 /* One attribute as text; 0 or -errno. */
@@ -158,9 +204,9 @@ static struct flight *flight_find(struct target *t, const char *path)
 	return NULL;
 }
 
-/* The root's files in flight: the list, with each file's rate from its
- * previous sample (before the root's own rate_update of this sample). */
-static int sample_flights(struct target *t, double now)
+/* The root's files in flight.  A file new to the list counts its rate
+ * from the root's previous line: its copy began after that. */
+static int sample_flights(struct target *t)
 {
 	struct dfs_flight f;
 	const char *p;
@@ -192,13 +238,10 @@ static int sample_flights(struct target *t, double now)
 			}
 			e = &t->fl[t->nfl++];
 			memset(e, 0, sizeof(*e));
-			/* New since the root's previous sample: its copy began
-			 * after that, so its rate counts from there. */
 			e->r.tprev = t->r.tprev;
 		}
 		e->f = f;
 		e->seen = true;
-		rate_update(&e->r, f.written, now);
 	}
 	if (r < 0)
 		return r;
@@ -229,7 +272,7 @@ static int sample(struct target *t, double now)
 	if (!r && t->root) {
 		r = get_u64(t->path, DFS_ATTR_OPEN_FILES, &t->open_files);
 		if (!r)
-			r = sample_flights(t, now);
+			r = sample_flights(t);
 	}
 	if (!r && !t->root) {
 		if (stat(t->path, &st))
@@ -237,8 +280,16 @@ static int sample(struct target *t, double now)
 		t->size = (uint64_t)st.st_size;
 	}
 	if (!r)
-		rate_update(&t->r, t->written, now);
+		span_update(&t->sp, t->written, t->pending, now);
 	return r;
+}
+
+/* The rates of a line about to be printed: since the target's last. */
+static void line_rates(struct target *t, double now)
+{
+	for (size_t i = 0; i < t->nfl; i++)
+		rate_update(&t->fl[i].r, t->fl[i].f.written, now);
+	rate_update(&t->r, t->written, now);
 }
 
 /* ---- formatting ---- */
@@ -278,10 +329,10 @@ static uint64_t copied(const struct target *t)
 	return t->root ? t->written - t->written0 : t->written;
 }
 
-/* The average rate while the copy moved, for a finished line and the ETA. */
+/* The copy's own rate so far, for a last line and the ETA. */
 static uint64_t average_rate(const struct target *t)
 {
-	return t->r.active > 0 ? (uint64_t)((double)t->r.moved / t->r.active) : t->r.bps;
+	return span_rate(&t->sp);
 }
 
 /* Seconds left at the average rate, or a negative number for unknown. */
@@ -321,8 +372,8 @@ static unsigned term_rows(void)
 	return 24;
 }
 
-/* The rate a terminal line shows: the last interval's, or once done the
- * average (plain and JSON lines give the interval's: 0 when idle). */
+/* The rate a plain or terminal line shows: the last interval's, or once
+ * done the copy's own (JSON gives both on every line). */
 static uint64_t shown_rate(const struct target *t)
 {
 	return t->done ? average_rate(t) : t->r.bps;
@@ -339,7 +390,7 @@ static void tty_line(const struct target *t)
 		       human(t->written, w, sizeof(w)), t->state);
 		return;
 	}
-	if (t->done && !t->r.active)
+	if (t->done && t->sp.first < 0)
 		strcpy(r, "nothing moved"); /* ended before the watch began */
 	else {
 		human(shown_rate(t), r, sizeof(r) - 12);
@@ -443,7 +494,7 @@ static void plain_target(struct target *t, double now, double start)
 			plain_line(t->path, f->f.path, now - start, f->f.written,
 				   f->f.durable, f->f.pending, f->r.bps, st, "\n");
 		}
-	plain_line(t->path, NULL, now - start, t->written, t->durable, t->pending, t->r.bps,
+	plain_line(t->path, NULL, now - start, t->written, t->durable, t->pending, shown_rate(t),
 		   t->state, t->total ? "" : "\n");
 	if (t->total) { /* the share of the total, and the seconds left */
 		double left = eta(t);
@@ -535,7 +586,7 @@ static void usage(FILE *out)
 		"Show the progress of copies into a directfs mount.  A TARGET is a file\n"
 		"in the mount, or the mount's root for the whole mount (with the files\n"
 		"in flight listed below it).\n"
-		"  -i SECONDS     interval between samples (default 1 on a terminal, 10\n"
+		"  -i SECONDS     interval between lines (default 1 on a terminal, 10\n"
 		"                 otherwise)\n"
 		"  -w SECONDS     how long to wait for a TARGET to appear (default 10), or\n"
 		"                 on the mount root for a copy to begin (default: as long\n"
@@ -544,7 +595,7 @@ static void usage(FILE *out)
 		"                 a percentage, a bar and an ETA; one TARGET only\n"
 		"  --of SOURCE    the total is SOURCE's size (a directory: its files'); at\n"
 		"                 the end the copy must be that size\n"
-		"  --json         one JSON object per target per sample\n"
+		"  --json         one JSON object per target per line\n"
 		"  -h, --help     this help\n"
 		"Exit 0 when every copy has ended and is durable, 1 on a file in error or a\n"
 		"copy of another size than --of's, 2 on a bad invocation or a TARGET that\n"
@@ -667,6 +718,7 @@ static int open_targets(struct target *ts, int n, char **paths, double wait)
 		/* Only the mount root answers the root's attributes. */
 		t->root = get_text(t->path, DFS_ATTR_PID, pid, sizeof(pid)) == 0;
 		t->t0 = now_s();
+		t->sp.first = -1;
 		r = sample(t, t->t0);
 		if (r == -ENODATA || r == -ENOTSUP) {
 			fprintf(stderr,
@@ -680,12 +732,15 @@ static int open_targets(struct target *ts, int n, char **paths, double wait)
 			return 2;
 		}
 		t->written0 = t->written;
+		t->r.tprev = t->t0;
+		t->r.prev = t->written;
 	}
 	return 0;
 }
 
-/* Has the target's copy ended?  On the root, also notes a copy beginning. */
-static bool ended(struct target *t)
+/* Has the target's copy ended by the sample at now?  On the root, also
+ * notes a copy beginning. */
+static bool ended(struct target *t, double now)
 {
 	bool quiet = t->st == DFS_STATE_IDLE || t->st == DFS_STATE_FALLBACK;
 
@@ -693,10 +748,13 @@ static bool ended(struct target *t)
 		quiet = quiet && !t->open_files && !t->pending;
 		if (!t->begun)
 			t->begun = !quiet || t->nfl || t->written != t->written0;
-		if (!t->begun)
+		if (!t->begun || !quiet) {
+			t->quiet_since = 0;
 			return false;
-		t->idle_samples = quiet ? t->idle_samples + 1 : 0;
-		return t->idle_samples >= 2;
+		}
+		if (!t->quiet_since)
+			t->quiet_since = now;
+		return now - t->quiet_since >= ROOT_QUIET;
 	}
 	return quiet && t->durable >= t->size;
 }
@@ -729,84 +787,103 @@ struct watch {
 	bool check_size; /* --of: a file must end at the total */
 };
 
-/* Sample and print until every target has ended (0), one is in error (1),
- * or a root saw no copy begin within the wait (2). */
+/* One target's line, or a terminal's redraw of all of them. */
+static void print_lines(struct watch *wa, double now, bool tick, int *lines)
+{
+	if (wa->out == OUT_TTY) {
+		if (*lines > 1)
+			printf("\033[%dA", *lines - 1);
+		printf("\r\033[J");
+		*lines = 0;
+	}
+	for (int i = 0; i < wa->n; i++) {
+		struct target *t = &wa->ts[i];
+
+		if (t->reported || (wa->out != OUT_TTY && !tick && !t->done))
+			continue;
+		line_rates(t, now);
+		switch (wa->out) {
+		case OUT_TTY:
+			if (*lines)
+				printf("\n");
+			tty_line(t);
+			(*lines)++;
+			if (t->root)
+				*lines += tty_flights(t, (int)term_rows() - *lines - 1);
+			break;
+		case OUT_PLAIN:
+			if (!t->root || t->begun)
+				plain_target(t, now, wa->start);
+			t->reported = t->done; /* its last line printed */
+			break;
+		case OUT_JSON:
+			json_target(t, now, wa->start);
+			t->reported = t->done;
+			break;
+		}
+	}
+	fflush(stdout);
+}
+
+/* Sample every SAMPLE_EVERY and print every interval until every target
+ * has ended (0), one is in error (1), or a root saw no copy begin within
+ * the wait (2).  A target's last line comes at the sample that saw it
+ * end, not at the next interval. */
 static int watch(struct watch *wa)
 {
 	int left = wa->n, lines = 0, rc = 0;
 	bool said_waiting = false;
+	double step = wa->interval < SAMPLE_EVERY ? wa->interval : SAMPLE_EVERY;
+	double next_line = 0;
 
 	for (;;) {
 		double now = now_s();
+		bool tick = now >= next_line, ended_now = false;
 
-		if (wa->out == OUT_TTY) {
-			if (lines > 1)
-				printf("\033[%dA", lines - 1);
-			printf("\r\033[J");
-		}
-		lines = 0;
 		for (int i = 0; i < wa->n; i++) {
 			struct target *t = &wa->ts[i];
+			int r;
 
-			if (!t->done) {
-				int r = sample(t, now);
-				if (r) {
-					fprintf(stderr, "%sdirectfs-progress: %s: %s\n",
-						wa->out == OUT_TTY ? "\n" : "", t->path,
-						strerror(-r));
-					return 1;
-				}
-				if (report_error(t, wa->out))
-					return 1;
-				if (ended(t)) {
-					t->done = true;
-					left--;
-				}
-				if (t->root && !t->begun && wa->wait >= 0 &&
-				    now - t->t0 >= wa->wait) {
-					if (wa->out == OUT_TTY)
-						printf("\n");
-					fflush(stdout);
-					fprintf(stderr,
-						"directfs-progress: %s: no copy began "
-						"within %g s\n",
-						t->path, wa->wait);
-					return 2;
-				}
-				if (t->root && !t->begun && !said_waiting &&
-				    wa->out != OUT_TTY) {
-					fprintf(stderr,
-						"directfs-progress: %s: waiting for a "
-						"copy to begin\n",
-						t->path);
-					said_waiting = true;
-				}
+			if (t->done)
+				continue;
+			r = sample(t, now);
+			if (r) {
+				fprintf(stderr, "%sdirectfs-progress: %s: %s\n",
+					wa->out == OUT_TTY ? "\n" : "", t->path, strerror(-r));
+				return 1;
 			}
-			switch (wa->out) {
-			case OUT_TTY:
-				if (lines)
+			if (report_error(t, wa->out))
+				return 1;
+			if (ended(t, now)) {
+				t->done = ended_now = true;
+				left--;
+			}
+			if (t->root && !t->begun && wa->wait >= 0 && now - t->t0 >= wa->wait) {
+				if (wa->out == OUT_TTY)
 					printf("\n");
-				tty_line(t);
-				lines++;
-				if (t->root)
-					lines += tty_flights(t, (int)term_rows() - lines - 1);
-				break;
-			case OUT_PLAIN:
-				if (!t->reported && (!t->root || t->begun))
-					plain_target(t, now, wa->start);
-				t->reported = t->done; /* its last line printed */
-				break;
-			case OUT_JSON:
-				if (!t->reported)
-					json_target(t, now, wa->start);
-				t->reported = t->done;
-				break;
+				fflush(stdout);
+				fprintf(stderr,
+					"directfs-progress: %s: no copy began within %g s\n",
+					t->path, wa->wait);
+				return 2;
+			}
+			if (t->root && !t->begun && !said_waiting && wa->out != OUT_TTY) {
+				fprintf(stderr,
+					"directfs-progress: %s: waiting for a copy to begin\n",
+					t->path);
+				said_waiting = true;
 			}
 		}
-		fflush(stdout);
+		if (tick) {
+			next_line += wa->interval;
+			if (next_line <= now)
+				next_line = now + wa->interval;
+		}
+		if (tick || ended_now)
+			print_lines(wa, now, tick, &lines);
 		if (!left)
 			break;
-		sleep_s(wa->interval);
+		sleep_s(step);
 	}
 	if (wa->out == OUT_TTY)
 		printf("\n");

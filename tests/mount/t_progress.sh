@@ -273,7 +273,7 @@ sleep 0.5
 wait $ppid || fail "root watch exited $?"
 grep -Eq "^[0-9.]+ $mnt/w2 written=[0-9]+ durable=[0-9]+ pending=[0-9]+ rate=[1-9][0-9]* state=writing$" "$T/wait.out" ||
 	fail "no plain line for the file in flight: $(cat "$T/wait.out")"
-tail -n 1 "$T/wait.out" | grep -Eq "^[0-9.]+ $mnt written=.* rate=0 state=idle$" || fail "plain root last line: $(tail -n 1 "$T/wait.out")"
+tail -n 1 "$T/wait.out" | grep -Eq "^[0-9.]+ $mnt written=.* rate=[1-9][0-9]* state=idle$" || fail "plain root last line: $(tail -n 1 "$T/wait.out")"
 # -w bounds the wait: no copy, exit 2.
 rc=0
 "$DFS_PROGRESS" -i 0.1 -w 0.5 "$mnt" >/dev/null 2>"$T/w.err" || rc=$?
@@ -373,6 +373,81 @@ grep -q $'\r\e\[K'"$mnt/slow: 12.0 MiB written, 12.0 MiB durable, .*idle" "$T/tt
 	grep -q $'\r\e\[K'"$mnt/m2: 4.77 MiB written, 4.77 MiB durable, .*idle" "$T/tty.out" ||
 	fail "tty output: $(cat -v "$T/tty.out")"
 echo "directfs-progress on a tty: ok ($(tr -d '\r' <"$T/tty.out" | sed 's/\x1b\[K//g' | grep -F "$mnt/m2" | tail -n 1))"
+
+# --- the watch ends with the copy, and gives the copy's own rate ---
+# Lines come every interval, but the target is sampled every 0.1 s: the
+# last line comes as soon as the file is durable and nobody writes it, not
+# at the next interval (10 s by default for plain output), and its rate is
+# the copy's bytes over its first byte to its last, not an average over
+# intervals of waiting.
+now() { date +%s.%N; }
+# Poll until FILE is durable at SIZE and idle; print when that was seen.
+seen_durable() { # FILE SIZE
+	while [ "$(attr "$1" durable 2>/dev/null)" != "$2" ] || [ "$(attr "$1" state)" != idle ]; do
+		sleep 0.02
+	done
+	now
+}
+# A rate within 0.8 to 1.25 times BYTES over SECONDS.
+near_rate() { # RATE BYTES SECONDS WHAT
+	awk -v r="$1" -v b="$2" -v s="$3" 'BEGIN { q = r / (b / s); exit !(q >= 0.8 && q <= 1.25) }' ||
+		fail "$4: rate $1, the copy ran at $(awk -v b="$2" -v s="$3" 'BEGIN { printf "%d", b / s }')"
+}
+ctotal=$((16 << 20))
+"$DFS_PROGRESS" "$mnt/ends" >"$T/ends.out" 2>/dev/null &
+ppid=$!
+t0=$(now)
+"$DFS_SLOWWRITE" "$mnt/ends" $ctotal 262144 25 21 >/dev/null
+t1=$(now)
+tdur=$(seen_durable "$mnt/ends" $ctotal)
+wait $ppid || fail "directfs-progress exited $?: $(cat "$T/ends.out")"
+tend=$(now)
+late=$(awk -v a="$tend" -v b="$tdur" 'BEGIN { printf "%.2f", a - b }')
+awk -v l="$late" 'BEGIN { exit !(l <= 0.5) }' || fail "plain watch ended $late s after the file was durable: $(cat "$T/ends.out")"
+[ "$(wc -l <"$T/ends.out")" -le 2 ] || fail "plain watch at the 10 s interval printed: $(cat "$T/ends.out")"
+last=$(tail -n 1 "$T/ends.out")
+[[ $last =~ written=$ctotal\ durable=$ctotal\ pending=0\ rate=([0-9]+)\ state=idle$ ]] || fail "plain last line: $last"
+secs=$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')
+near_rate "${BASH_REMATCH[1]}" $ctotal "$secs" "plain last line"
+echo "plain watch ends with the copy: ok (${late} s after durable, $(wc -l <"$T/ends.out") lines, rate ${BASH_REMATCH[1]} for a copy of $secs s)"
+rm "$mnt/ends"
+# On a terminal: the last line, "... average", comes as soon, with the
+# copy's rate.
+t0=$(now)
+"$DFS_SLOWWRITE" "$mnt/tends" $ctotal 262144 25 22 >/dev/null &
+wpid=$!
+script -qefc "stty cols 200; $DFS_PROGRESS $mnt/tends" "$T/tends.out" >/dev/null &
+ppid=$!
+wait $wpid || fail "slowwrite tends failed"
+t1=$(now)
+tdur=$(seen_durable "$mnt/tends" $ctotal)
+wait $ppid || fail "directfs-progress on a tty exited $?: $(cat -v "$T/tends.out")"
+late=$(awk -v a="$(now)" -v b="$tdur" 'BEGIN { printf "%.2f", a - b }')
+awk -v l="$late" 'BEGIN { exit !(l <= 0.8) }' || fail "tty watch ended $late s after the file was durable"
+avg=$(tr '\r' '\n' <"$T/tends.out" | sed -n "s|^.\[K$mnt/tends: 16.0 MiB written, 16.0 MiB durable, \([0-9.]*\) MiB/s average, idle.*|\1|p" | tail -n 1)
+[ -n "$avg" ] || fail "tty last line: $(cat -v "$T/tends.out")"
+near_rate "$(awk -v m="$avg" 'BEGIN { printf "%d", m * 1048576 }')" $ctotal \
+	"$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')" "tty average"
+rm "$mnt/tends"
+echo "tty watch ends with the copy: ok (${late} s after durable, $avg MiB/s average)"
+# The mount root: ends within ROOT_QUIET (1 s) and a sample of cp -r's end.
+mkdir -p "$T/tree"
+for d in 1 2 3; do
+	mkdir "$T/tree/d$d"
+	for f in $(seq 40); do head -c $((f * 3000)) /dev/urandom >"$T/tree/d$d/f$f"; done
+done
+"$DFS_PROGRESS" -i 0.5 "$mnt" >"$T/rootend.out" 2>/dev/null &
+ppid=$!
+sleep 0.3
+cp -r "$T/tree" "$mnt/tree"
+t1=$(now)
+wait $ppid || fail "root watch exited $?: $(cat "$T/rootend.out")"
+late=$(awk -v a="$(now)" -v b="$t1" 'BEGIN { printf "%.2f", a - b }')
+awk -v l="$late" 'BEGIN { exit !(l <= 1.8) }' || fail "root watch ended $late s after cp -r"
+tail -n 1 "$T/rootend.out" | grep -Eq "^[0-9.]+ $mnt written=[0-9]+ durable=[0-9]+ pending=0 rate=[1-9][0-9]* state=idle$" ||
+	fail "root watch last line: $(tail -n 1 "$T/rootend.out")"
+rm -r "$mnt/tree"
+echo "root watch ends with cp -r: ok (${late} s after cp)"
 
 # --- outside a mount, and bad arguments ---
 out=$("$DFS_PROGRESS" "$T" 2>&1) && fail "directfs-progress outside a mount succeeded"
