@@ -51,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dfs_progress.h"
+#include "common.h"
 
 /* How often the targets are read, whatever the interval between lines:
  * the bound on how late a last line comes and on each end of a span. */
@@ -113,14 +113,6 @@ struct target {
 
 enum output { OUT_TTY, OUT_PLAIN, OUT_JSON };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double wall_s(void)
 {
 	struct timespec ts;
@@ -171,29 +163,6 @@ static uint64_t span_rate(const struct span *s)
 	if (d < SAMPLE_EVERY / 2)
 		d = SAMPLE_EVERY / 2;
 	return (uint64_t)((double)s->bytes / d);
-}
-
-/* One attribute as text; 0 or -errno. */
-static int get_text(const char *path, enum dfs_attr a, char *buf, size_t len)
-{
-	ssize_t n = getxattr(path, dfs_attr_name(a), buf, len - 1);
-
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
-static int get_u64(const char *path, enum dfs_attr a, uint64_t *v)
-{
-	char buf[32], *end;
-	int r = get_text(path, a, buf, sizeof(buf));
-
-	if (r)
-		return r;
-	errno = 0;
-	*v = strtoull(buf, &end, 10);
-	return errno || *end || end == buf ? -EINVAL : 0;
 }
 
 static struct flight *flight_find(struct target *t, const char *path)
@@ -294,23 +263,6 @@ static void line_rates(struct target *t, double now)
 
 /* ---- formatting ---- */
 
-static const char *human(uint64_t v, char *buf, size_t len)
-{
-	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-	double x = (double)v;
-	unsigned u = 0;
-
-	while (x >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-		x /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%" PRIu64 " B", v);
-	else
-		snprintf(buf, len, "%.*f %s", x < 10 ? 2 : x < 100 ? 1 : 0, x, units[u]);
-	return buf;
-}
-
 static const char *clock_text(double s, char *buf, size_t len)
 {
 	unsigned long v = (unsigned long)(s + 0.5);
@@ -352,15 +304,6 @@ static double percent(const struct target *t)
 	double p = t->total ? 100.0 * (double)copied(t) / (double)t->total : 0;
 
 	return p > 100 ? 100 : p;
-}
-
-static unsigned term_cols(void)
-{
-	struct winsize ws;
-
-	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_col >= 20)
-		return ws.ws_col;
-	return 80;
 }
 
 static unsigned term_rows(void)
@@ -583,14 +526,17 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: directfs-progress [-i SECONDS] [-w SECONDS] [-s SIZE | --of SOURCE]\n"
 		"                         [--json] TARGET...\n"
+		"       directfs-progress --verify [-i SECONDS] [-w SECONDS] SRC DEST\n"
 		"Show the progress of copies into a directfs mount.  A TARGET is a file\n"
 		"in the mount, or the mount's root for the whole mount (with the files\n"
-		"in flight listed below it).\n"
+		"in flight listed below it).  With --verify, wait until DEST (a file or\n"
+		"directory in the mount) has reached the disk, then read it back from the\n"
+		"disk and compare it with SRC, leaving neither in the page cache.\n"
 		"  -i SECONDS     interval between lines (default 1 on a terminal, 10\n"
 		"                 otherwise)\n"
 		"  -w SECONDS     how long to wait for a TARGET to appear (default 10), or\n"
-		"                 on the mount root for a copy to begin (default: as long\n"
-		"                 as it takes)\n"
+		"                 on the mount root for a copy to begin, or with --verify\n"
+		"                 for DEST to reach the disk (default: as long as it takes)\n"
 		"  -s SIZE        the copy's total size (K, M, G, T: powers of 1024): show\n"
 		"                 a percentage, a bar and an ETA; one TARGET only\n"
 		"  --of SOURCE    the total is SOURCE's size (a directory: its files'); at\n"
@@ -599,18 +545,8 @@ static void usage(FILE *out)
 		"  -h, --help     this help\n"
 		"Exit 0 when every copy has ended and is durable, 1 on a file in error or a\n"
 		"copy of another size than --of's, 2 on a bad invocation or a TARGET that\n"
-		"cannot be watched.\n");
-}
-
-static bool parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !isfinite(v) || v < 0 || v > 86400)
-		return false;
-	*out = v;
-	return true;
+		"cannot be watched.  --verify: 0 the same, 1 a difference (the first, with\n"
+		"its offset), 2 trouble (unreadable, not in a mount, -w ran out).\n");
 }
 
 /* "123", "4K", "2.5G", "1GiB", "10MB" -> bytes (powers of 1024). */
@@ -667,15 +603,6 @@ static int source_size(const char *path, uint64_t *out)
 		return -errno;
 	*out = tree_bytes;
 	return 0;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts = {.tv_sec = (time_t)s,
-			      .tv_nsec = (long)((s - floor(s)) * 1e9)};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 /* Wait up to wait seconds for path to exist, saying so on stderr once;
@@ -756,7 +683,7 @@ static bool ended(struct target *t, double now)
 			t->quiet_since = now;
 		return now - t->quiet_since >= ROOT_QUIET;
 	}
-	return quiet && t->durable >= t->size;
+	return file_copy_ended(t->st, t->durable, t->size);
 }
 
 /* A target in error: say so; true if it is. */
@@ -907,13 +834,14 @@ int main(int argc, char **argv)
 	static const struct option longs[] = {
 		{"of", required_argument, NULL, 'O'},
 		{"json", no_argument, NULL, 'J'},
+		{"verify", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct watch wa = {.out = isatty(STDOUT_FILENO) ? OUT_TTY : OUT_PLAIN,
 			   .wait = -1};
 	double wait = 10;
-	bool wait_given = false;
+	bool wait_given = false, verify = false;
 	const char *of = NULL, *size_arg = NULL;
 	uint64_t total = 0;
 	int opt, r;
@@ -947,11 +875,23 @@ int main(int argc, char **argv)
 			break;
 		case 'O': of = optarg; break;
 		case 'J': wa.out = OUT_JSON; break;
+		case 'V': verify = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	wa.n = argc - optind;
+	if (verify) {
+		if (wa.n != 2 || of || size_arg || wa.out == OUT_JSON) {
+			fprintf(stderr, "directfs-progress: --verify takes SRC and DEST, "
+					"and none of -s, --of, --json\n");
+			return 2;
+		}
+		if (!wa.interval)
+			wa.interval = isatty(STDOUT_FILENO) ? 0.25 : 10;
+		return verify_main(argv[optind], argv[optind + 1], wa.interval,
+				   wait_given ? wait : -1);
+	}
 	if (wa.n < 1) {
 		usage(stderr);
 		return 2;
