@@ -83,7 +83,8 @@ expect "directfs $src/tw" "$src/two words"
 expect "directfs $src/a:" b
 # directfs-progress: its options, --of a file, targets.
 expect "directfs-progress --j" --json
-expect "directfs-progress -" -i -w -s --of --json -h --help
+expect "directfs-progress -" -i -w -s --of --json --verify -h --help
+expect "directfs-progress --v" --verify
 expect "directfs-progress --of $src/bf" "$src/bfile"
 expect "directfs-progress -s " 
 expect "directfs-progress $src/mn" "$src/mnt"
