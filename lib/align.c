@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #ifndef STATX_DIOALIGN
@@ -72,9 +73,27 @@ int dfs_align_blockdev(const char *sysfs_root, unsigned int major, unsigned int 
 	return err;
 }
 
+int dfs_syncfs_covers(long f_type)
+{
+	static const unsigned long known[] = {
+		0xEF53,	    /* ext2, ext3, ext4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0xF2F52010, /* f2fs */
+		0xCA451A4E, /* bcachefs */
+		0x01021994, /* tmpfs */
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if ((unsigned long)(unsigned int)f_type == known[i])
+			return 1;
+	return 0;
+}
+
 int dfs_align_for_fd(int fd, struct dfs_align *out)
 {
 	struct statx stx;
+	struct statfs sfs;
 	int bs;
 
 	memset(out, 0, sizeof(*out));
@@ -85,6 +104,7 @@ int dfs_align_for_fd(int fd, struct dfs_align *out)
 		    &stx) < 0)
 		return errno == ENOSYS ? 0 : -errno;
 	out->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	out->syncfs_covers = !fstatfs(fd, &sfs) && dfs_syncfs_covers((long)sfs.f_type);
 	if (stx.stx_mask & STATX_DIOALIGN) {
 		out->source = DFS_ALIGN_STATX;
 		if (stx.stx_dio_offset_align == 0) {

@@ -25,6 +25,9 @@ struct dfs_align {
 	int no_dio;
 	/* the filesystem holding the file (st_dev), 0 if statx is missing */
 	uint64_t dev;
+	/* a syncfs of that filesystem makes this file durable as an fsync
+	 * would (dfs_syncfs_covers), so group commit may stand in for it */
+	int syncfs_covers;
 };
 
 #define DFS_ALIGN_FALLBACK 4096u
@@ -39,5 +42,15 @@ int dfs_align_for_fd(int fd, struct dfs_align *out);
  * their disk.  Returns the size, or -errno when it cannot be read.
  */
 int dfs_align_blockdev(const char *sysfs_root, unsigned int major, unsigned int minor);
+
+/*
+ * Does syncfs(2) on a filesystem of this statfs f_type write and commit
+ * every file's data and metadata, as an fsync of each would?  Only for
+ * local filesystems known to: ext2/3/4, xfs, btrfs, f2fs, bcachefs,
+ * tmpfs.  Not for FUSE (without FUSE_SYNCFS the kernel answers syncfs
+ * with 0 having sent nothing: sshfs), NFS, SMB, CephFS, Lustre, overlayfs
+ * or anything unknown: each file there takes its own fsync.
+ */
+int dfs_syncfs_covers(long f_type);
 
 #endif /* DFS_ALIGN_H */

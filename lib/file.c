@@ -438,15 +438,16 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 			   !(res[i] = sync_begin(files[i], &covered[i]));
 		nopen += open_[i];
 	}
-	/* One syncfs per filesystem; a file of unknown filesystem (dev 0) or
-	 * alone in the batch takes its own fsync instead. */
+	/* One syncfs per filesystem; a file of unknown filesystem (dev 0),
+	 * of one whose syncfs does not stand in for an fsync, or alone in
+	 * the batch takes its own fsync instead. */
 	for (size_t i = 0; i < n; i++) {
 		struct dfs_file *f = files[i];
 		const struct dfs_io_ops *io = f->eng->io;
 		size_t j;
 
 		fsres[i] = 1; /* not synced by a syncfs */
-		if (!open_[i] || nopen < 2 || !f->align.dev)
+		if (!open_[i] || nopen < 2 || !f->align.dev || !f->align.syncfs_covers)
 			continue;
 		for (j = 0; j < i; j++)
 			if (open_[j] && files[j]->align.dev == f->align.dev)

@@ -74,6 +74,22 @@ START_TEST(test_statx_real_file)
 	ck_assert_uint_ge(a.off, 512);
 	ck_assert_uint_eq(a.off & (a.off - 1), 0);
 	ck_assert_uint_ge(a.mem, 1);
+	/* the test directory is on ext4, xfs, btrfs or tmpfs (those take
+	 * O_DIRECT), whose syncfs stands in for an fsync */
+	ck_assert_int_eq(a.syncfs_covers, 1);
+	ck_assert_uint_ne(a.dev, 0);
+	/* the whitelist: local filesystems that commit everything at a
+	 * syncfs; FUSE (sshfs), NFS, SMB, CephFS, overlayfs are not */
+	ck_assert_int_eq(dfs_syncfs_covers(0xEF53), 1);
+	ck_assert_int_eq(dfs_syncfs_covers(0x58465342), 1);
+	ck_assert_int_eq(dfs_syncfs_covers(0x9123683E), 1);
+	ck_assert_int_eq(dfs_syncfs_covers(0x01021994), 1);
+	ck_assert_int_eq(dfs_syncfs_covers(0x65735546), 0); /* fuse */
+	ck_assert_int_eq(dfs_syncfs_covers(0x6969), 0);	    /* nfs */
+	ck_assert_int_eq(dfs_syncfs_covers(0xFE534D42), 0); /* smb2 */
+	ck_assert_int_eq(dfs_syncfs_covers(0x00C36400), 0); /* ceph */
+	ck_assert_int_eq(dfs_syncfs_covers(0x794C7630), 0); /* overlayfs */
+	ck_assert_int_eq(dfs_syncfs_covers(0), 0);
 	/* the offset alignment is the device's logical block size */
 	struct stat st;
 	ck_assert_int_eq(fstat(fd, &st), 0);
