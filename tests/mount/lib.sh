@@ -19,8 +19,9 @@
 #
 # Everything mounted, attached or started here is undone by the EXIT trap,
 # even when a test fails: filesystems a test froze (listed in FROZEN) are
-# thawed, daemons stopped by PID, FUSE mounts with fusermount3, loop mounts
-# with umount, loop devices with losetup -d.
+# thawed, daemons stopped by PID, FUSE mounts with fusermount3, then the
+# test's own AT_EXIT commands run, loop mounts with umount, loop devices
+# with losetup -d.
 # The daemon logs to $T/daemon.log; dfs_check_log fails the test on an
 # error line nobody expected.
 
@@ -56,6 +57,9 @@ DFS_LOG=$T/daemon.log
 : >"$DFS_LOG"
 declare -A DFS_PID=()  # mount point -> daemon pid
 declare -a LOOP_MNTS=() LOOP_DEVS=() FROZEN=()
+# Commands a test adds for what it started itself (a server, another
+# FUSE mount under SOURCE): run at exit once the daemons have stopped.
+declare -a AT_EXIT=()
 declare -A SYSCTL_OLD=() # /proc/sys path -> value before the test
 
 _cleanup() {
@@ -71,6 +75,7 @@ _cleanup() {
 		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 	done
+	for m in "${AT_EXIT[@]}"; do eval "$m"; done
 	for m in "${LOOP_MNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
 	for m in "${LOOP_DEVS[@]}"; do losetup -d "$m"; done
 	for m in "${!SYSCTL_OLD[@]}"; do echo "${SYSCTL_OLD[$m]}" >"$m"; done
