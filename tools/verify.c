@@ -45,9 +45,10 @@
 
 enum { SAME = 0, DIFFER = 1, TROUBLE = 2 };
 
-/* How SRC is read without leaving it cached: the best its filesystem
- * takes, found on the first file and kept. */
-enum src_mode { SRC_DIRECT, SRC_DONTCACHE, SRC_FADVISE };
+/* How a file is read.  DEST: plainly (the mount caches nothing).  SRC:
+ * without leaving it cached, the best its filesystem takes, found on the
+ * first file and kept. */
+enum read_mode { READ_PLAIN, SRC_DIRECT, SRC_DONTCACHE, SRC_FADVISE };
 
 struct verify {
 	const char *src, *dest;
@@ -56,7 +57,7 @@ struct verify {
 	double interval, deadline; /* deadline < 0: none */
 	double start, next_line;
 	bool tty, said_wait;
-	enum src_mode mode;
+	enum read_mode mode; /* SRC's */
 	uint64_t total, done; /* bytes of SRC's files, compared so far */
 	unsigned long nfiles, files; /* SRC's regular files, compared */
 	char *sbuf, *dbuf;
@@ -248,29 +249,12 @@ static int wait_file(struct verify *v, const char *path)
 
 /* ---- reading ---- */
 
-/* Read up to CHUNK bytes at off into buf, looping on short reads and
- * EINTR; the count (short only at the end of the file) or -errno. */
-static ssize_t read_dest(int fd, char *buf, off_t off)
-{
-	size_t got = 0;
-
-	while (got < CHUNK) {
-		ssize_t n = pread(fd, buf + got, CHUNK - got, off + (off_t)got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (!n)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
-/* The same for SRC, in v->mode; a mode the file refuses is dropped for
- * the next (for this file and the rest), and the chunk read again. */
-static ssize_t read_src(struct verify *v, int *fd, const char *path, char *buf, off_t off)
+/* Read up to CHUNK bytes at off into buf in *mode, looping on short reads
+ * and EINTR; the count (short only at the end of the file) or -errno.  A
+ * mode SRC refuses is dropped for the next (for this file and the rest:
+ * *mode is v->mode), and the chunk read again. */
+static ssize_t read_chunk(enum read_mode *mode, int *fd, const char *path, char *buf,
+			  off_t off)
 {
 	size_t got = 0;
 
@@ -278,25 +262,25 @@ static ssize_t read_src(struct verify *v, int *fd, const char *path, char *buf, 
 		struct iovec iov = {buf + got, CHUNK - got};
 		ssize_t n;
 
-		if (v->mode == SRC_DONTCACHE)
+		if (*mode == SRC_DONTCACHE)
 			n = preadv2(*fd, &iov, 1, off + (off_t)got, RWF_DONTCACHE);
 		else
 			n = pread(*fd, iov.iov_base, iov.iov_len, off + (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && v->mode == SRC_DIRECT && errno == EINVAL) {
+		if (n < 0 && *mode == SRC_DIRECT && errno == EINVAL) {
 			/* Direct I/O refused at this alignment or at all. */
 			int nfd = open(path, O_RDONLY | O_CLOEXEC);
 			if (nfd < 0)
 				return -errno;
 			close(*fd);
 			*fd = nfd;
-			v->mode = SRC_DONTCACHE;
+			*mode = SRC_DONTCACHE;
 			continue;
 		}
-		if (n < 0 && v->mode == SRC_DONTCACHE &&
+		if (n < 0 && *mode == SRC_DONTCACHE &&
 		    (errno == EOPNOTSUPP || errno == EINVAL)) {
-			v->mode = SRC_FADVISE;
+			*mode = SRC_FADVISE;
 			continue;
 		}
 		if (n < 0)
@@ -304,10 +288,10 @@ static ssize_t read_src(struct verify *v, int *fd, const char *path, char *buf, 
 		if (!n)
 			break;
 		got += (size_t)n;
-		if (v->mode == SRC_DIRECT && got % 512)
+		if (*mode == SRC_DIRECT && got % 512)
 			break; /* a direct read ends short only at the end */
 	}
-	if (v->mode == SRC_FADVISE && got)
+	if (*mode == SRC_FADVISE && got)
 		posix_fadvise(*fd, off, (off_t)got, POSIX_FADV_DONTNEED);
 	return (ssize_t)got;
 }
@@ -331,6 +315,7 @@ static int open_src(struct verify *v, const char *path)
 /* The contents of two regular files, DEST once it has reached the disk. */
 static int compare_file(struct verify *v, const char *s, const char *d)
 {
+	enum read_mode dmode = READ_PLAIN;
 	int sfd, dfd, rc = SAME;
 	off_t off = 0;
 
@@ -346,8 +331,8 @@ static int compare_file(struct verify *v, const char *s, const char *d)
 		return say(v, TROUBLE, "%s: %s", d, strerror(errno));
 	}
 	for (;;) {
-		ssize_t a = read_src(v, &sfd, s, v->sbuf, off);
-		ssize_t b = a < 0 ? 0 : read_dest(dfd, v->dbuf, off);
+		ssize_t a = read_chunk(&v->mode, &sfd, s, v->sbuf, off);
+		ssize_t b = a < 0 ? 0 : read_chunk(&dmode, &dfd, d, v->dbuf, off);
 		size_t n;
 
 		if (a < 0 || b < 0) {
