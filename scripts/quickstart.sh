@@ -74,10 +74,12 @@ test)
 	build_and_test "$top/build-asan" -- -DDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	build_and_test "$top/build-tsan" -L unit -- -DDFS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 	# Newer libfuses, built from Debian's source packages into private
-	# prefixes: every mount test against unstable's, those whose wiring
-	# depends on libfuse (label libfuse) against trixie's.
+	# prefixes: every mount test against unstable's (but the package's,
+	# the harness's, and those of the tools and other SOURCEs, which do
+	# not depend on libfuse), those whose wiring depends on libfuse
+	# (label libfuse) against trixie's.
 	"$top/scripts/build-libfuse.sh" sid "$top/build-libfuse/sid"
-	build_and_test "$top/build-fuse-sid" -L mount -E '^t_(deb|deb13|bench)$' -- \
+	build_and_test "$top/build-fuse-sid" -L mount -E '^t_(deb|deb13|bench|netfs|copycheck)$' -- \
 		-DDFS_LIBFUSE_PREFIX="$top/build-libfuse/sid"
 	"$top/scripts/build-libfuse.sh" trixie "$top/build-libfuse/trixie"
 	build_and_test "$top/build-fuse-trixie" -L libfuse -- \
