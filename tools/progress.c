@@ -15,7 +15,7 @@
  *  - otherwise a plain line per target (and per file in flight) every
  *    interval, in bytes, for logs:
  *      TIME TARGET written=N durable=N pending=N rate=N state=S
- *  - --json: one JSON object per target per line, one per line.
+ *  - --json: one JSON object per target at each of its lines.
  *
  * Targets are sampled every SAMPLE_EVERY seconds whatever the interval;
  * lines come every interval, and a target's last line as soon as its copy
