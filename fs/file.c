@@ -453,8 +453,18 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		n = r;
 	} else {
 		sf = handle_get(h);
+		char **swap = fs_loop_swap_buf(data);
+
 		if (h->append)
 			n = dfs_file_append(session_file(sf), data, (size_t)n, NULL);
+		else if (swap) {
+			const char *had = *swap;
+
+			n = dfs_file_write_swap(session_file(sf), swap, (size_t)n, off);
+			if (*swap != had)
+				FS_TRACE(req, "write ino=%llu off=%lld: traded into the stage, "
+					      "not copied", INO(nodeid), OFF(off));
+		}
 		else
 			n = dfs_file_write(session_file(sf), data, (size_t)n, off);
 		if (n >= 0 && (h->sync || h->dsync)) {

@@ -148,6 +148,9 @@ static inline void fs_inode_name(struct fs *fs, struct fs_inode *ino, char *name
  * is answered. */
 uint32_t fs_loop_request_size(uint32_t wish, uint32_t *kernel);
 int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdline_opts *cmd);
+/* The buffer a WRITE's payload at data was read into, if this thread may
+ * trade it with the engine (dfs_file_write_swap); else NULL. */
+char **fs_loop_swap_buf(const void *data);
 void fs_loop_inited(struct fs *fs);
 
 /* log.c: the sink the daemon and the engine log to (arg: struct fs). */

@@ -16,7 +16,12 @@
  * answered (fs_loop_inited), and every later request through threads of
  * the daemon's own: the request size is the daemon's choice with every
  * libfuse, and each buffer is placed so a WRITE's payload starts on a
- * page.
+ * page.  Where a request's payload is as large as a staging buffer
+ * (request_size equal to buffer_size), each thread's payload area is a
+ * staging buffer of the engine's own kind (dfs_engine_buf_alloc): a WRITE
+ * of a whole window is then traded into the stage instead of copied
+ * (fs_loop_swap_buf, dfs_file_write_swap), and the thread reads its next
+ * request into the buffer it got back.
  *
  * With -o io_uring (libfuse 3.18 and Linux 6.14), libfuse's own loop
  * serves the session: its ring threads take the requests, and its loop
@@ -57,8 +62,9 @@ struct loop_worker {
 	struct fs_loop *loop;
 	pthread_t thread;
 	atomic_bool done; /* worker_main returned */
-	char *base;  /* aligned_alloc'd */
-	char *buf;   /* base + page - WRITE_HEADER */
+	char *base;    /* aligned_alloc'd, or NULL for an engine buffer */
+	char *payload; /* the engine buffer (traded by writes), or NULL */
+	char *buf;     /* base + page or payload, less WRITE_HEADER */
 	size_t size; /* of buf */
 };
 
@@ -74,6 +80,9 @@ struct fs_loop {
 
 /* The loop the signal handler posts to (one session per process). */
 static struct fs_loop *volatile signal_loop;
+/* The payload buffer of the request this thread is serving, where it may
+ * be traded. */
+static __thread char **loop_swap;
 static volatile sig_atomic_t signalled;
 static const int exit_signals[] = {SIGTERM, SIGINT, SIGHUP};
 static struct sigaction libfuse_action[3];
@@ -149,6 +158,11 @@ uint32_t fs_loop_request_size(uint32_t wish, uint32_t *kernel)
 	return wish < limit ? wish : (uint32_t)limit;
 }
 
+char **fs_loop_swap_buf(const void *data)
+{
+	return loop_swap && *loop_swap == data ? loop_swap : NULL;
+}
+
 void fs_loop_inited(struct fs *fs)
 {
 	if (!fs->loop)
@@ -194,7 +208,11 @@ static void *worker_main(void *arg)
 		}
 		struct fuse_buf fb = {.mem = w->buf, .size = (size_t)n};
 
+		loop_swap = w->payload ? &w->payload : NULL;
 		fuse_session_process_buf(loop->se, &fb);
+		loop_swap = NULL;
+		if (w->payload) /* traded for another, or the same */
+			w->buf = w->payload - WRITE_HEADER;
 	}
 	/* Every way here has ended the session. */
 	assert(fuse_session_exited(loop->se));
@@ -209,6 +227,8 @@ static int workers_start(struct fs_loop *loop, unsigned n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t room = loop->fs->max_request > LOOP_BUF_MIN ? loop->fs->max_request : LOOP_BUF_MIN;
+	struct dfs_engine *eng = loop->fs->eng;
+	bool trade = dfs_engine_buf_size(eng) == room && WRITE_HEADER <= DFS_BUF_HEADROOM;
 	sigset_t all, old;
 	int r = 0;
 
@@ -221,16 +241,22 @@ static int workers_start(struct fs_loop *loop, unsigned n)
 		struct loop_worker *w = &loop->w[loop->n];
 
 		w->loop = loop;
-		w->base = aligned_alloc(page, page + room);
-		if (!w->base) {
+		if (trade) {
+			w->payload = dfs_engine_buf_alloc(eng);
+			w->buf = w->payload ? w->payload - WRITE_HEADER : NULL;
+		} else {
+			w->base = aligned_alloc(page, page + room);
+			w->buf = w->base ? w->base + page - WRITE_HEADER : NULL;
+		}
+		if (!w->buf) {
 			r = -ENOMEM;
 			break;
 		}
-		w->buf = w->base + page - WRITE_HEADER;
 		w->size = WRITE_HEADER + room;
 		r = -pthread_create(&w->thread, NULL, worker_main, w);
 		if (r) {
 			free(w->base);
+			dfs_engine_buf_free(eng, w->payload);
 			break;
 		}
 	}
@@ -258,6 +284,7 @@ static void workers_stop(struct fs_loop *loop)
 	for (unsigned i = 0; i < loop->n; i++) {
 		pthread_join(loop->w[i].thread, NULL);
 		free(loop->w[i].base);
+		dfs_engine_buf_free(loop->fs->eng, loop->w[i].payload);
 	}
 	free(loop->w);
 	loop->w = NULL;

@@ -69,11 +69,34 @@ void dfs_log(struct dfs_engine *e, int level, const char *fmt, ...)
 
 /* ---- pool ---- */
 
+/* Every buffer has DFS_BUF_HEADROOM bytes mapped in front of it, so that
+ * the pool's buffers and those dfs_file_write_swap trades are one kind. */
 static char *buf_alloc(size_t size)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	void *p = mmap(NULL, DFS_BUF_HEADROOM + size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : (char *)p + DFS_BUF_HEADROOM;
+}
+
+static void buf_free(char *buf, size_t size)
+{
+	munmap(buf - DFS_BUF_HEADROOM, DFS_BUF_HEADROOM + size);
+}
+
+size_t dfs_engine_buf_size(const struct dfs_engine *e)
+{
+	return e->o.buf_size;
+}
+
+char *dfs_engine_buf_alloc(struct dfs_engine *e)
+{
+	return buf_alloc(e->o.buf_size);
+}
+
+void dfs_engine_buf_free(struct dfs_engine *e, char *buf)
+{
+	if (buf)
+		buf_free(buf, e->o.buf_size);
 }
 
 /* Under e->lock: a free or newly allocatable buffer, or NULL. */
@@ -276,7 +299,7 @@ void dfs_engine_unlink(struct dfs_engine *e, struct dfs_client *c)
 static void engine_free(struct dfs_engine *e)
 {
 	for (size_t i = 0; i < e->nfree; i++)
-		munmap(e->free_bufs[i], e->o.buf_size);
+		buf_free(e->free_bufs[i], e->o.buf_size);
 	free(e->free_bufs);
 	free(e->threads);
 	pthread_cond_destroy(&e->refs_cv);

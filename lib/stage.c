@@ -287,9 +287,12 @@ static int prepare_new_window(struct dfs_file *f, bool *ready)
 	return 0;
 }
 
-/* Copy [off, off + len), which lies inside staged window w. */
+/* Copy [off, off + len), which lies inside staged window w.  With swap,
+ * a write of the whole window trades buffers with the caller instead:
+ * *swap becomes the window's, and the window's old one (which holds
+ * nothing the write leaves) goes back in *swap. */
 static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
-		      size_t len, off_t off)
+		      char **swap, size_t len, off_t off)
 {
 	const off_t base = dfs_win_off(f, w);
 	const off_t blk = f->blk;
@@ -307,7 +310,15 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 		if (r)
 			return r;
 	}
-	memcpy(w->buf + (off - base), src, len);
+	if (swap && off == base && len == f->wsize) {
+		char *old = w->buf;
+
+		assert(*swap == src);
+		w->buf = *swap;
+		*swap = old;
+	} else {
+		memcpy(w->buf + (off - base), src, len);
+	}
 	for (unsigned b = first; b <= last; b++)
 		dfs_blk_set_dirty(f, w, b);
 	/* The zero-past-size invariant holds for a freshly filled last block
@@ -323,8 +334,8 @@ static int stage_copy(struct dfs_file *f, struct dfs_window *w, const char *src,
 	return 0;
 }
 
-static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t len,
-				  off_t off)
+static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, char **swap,
+				  size_t len, off_t off)
 {
 	size_t done = 0;
 	int err = 0;
@@ -361,7 +372,7 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, size_t le
 		size_t n = len - done;
 		if ((off_t)n > wend - pos)
 			n = (size_t)(wend - pos);
-		err = stage_copy(f, w, buf + done, n, pos);
+		err = stage_copy(f, w, buf + done, swap, n, pos);
 		if (err) {
 			if (!w->nvalid) /* made for this write, which failed */
 				dfs_window_drop(f, w, true, NULL);
@@ -393,7 +404,23 @@ ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t of
 	if (len == 0)
 		return atomic_load(&f->err);
 	pthread_mutex_lock(&f->lock);
-	ssize_t r = stage_write_locked(f, buf, len, off);
+	ssize_t r = stage_write_locked(f, buf, NULL, len, off);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+ssize_t dfs_file_write_swap(struct dfs_file *f, char **buf, size_t len, off_t off)
+{
+	int err = check_write_range(f, len, off);
+	if (err)
+		return err;
+	if (len == 0)
+		return atomic_load(&f->err);
+	pthread_mutex_lock(&f->lock);
+	/* Only a whole window is traded: its buffer is the engine's
+	 * buf_size (wsize), the same kind as *buf. */
+	bool whole = len == f->wsize && off % (off_t)f->wsize == 0;
+	ssize_t r = stage_write_locked(f, *buf, whole ? buf : NULL, len, off);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -409,7 +436,7 @@ ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *
 	off_t off = f->size;
 	ssize_t r = check_write_range(f, len, off);
 	if (!r && len)
-		r = stage_write_locked(f, buf, len, off);
+		r = stage_write_locked(f, buf, NULL, len, off);
 	f->appending = false;
 	pthread_cond_broadcast(&f->cv);
 	pthread_mutex_unlock(&f->lock);
