@@ -2,7 +2,8 @@
 /*
  * Description: engine unit tests, writes through the stage: sequential and unaligned streams, sparse
  * files, overwrites of existing data (read-modify-write), writes into a
- * range in flight, truncate while staged, two appenders.
+ * range in flight, truncate while staged, two appenders, whole windows
+ * traded instead of copied (dfs_file_write_swap).
  */
 #define _GNU_SOURCE
 #include "fault_io.h"
@@ -398,6 +399,66 @@ START_TEST(test_two_appenders_one_buffer)
 }
 END_TEST
 
+/*
+ * One copy: dfs_file_write_swap of a whole window at a multiple of its
+ * size trades buffers (the caller gets another buffer of the engine's
+ * kind, whose headroom is writable); a write over a staged window whole
+ * replaces it; anything else is copied and leaves the caller's buffer.
+ * The disk ends up with exactly the bytes written, and reads of the
+ * staged, traded window see them.
+ */
+START_TEST(test_write_swap)
+{
+	char path[4200];
+	struct dfs_file *f = ecreate(path, sizeof(path), "swap");
+	size_t total = 4 * MiB + 300;
+	char *want = calloc(1, total);
+	char *mine = dfs_engine_buf_alloc(eng), *had;
+
+	ck_assert_ptr_nonnull(mine);
+	ck_assert_uint_eq(dfs_engine_buf_size(eng), MiB);
+	memset(mine - DFS_BUF_HEADROOM, 0x5a, DFS_BUF_HEADROOM); /* the header's room */
+	/* A whole window at 0: traded. */
+	tu_pattern(mine, MiB, 0, 21);
+	memcpy(want, mine, MiB);
+	had = mine;
+	ck_assert_int_eq(dfs_file_write_swap(f, &mine, MiB, 0), (ssize_t)MiB);
+	ck_assert_ptr_ne(mine, had);
+	read_eq(f, want, MiB, 0);
+	/* A staged piece of window 2, then window 2 whole: traded over it. */
+	char piece[5000];
+	tu_pattern(piece, sizeof(piece), 2 * MiB + 7, 22);
+	ck_assert_int_eq(dfs_file_write(f, piece, sizeof(piece), 2 * MiB + 7),
+			 (ssize_t)sizeof(piece));
+	tu_pattern(mine, MiB, 2 * MiB, 23);
+	memcpy(want + 2 * MiB, mine, MiB);
+	had = mine;
+	ck_assert_int_eq(dfs_file_write_swap(f, &mine, MiB, 2 * MiB), (ssize_t)MiB);
+	ck_assert_ptr_ne(mine, had);
+	read_eq(f, want, MiB, 2 * MiB);
+	/* Not a whole window (short, or off its start): copied, kept. */
+	tu_pattern(mine, MiB - 4096, 3 * MiB, 24);
+	memcpy(want + 3 * MiB, mine, MiB - 4096);
+	had = mine;
+	ck_assert_int_eq(dfs_file_write_swap(f, &mine, MiB - 4096, 3 * MiB),
+			 (ssize_t)(MiB - 4096));
+	ck_assert_ptr_eq(mine, had);
+	tu_pattern(mine, MiB, 3 * MiB + 4096, 25);
+	memcpy(want + 3 * MiB + 4096, mine, total - 3 * MiB - 4096);
+	ck_assert_int_eq(dfs_file_write(f, mine, total - 3 * MiB - 4096, 3 * MiB + 4096),
+			 (ssize_t)(total - 3 * MiB - 4096));
+	had = mine;
+	ck_assert_int_eq(dfs_file_write_swap(f, &mine, MiB, MiB / 2), (ssize_t)MiB);
+	ck_assert_ptr_eq(mine, had);
+	memcpy(want + MiB / 2, mine, MiB);
+	read_eq(f, want, total, 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	dfs_engine_buf_free(eng, mine);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -416,6 +477,7 @@ int main(void)
 	tcase_add_test(tc, test_truncate_staged);
 	tcase_add_test(tc, test_two_appenders);
 	tcase_add_test(tc, test_two_appenders_one_buffer);
+	tcase_add_test(tc, test_write_swap);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -17,7 +17,8 @@
  * shared mappings (MAP_SHARED) of any range inside the file, stores
  * msync'ed or not, checked like the rest.  With VERIFY_NO_FALLOCATE=1
  * (a SOURCE without fallocate) the mount may refuse a fallocate with
- * EOPNOTSUPP, changing nothing.
+ * EOPNOTSUPP, changing nothing.  With VERIFY_WINDOW=N a quarter of the
+ * pwrites are of N bytes at a multiple of N.
  *
  * Exit 0 when all agree; 1 with the operation log tail on a mismatch.
  */
@@ -50,6 +51,9 @@ static char *a, *b; /* CHUNK-sized comparison buffers */
 static bool maps;    /* VERIFY_MAPS=1: the mapped set too */
 /* VERIFY_NO_FALLOCATE=1: SOURCE has no fallocate, so the mount refuses it */
 static bool nofalloc;
+/* VERIFY_WINDOW=N: a quarter of the pwrites are of N bytes at a multiple
+ * of N (the mount's buffer_size: whole windows, traded, not copied) */
+static unsigned long window;
 
 static uint64_t rnd(void)
 {
@@ -231,9 +235,13 @@ int main(int argc, char **argv)
 	ops = strtoul(argv[4], NULL, 0);
 	max = (off_t)strtoll(argv[5], NULL, 0);
 	maps = getenv("VERIFY_MAPS") && !strcmp(getenv("VERIFY_MAPS"), "1");
+	window = getenv("VERIFY_WINDOW") ? strtoul(getenv("VERIFY_WINDOW"), NULL, 0) : 0;
+	if (window > CHUNK)
+		die("VERIFY_WINDOW %lu is more than %d", window, CHUNK);
 	nofalloc = getenv("VERIFY_NO_FALLOCATE") &&
 		   !strcmp(getenv("VERIFY_NO_FALLOCATE"), "1");
-	a = malloc(CHUNK);
+	/* Page-aligned, so that a write of a whole window is one request. */
+	a = aligned_alloc(4096, CHUNK);
 	b = malloc(CHUNK);
 	if (!a || !b)
 		return 1;
@@ -253,6 +261,10 @@ int main(int argc, char **argv)
 		if (op < 40) { /* pwrite */
 			len = (off_t)pick_len();
 			off = pick_off(max);
+			if (window && !upto(4)) {
+				len = (off_t)window;
+				off = off / len * len;
+			}
 			fill(a, (size_t)len);
 			note("pwrite h%d off %jd len %jd", w, (intmax_t)off,
 			     (intmax_t)len);
