@@ -396,7 +396,9 @@ static int check_write_range(const struct dfs_file *f, size_t len, off_t off)
 	return 0;
 }
 
-ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off)
+/* dfs_file_write, with swap for a write that may trade buffers. */
+static ssize_t file_write(struct dfs_file *f, const char *buf, char **swap, size_t len,
+			  off_t off)
 {
 	int err = check_write_range(f, len, off);
 	if (err)
@@ -404,25 +406,23 @@ ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t of
 	if (len == 0)
 		return atomic_load(&f->err);
 	pthread_mutex_lock(&f->lock);
-	ssize_t r = stage_write_locked(f, buf, NULL, len, off);
+	ssize_t r = stage_write_locked(f, buf, swap, len, off);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
 
+ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t off)
+{
+	return file_write(f, buf, NULL, len, off);
+}
+
 ssize_t dfs_file_write_swap(struct dfs_file *f, char **buf, size_t len, off_t off)
 {
-	int err = check_write_range(f, len, off);
-	if (err)
-		return err;
-	if (len == 0)
-		return atomic_load(&f->err);
-	pthread_mutex_lock(&f->lock);
 	/* Only a whole window is traded: its buffer is the engine's
-	 * buf_size (wsize), the same kind as *buf. */
-	bool whole = len == f->wsize && off % (off_t)f->wsize == 0;
-	ssize_t r = stage_write_locked(f, *buf, whole ? buf : NULL, len, off);
-	pthread_mutex_unlock(&f->lock);
-	return r;
+	 * buf_size (wsize, fixed at open), the same kind as *buf. */
+	bool whole = len == f->wsize && off >= 0 && off % (off_t)f->wsize == 0;
+
+	return file_write(f, *buf, whole ? buf : NULL, len, off);
 }
 
 ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at)
