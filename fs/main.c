@@ -135,7 +135,7 @@ static void usage(const char *prog)
 	       "\n"
 	       "directfs options:\n"
 	       "    -o buffer_size=SIZE    staging buffer per file, a multiple of 64K\n"
-	       "                           (default 4M); sizes take K, M or G\n"
+	       "                           (default 1M); sizes take K, M or G\n"
 	       "    -o depth=N             full buffers of one file in flight to disk "
 	       "(default 2)\n"
 	       "    -o memory_cap=SIZE     staging memory of all files together (default "
@@ -261,7 +261,7 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 	memset(o, 0, sizeof(*o));
 	o->timeout = 1.0;
 	if (c->buffer_size && parse_size(c->buffer_size, &eo->buf_size))
-		return bad_value("buffer_size", c->buffer_size, "a size such as 4M");
+		return bad_value("buffer_size", c->buffer_size, "a size such as 1M");
 	if (c->memory_cap && parse_size(c->memory_cap, &eo->mem_cap))
 		return bad_value("memory_cap", c->memory_cap, "a size such as 64M");
 	if (c->depth && parse_uint(c->depth, &eo->depth))

@@ -105,7 +105,7 @@ echo "bad option: ok (exit $rc: $out)"
 for i in 2 3 4; do mkdir -p "$T/src$i" "$T/mnt$i"; done
 cat >"$T/fstab" <<EOF
 # directfs lines as an /etc/fstab would have them
-$T/src2 $T/mnt2 directfs nofail,_netdev,x-systemd.after=local-fs.target,buffer_size=1M 0 0
+$T/src2 $T/mnt2 directfs nofail,_netdev,x-systemd.after=local-fs.target,buffer_size=4M 0 0
 $T/src3 $T/mnt3 fuse.directfs defaults,nofail 0 0
 $T/src4 $T/mnt4 directfs noauto,allow_other 0 0
 EOF
@@ -121,19 +121,27 @@ for i in 2 3 4; do
 	cp "$T/mid" "$T/mnt$i/mid"
 	cat "$T/odd" >"$T/mnt$i/odd"
 done
-# The fstab buffer_size reached the daemon: with 1M windows (not the
-# default 4M), bytes reach SOURCE while a 3M writer is still writing.
+# The fstab buffer_size reached the daemon: a 3M writer, slowed down,
+# into mnt2 (4M windows) and mnt3 (the default 1M).  Once both have
+# written 2M, mnt3's first window is on its SOURCE and nothing of mnt2's
+# is: its one window leaves at close.
 : "${DFS_SLOWWRITE:?}"
-"$DFS_SLOWWRITE" "$T/mnt2/slow" $((3 << 20)) $((512 << 10)) 500 1 >/dev/null &
-wpid=$!
-for i in $(seq 50); do
-	[ "$(stat -c %s "$T/src2/slow")" -ge $((1 << 20)) ] && break
-	sleep 0.1
+declare -A wpid
+for i in 2 3; do
+	"$DFS_SLOWWRITE" "$T/mnt$i/slow" $((3 << 20)) $((256 << 10)) 300 1 >/dev/null &
+	wpid[$i]=$!
 done
-kill -0 $wpid 2>/dev/null || fail "fstab buffer_size=1M: the writer finished first; slow it down"
-[ "$(stat -c %s "$T/src2/slow")" -ge $((1 << 20)) ] ||
-	fail "fstab buffer_size=1M not in effect: nothing on SOURCE during the write"
-wait $wpid || fail "slowwrite into $T/mnt2: exit $?"
+sz() { stat -c %s "$1" 2>/dev/null || echo 0; }
+for k in $(seq 100); do
+	[ "$(sz "$T/mnt2/slow")" -ge $((2 << 20)) ] && [ "$(sz "$T/src3/slow")" -ge $((1 << 20)) ] && break
+	sleep 0.05
+done
+[ "$(sz "$T/src3/slow")" -ge $((1 << 20)) ] ||
+	fail "default buffer_size: $(sz "$T/src3/slow") bytes on SOURCE during the write, want 1M"
+kill -0 "${wpid[2]}" 2>/dev/null || fail "fstab buffer_size=4M: the writer finished first; slow it down"
+[ "$(sz "$T/src2/slow")" = 0 ] ||
+	fail "fstab buffer_size=4M not in effect: $(sz "$T/src2/slow") bytes on SOURCE during the write"
+for i in 2 3; do wait "${wpid[$i]}" || fail "slowwrite into $T/mnt$i: exit $?"; done
 for i in 2 3 4; do
 	umount_waits "$T/mnt$i"
 	on_disk "$T/mid" "$T/src$i/mid"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Description: one copy per byte.  With buffer_size equal to the request
-# size (1M), a WRITE of a whole window is traded into the stage: the
+# size (1M, both defaults), a WRITE of a whole window is traded into the stage: the
 # request's buffer becomes the window's, with no copy (-d says "traded").
 # dd bs=1M arrives intact and uncached with every request traded; traded
 # windows over staged, truncated and sparse ranges leave exactly the
@@ -13,7 +13,7 @@
 src=$T/src mnt=$T/mnt ref=$T/ref
 mkdir -p "$ref"
 head -c $((64 << 20)) /dev/urandom >"$T/data"
-dfs_mount "$src" "$mnt" -d -o buffer_size=1M
+dfs_mount "$src" "$mnt" -d
 traded() { grep -c "traded into the stage" "$DFS_LOG" || true; }
 
 # --- dd bs=1M: every request traded, the bytes intact, nothing cached ---
@@ -58,7 +58,7 @@ dfs_umount "$mnt"
 
 # --- no trade where a request is smaller than a window ---
 : >"$DFS_LOG"
-dfs_mount "$src" "$mnt" -d
+dfs_mount "$src" "$mnt" -d -o buffer_size=4M
 dd if="$T/data" of="$mnt/c" bs=1M status=none
 dfs_umount "$mnt"
 same_file "$T/data" "$src/c"
