@@ -14,9 +14,9 @@
  * else's.  No header says which a libfuse does.  So INIT goes through
  * libfuse's loop (fuse_session_loop), which init() stops once INIT is
  * answered (fs_loop_inited), and every later request through threads of
- * the daemon's own: the request size is the daemon's choice with every
- * libfuse, and each buffer is placed so a WRITE's payload starts on a
- * page.  Where a request's payload is as large as a staging buffer
+ * the daemon's own, started as requests need them (worker_more): the
+ * request size is the daemon's choice with every libfuse, and each
+ * buffer is placed so a WRITE's payload starts on a page.  Where a request's payload is as large as a staging buffer
  * (request_size equal to buffer_size), each thread's payload area is a
  * staging buffer of the engine's own kind (dfs_engine_buf_alloc): a WRITE
  * of a whole window is then traded into the stage instead of copied
@@ -74,7 +74,12 @@ struct fs_loop {
 	atomic_bool inited;   /* INIT answered: libfuse's loop may end */
 	sem_t finish;	      /* a thread ended, or a signal came */
 	atomic_int error;     /* the first error reading /dev/fuse (-errno) */
-	unsigned n;
+	atomic_uint reading;  /* threads waiting in read() */
+	pthread_mutex_t lock; /* n and starting threads */
+	unsigned n;	      /* threads started, at most max */
+	unsigned max;
+	bool trade;  /* receive buffers are staging buffers */
+	size_t room; /* payload bytes of a receive buffer */
 	struct loop_worker *w;
 };
 
@@ -171,6 +176,8 @@ void fs_loop_inited(struct fs *fs)
 	fuse_session_exit(fs->se); /* fuse_session_loop returns after the reply */
 }
 
+static void worker_more(struct fs_loop *loop);
+
 static void *worker_main(void *arg)
 {
 	struct loop_worker *w = arg;
@@ -183,8 +190,10 @@ static void *worker_main(void *arg)
 	sigaddset(&wake, wake_signal());
 	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
 	while (!fuse_session_exited(loop->se)) {
+		atomic_fetch_add(&loop->reading, 1);
 		n = read(fd, w->buf, w->size);
 		err = errno;
+		unsigned others = atomic_fetch_sub(&loop->reading, 1) - 1;
 		if (fuse_session_exited(loop->se))
 			break;
 		if (n < 0) {
@@ -206,6 +215,8 @@ static void *worker_main(void *arg)
 			fuse_session_exit(loop->se);
 			break;
 		}
+		if (!others)
+			worker_more(loop);
 		struct fuse_buf fb = {.mem = w->buf, .size = (size_t)n};
 
 		loop_swap = w->payload ? &w->payload : NULL;
@@ -221,47 +232,83 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* n threads with buffers for requests of fs->max_request; all signals
- * blocked in them. */
-static int workers_start(struct fs_loop *loop, unsigned n)
+/* Under loop->lock: start thread loop->n with its buffer; all signals but
+ * its wake signal blocked in it.  0 or -errno. */
+static int worker_start(struct fs_loop *loop)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t room = loop->fs->max_request > LOOP_BUF_MIN ? loop->fs->max_request : LOOP_BUF_MIN;
 	struct dfs_engine *eng = loop->fs->eng;
-	bool trade = dfs_engine_buf_size(eng) == room && WRITE_HEADER <= DFS_BUF_HEADROOM;
+	struct loop_worker *w = &loop->w[loop->n];
 	sigset_t all, old;
+	int r;
+
+	assert(loop->n < loop->max);
+	w->loop = loop;
+	if (loop->trade) {
+		w->payload = dfs_engine_buf_alloc(eng);
+		w->buf = w->payload ? w->payload - WRITE_HEADER : NULL;
+	} else {
+		w->base = aligned_alloc(page, page + loop->room);
+		w->buf = w->base ? w->base + page - WRITE_HEADER : NULL;
+	}
+	if (!w->buf)
+		return -ENOMEM;
+	w->size = WRITE_HEADER + loop->room;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		free(w->base);
+		dfs_engine_buf_free(eng, w->payload);
+		memset(w, 0, sizeof(*w));
+		return r;
+	}
+	loop->n++;
+	return 0;
+}
+
+/* A thread took a request and none is left reading /dev/fuse: start one
+ * more, up to the limit, as libfuse's own loop does.  So a request never
+ * waits while the limit allows a thread for it, and requests that come
+ * one at a time (cp -r, tar) keep to the same two warm threads instead of
+ * waking each of ten in turn (the kernel wakes the longest waiter). */
+static void worker_more(struct fs_loop *loop)
+{
+	static atomic_bool warned;
+	unsigned n;
 	int r = 0;
 
+	pthread_mutex_lock(&loop->lock);
+	if (!fuse_session_exited(loop->se) && loop->n < loop->max &&
+	    !atomic_load(&loop->reading))
+		r = worker_start(loop);
+	n = loop->n;
+	pthread_mutex_unlock(&loop->lock);
+	if (r && !atomic_exchange(&warned, true))
+		fs_log(loop->fs, LOG_WARNING, "cannot start another request thread (%u running): %s",
+		       n, strerror(-r));
+}
+
+/* Room for up to n threads with buffers for requests of fs->max_request;
+ * the first is started here, the others as requests need them. */
+static int workers_start(struct fs_loop *loop, unsigned n)
+{
+	loop->room = loop->fs->max_request > LOOP_BUF_MIN ? loop->fs->max_request : LOOP_BUF_MIN;
+	loop->trade = dfs_engine_buf_size(loop->fs->eng) == loop->room &&
+		      WRITE_HEADER <= DFS_BUF_HEADROOM;
 	loop->w = calloc(n, sizeof(*loop->w));
 	if (!loop->w)
 		return -ENOMEM;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (loop->n = 0; loop->n < n; loop->n++) {
-		struct loop_worker *w = &loop->w[loop->n];
-
-		w->loop = loop;
-		if (trade) {
-			w->payload = dfs_engine_buf_alloc(eng);
-			w->buf = w->payload ? w->payload - WRITE_HEADER : NULL;
-		} else {
-			w->base = aligned_alloc(page, page + room);
-			w->buf = w->base ? w->base + page - WRITE_HEADER : NULL;
-		}
-		if (!w->buf) {
-			r = -ENOMEM;
-			break;
-		}
-		w->size = WRITE_HEADER + room;
-		r = -pthread_create(&w->thread, NULL, worker_main, w);
-		if (r) {
-			free(w->base);
-			dfs_engine_buf_free(eng, w->payload);
-			break;
-		}
+	loop->max = n;
+	pthread_mutex_lock(&loop->lock);
+	int r = worker_start(loop);
+	pthread_mutex_unlock(&loop->lock);
+	if (r) {
+		free(loop->w);
+		loop->w = NULL;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return loop->n ? 0 : r;
+	return r;
 }
 
 /* After fuse_session_exit: each thread is woken until it has ended (a
@@ -271,6 +318,10 @@ static void workers_stop(struct fs_loop *loop)
 	const struct timespec pause = {0, 2 * 1000 * 1000};
 	bool all;
 
+	/* No thread starts once the session has ended (worker_more). */
+	assert(fuse_session_exited(loop->se));
+	pthread_mutex_lock(&loop->lock);
+	pthread_mutex_unlock(&loop->lock);
 	do {
 		all = true;
 		for (unsigned i = 0; i < loop->n; i++)
@@ -331,6 +382,7 @@ int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdlin
 		fs_log(fs, LOG_NOTICE, "clone_fd is ignored: the daemon reads /dev/fuse itself");
 	if (sem_init(&loop.finish, 0, 0))
 		return -errno;
+	pthread_mutex_init(&loop.lock, NULL);
 	r = wrap_signals();
 	if (r)
 		goto out;
@@ -349,8 +401,6 @@ int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdlin
 		fs_log(fs, LOG_ERR, "cannot start request threads: %s", strerror(-r));
 		goto out;
 	}
-	if (loop.n < n)
-		fs_log(fs, LOG_WARNING, "%u request threads of %u started", loop.n, n);
 	while (!fuse_session_exited(se))
 		sem_wait(&loop.finish); /* posted by a thread's end, or a signal */
 	workers_stop(&loop);
@@ -359,5 +409,6 @@ out:
 	unwrap_signals();
 	fs->loop = NULL;
 	sem_destroy(&loop.finish);
+	pthread_mutex_destroy(&loop.lock);
 	return r;
 }
