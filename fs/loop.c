@@ -16,8 +16,9 @@
  * answered (fs_loop_inited), and every later request through threads of
  * the daemon's own, started as requests need them (worker_more): the
  * request size is the daemon's choice with every libfuse, and each
- * buffer is placed so a WRITE's payload starts on a page.  Where a request's payload is as large as a staging buffer
- * (request_size equal to buffer_size), each thread's payload area is a
+ * buffer is placed so a WRITE's payload starts on a page.  Where a
+ * request's payload is as large as a staging buffer (request_size equal
+ * to buffer_size, both 1 MiB by default), each thread's payload area is a
  * staging buffer of the engine's own kind (dfs_engine_buf_alloc): a WRITE
  * of a whole window is then traded into the stage instead of copied
  * (fs_loop_swap_buf, dfs_file_write_swap), and the thread reads its next
