@@ -162,7 +162,7 @@ static void usage(const char *prog)
 	       "                           SOURCE's page cache, the pages dropped by its\n"
 	       "                           group commit (default 1M; 0: every close waits\n"
 	       "                           for the disk)\n"
-	       "    -o readahead=on|off    sequential reads read the next two buffers "
+	       "    -o readahead=on|off    sequential reads read the next four buffers "
 	       "ahead\n"
 	       "                           (default on)\n"
 	       "    -o request_size=SIZE   largest read or write request from the kernel\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Description: one copy per byte.  With buffer_size equal to the request
-# size (1M, both defaults), a WRITE of a whole window is traded into the stage: the
-# request's buffer becomes the window's, with no copy (-d says "traded").
+# size (1M, both defaults), a WRITE of a whole window is traded into the
+# stage: the request's buffer becomes the window's, with no copy (-d says
+# "traded").
 # dd bs=1M arrives intact and uncached with every request traded; traded
 # windows over staged, truncated and sparse ranges leave exactly the
 # bytes a local file holds; random operations with whole-window writes
