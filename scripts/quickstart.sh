@@ -31,10 +31,9 @@ build_and_test() { # DIR CTEST-ARGS -- CMAKE-ARGS...
 	shift
 	cmake -S "$top" -B "$dir" -DDFS_WERROR=ON -DDFS_BUILD_TESTS=ON "$@" >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
-	# The unit tests (no mounts, their own temporary files) two at a time,
-	# then the rest one at a time: mount tests time what they watch.
-	(cd "$dir" && ctest --output-on-failure -j2 -L '^unit$' "${ctest_args[@]}" --no-tests=ignore &&
-		ctest --output-on-failure -LE '^unit$' "${ctest_args[@]}" --no-tests=ignore)
+	# Two at a time; those that time what they watch run alone
+	# (RUN_SERIAL, tests/mount/CMakeLists.txt).
+	(cd "$dir" && ctest --output-on-failure -j2 "${ctest_args[@]}" --no-tests=ignore)
 }
 
 mount_default() {
