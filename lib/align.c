@@ -90,13 +90,20 @@ int dfs_syncfs_covers(long f_type)
 	return 0;
 }
 
-int dfs_align_for_fd(int fd, struct dfs_align *out)
+int dfs_fd_syncfs_covers(int fd)
+{
+	struct statfs sfs;
+
+	return !fstatfs(fd, &sfs) && dfs_syncfs_covers((long)sfs.f_type);
+}
+
+int dfs_align_for_fd(int fd, struct dfs_align *out, struct dfs_fd_kind *kind)
 {
 	struct statx stx;
-	struct statfs sfs;
 	int bs;
 
 	memset(out, 0, sizeof(*out));
+	memset(kind, 0, sizeof(*kind));
 	memset(&stx, 0, sizeof(stx));
 	out->source = DFS_ALIGN_DEFAULT;
 	out->mem = out->off = DFS_ALIGN_FALLBACK;
@@ -104,7 +111,11 @@ int dfs_align_for_fd(int fd, struct dfs_align *out)
 		    &stx) < 0)
 		return errno == ENOSYS ? 0 : -errno;
 	out->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
-	out->syncfs_covers = !fstatfs(fd, &sfs) && dfs_syncfs_covers((long)sfs.f_type);
+	if ((stx.stx_mask & (STATX_TYPE | STATX_SIZE)) == (STATX_TYPE | STATX_SIZE)) {
+		kind->known = 1;
+		kind->mode = stx.stx_mode;
+		kind->size = stx.stx_size;
+	}
 	if (stx.stx_mask & STATX_DIOALIGN) {
 		out->source = DFS_ALIGN_STATX;
 		if (stx.stx_dio_offset_align == 0) {

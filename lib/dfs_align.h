@@ -25,16 +25,21 @@ struct dfs_align {
 	int no_dio;
 	/* the filesystem holding the file (st_dev), 0 if statx is missing */
 	uint64_t dev;
-	/* a syncfs of that filesystem makes this file durable as an fsync
-	 * would (dfs_syncfs_covers), so group commit may stand in for it */
-	int syncfs_covers;
+};
+
+/* What the same statx says of the file's type and size, so that whoever
+ * asks for the alignment needs no fstat of its own. */
+struct dfs_fd_kind {
+	int known;     /* 0: statx is missing or did not say; fstat instead */
+	uint32_t mode; /* st_mode */
+	uint64_t size; /* st_size */
 };
 
 #define DFS_ALIGN_FALLBACK 4096u
 
-/* Fill *out for the open file fd.  Returns 0 or -errno (statx errors other
- * than "not supported" are returned). */
-int dfs_align_for_fd(int fd, struct dfs_align *out);
+/* Fill *out and *kind for the open file fd, with one statx.  Returns 0 or
+ * -errno (statx errors other than "not supported" are returned). */
+int dfs_align_for_fd(int fd, struct dfs_align *out, struct dfs_fd_kind *kind);
 
 /*
  * logical_block_size of block device major:minor read under sysfs_root
@@ -52,5 +57,11 @@ int dfs_align_blockdev(const char *sysfs_root, unsigned int major, unsigned int 
  * or anything unknown: each file there takes its own fsync.
  */
 int dfs_syncfs_covers(long f_type);
+
+/* Whether a syncfs of the filesystem holding the open file fd makes the
+ * file durable as an fsync would (fstatfs, then dfs_syncfs_covers); 0
+ * where fstatfs fails.  Asked once per filesystem of a group commit, not
+ * per file: a filesystem's type does not change while fd holds it. */
+int dfs_fd_syncfs_covers(int fd);
 
 #endif /* DFS_ALIGN_H */

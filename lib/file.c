@@ -351,13 +351,21 @@ static void reclaim(struct dfs_client *c)
 
 int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 {
+	struct dfs_fd_kind kind;
+	struct dfs_align align;
 	struct stat st;
 	int flags = fcntl(fd, F_GETFL);
-	int r = 0;
+	int r = flags < 0 ? -errno : dfs_align_for_fd(fd, &align, &kind);
 
-	if (flags < 0 || fstat(fd, &st) < 0)
-		r = -errno;
-	else if (!S_ISREG(st.st_mode))
+	if (!r && !kind.known) { /* no statx: ask fstat */
+		if (fstat(fd, &st)) {
+			r = -errno;
+		} else {
+			kind.mode = st.st_mode;
+			kind.size = (uint64_t)st.st_size;
+		}
+	}
+	if (!r && !S_ISREG(kind.mode))
 		r = -EINVAL;
 	assert(r || !(flags & (O_APPEND | O_DIRECT)));
 	if (r) {
@@ -374,9 +382,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	f->accmode = flags & O_ACCMODE;
 	atomic_store(&f->dfd, -1);
 	f->fd = fd;
-	r = dfs_align_for_fd(fd, &f->align);
-	if (r)
-		goto err_close;
+	f->align = align;
 
 	r = open_direct(f);
 	if (r)
@@ -385,8 +391,9 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	f->blk = atomic_load(&f->fallback) ? DFS_ALIGN_FALLBACK : f->align.off;
 	f->wsize = e->o.buf_size;
 	f->nblocks = (unsigned)(f->wsize / f->blk);
-	size_set(f, st.st_size);
-	f->disk_size = st.st_size;
+	assert(kind.size <= INT64_MAX);
+	size_set(f, (off_t)kind.size);
+	f->disk_size = (off_t)kind.size;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->extend_lock, NULL);
 	pthread_cond_init(&f->cv, NULL);
@@ -439,15 +446,16 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 		nopen += open_[i];
 	}
 	/* One syncfs per filesystem; a file of unknown filesystem (dev 0),
-	 * of one whose syncfs does not stand in for an fsync, or alone in
-	 * the batch takes its own fsync instead. */
+	 * of one whose syncfs does not stand in for an fsync (asked of its
+	 * first file in the batch), or alone in the batch takes its own
+	 * fsync instead. */
 	for (size_t i = 0; i < n; i++) {
 		struct dfs_file *f = files[i];
 		const struct dfs_io_ops *io = f->eng->io;
 		size_t j;
 
 		fsres[i] = 1; /* not synced by a syncfs */
-		if (!open_[i] || nopen < 2 || !f->align.dev || !f->align.syncfs_covers)
+		if (!open_[i] || nopen < 2 || !f->align.dev)
 			continue;
 		for (j = 0; j < i; j++)
 			if (open_[j] && files[j]->align.dev == f->align.dev)
@@ -456,6 +464,8 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 			fsres[i] = fsres[j];
 			continue;
 		}
+		if (!dfs_fd_syncfs_covers(f->fd))
+			continue;
 		do
 			fsres[i] = io->syncfs(io->arg, f->fd);
 		while (fsres[i] == -EINTR);

@@ -67,7 +67,13 @@ START_TEST(test_statx_real_file)
 	char path[4200];
 	int fd = tu_create(path, sizeof(path), "align", O_RDWR);
 	struct dfs_align a;
-	ck_assert_int_eq(dfs_align_for_fd(fd, &a), 0);
+	struct dfs_fd_kind kind;
+	ck_assert_int_eq(pwrite(fd, "x", 1, 12344), 1);
+	ck_assert_int_eq(dfs_align_for_fd(fd, &a, &kind), 0);
+	/* the same statx gave the type and size */
+	ck_assert_int_eq(kind.known, 1);
+	ck_assert(S_ISREG(kind.mode));
+	ck_assert_uint_eq(kind.size, 12345);
 	/* ext4/xfs on Linux >= 6.1 answer STATX_DIOALIGN */
 	ck_assert_int_eq(a.source, DFS_ALIGN_STATX);
 	ck_assert_int_eq(a.no_dio, 0);
@@ -76,7 +82,7 @@ START_TEST(test_statx_real_file)
 	ck_assert_uint_ge(a.mem, 1);
 	/* the test directory is on ext4, xfs, btrfs or tmpfs (those take
 	 * O_DIRECT), whose syncfs stands in for an fsync */
-	ck_assert_int_eq(a.syncfs_covers, 1);
+	ck_assert_int_eq(dfs_fd_syncfs_covers(fd), 1);
 	ck_assert_uint_ne(a.dev, 0);
 	/* the whitelist: local filesystems that commit everything at a
 	 * syncfs; FUSE (sshfs), NFS, SMB, CephFS, overlayfs are not */

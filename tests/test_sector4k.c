@@ -63,7 +63,8 @@ START_TEST(test_discovers_4096)
 	int fd = open(path, O_RDWR | O_CREAT, 0644);
 	ck_assert_int_ge(fd, 0);
 	struct dfs_align a;
-	ck_assert_int_eq(dfs_align_for_fd(fd, &a), 0);
+	struct dfs_fd_kind kind;
+	ck_assert_int_eq(dfs_align_for_fd(fd, &a, &kind), 0);
 	ck_assert_uint_eq(a.off, 4096);
 	close(fd);
 	unlink(path);
@@ -75,10 +76,11 @@ static void random_on_device(size_t buf_size, size_t cap, uint64_t seed)
 	struct fault_io fio;
 	struct dfs_engine_opts o;
 	struct dfs_align a;
+	struct dfs_fd_kind kind;
 	char probe[4300];
 	snprintf(probe, sizeof(probe), "%s/probe", lfs.dir);
 	int fd = open(probe, O_RDWR | O_CREAT, 0644);
-	ck_assert_int_eq(dfs_align_for_fd(fd, &a), 0);
+	ck_assert_int_eq(dfs_align_for_fd(fd, &a, &kind), 0);
 	close(fd);
 	unlink(probe);
 	fault_io_init(&fio);
