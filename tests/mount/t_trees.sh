@@ -13,7 +13,7 @@ fds() { ls "/proc/$(dfs_pid "$mnt")/fd" | wc -l; }
 
 # --- 10,000 files under a hard limit of 1,024 ---
 # (DFS_TREE_DIRS directories of 1,000: 10 unless said; the valgrind run
-# takes 3.)
+# takes 2: still twice the limit.)
 dirs=${DFS_TREE_DIRS:-10}
 # The whole test runs under it (it needs few descriptors of its own).
 ulimit -n 1024
