@@ -31,8 +31,9 @@ build_and_test() { # DIR CTEST-ARGS -- CMAKE-ARGS...
 	shift
 	cmake -S "$top" -B "$dir" -DDFS_WERROR=ON -DDFS_BUILD_TESTS=ON "$@" >/dev/null
 	cmake --build "$dir" -j"$jobs" >/dev/null
-	# Two at a time; those that time what they watch run alone
-	# (RUN_SERIAL, tests/mount/CMakeLists.txt).
+	# Two at a time; those that time what they watch, read the machine's
+	# page cache or install on it run alone (RUN_SERIAL,
+	# tests/mount/CMakeLists.txt).
 	(cd "$dir" && ctest --output-on-failure -j2 "${ctest_args[@]}" --no-tests=ignore)
 }
 
