@@ -372,19 +372,62 @@ static void reply_read(void *req, const void *data, size_t n)
 	fuse_reply_buf(req, data, n);
 }
 
+/* A read from the mount's own page cache (a mapping's fault or
+ * read-ahead, and splice: copy_file_range between two mounts falls back
+ * to it, so `cp` from one directfs mount into another reads this way).
+ * The pages it fills stay until the session ends (table.c: host_let_go),
+ * so a stream through a large file would fill the cache with all of it.
+ * Behind a sequential stream of a file open only for reading (a
+ * mapping's or a splice's), they are dropped as it goes, 8 MiB at a
+ * time, keeping the last PAGED_KEEP bytes plus 16 requests: a page that
+ * far back has no read of its own in flight (the kernel sends them in
+ * order and the threads take them in order), so the kernel's
+ * invalidation waits on no page lock that only a queued request would
+ * release. */
+#define PAGED_KEEP (16 << 20)
+
+static void paged_read(struct fs *fs, fuse_ino_t nodeid, struct fs_inode *ino, off_t off,
+		       size_t size)
+{
+	int64_t keep = PAGED_KEEP + 16 * (int64_t)fs->max_request;
+	int64_t next = atomic_exchange(&ino->paged_next, off + (int64_t)size);
+	int64_t from = atomic_load(&ino->paged_dropped);
+
+	atomic_store(&ino->paged, true);
+	if (off < from) { /* a new stream from further back */
+		atomic_compare_exchange_strong(&ino->paged_dropped, &from, off);
+		return;
+	}
+	if (next != off || off - from < keep + (8 << 20))
+		return;
+	/* A writer may have a shared mapping with dirty pages, which the
+	 * invalidation would write back through this very daemon: only files
+	 * nobody has open for writing. */
+	if (session_has_writers(&ino->sess))
+		return;
+	if (!atomic_compare_exchange_strong(&ino->paged_dropped, &from, off - keep))
+		return; /* another thread drops this stretch */
+	if (!fuse_session_exited(fs->se))
+		fuse_lowlevel_notify_inval_inode(fs->se, nodeid, from, off - keep - from);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t nodeid, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	FS_TRACE(req, "read ino=%llu fh=%" PRIu64 " off=%lld size=%zu", INO(nodeid),
 		 fi->fh, OFF(off), size);
 	struct fs_handle *h = handle_of(fi);
-	void *buf = scratch_get(size);
+	/* The thread's receive buffer (a READ brings no payload), else a
+	 * scratch buffer: no memory beyond memory_cap per thread. */
+	char **tbuf = fs_loop_thread_buf();
+	void *buf = tbuf && size <= dfs_engine_buf_size(fs_of(req)->eng) ? *tbuf
+									 : scratch_get(size);
 	struct fs_sfile *sf;
 	ssize_t n;
 
 	/* read(2) sends its lock owner; the page cache does not. */
 	if (!fi->lock_owner)
-		atomic_store(&fs_inode_get(fs_of(req), nodeid)->paged, true);
+		paged_read(fs_of(req), nodeid, fs_inode_get(fs_of(req), nodeid), off, size);
 	if (!buf) {
 		fs_reply_err(req, -ENOMEM, "read", nodeid, NULL);
 		return;
@@ -476,6 +519,63 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 	}
 	if (n < 0)
 		fs_reply_err(req, (int)n, "write", nodeid, NULL);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* At most this many windows per request: the kernel sends the whole
+ * length in one request and the reply is a 32-bit count; cp asks again. */
+#define COPY_WINDOWS 16
+
+/* copy_file_range(2) between two files of the mount (the kernel sends it
+ * only then; between two mounts it splices through their page caches,
+ * see paged_read).  The bytes go disk to stage to disk inside the
+ * daemon: no copy through the kernel, nothing in a page cache. */
+void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	FS_TRACE(req, "copy_file_range ino=%llu off=%lld to ino=%llu off=%lld size=%zu",
+		 INO(ino_in), OFF(off_in), INO(ino_out), OFF(off_out), len);
+	struct fs *fs = fs_of(req);
+	struct fs_handle *in = handle_of(fi_in), *out = handle_of(fi_out);
+	size_t most = COPY_WINDOWS * dfs_engine_buf_size(fs->eng);
+	char **tbuf = fs_loop_thread_buf(), *own = NULL, **buf = tbuf ? tbuf : &own;
+	struct fs_sfile *sin, *sout;
+	ssize_t n;
+
+	if (flags) {
+		fs_reply_err(req, -EINVAL, "copy_file_range", ino_out, NULL);
+		return;
+	}
+	/* Not a regular file of the engine's, or an appending handle: the
+	 * kernel's own copy (read and write requests) does it right. */
+	if (in->fd >= 0 || out->fd >= 0 || out->append || !out->writable) {
+		fs_reply_err(req, -EOPNOTSUPP, "copy_file_range", ino_out, NULL);
+		return;
+	}
+	if ((n = fs_kill_privs(req, fs, ino_out, out->inode))) {
+		fs_reply_err(req, (int)n, "copy_file_range", ino_out, NULL);
+		return;
+	}
+	if (!tbuf && !(own = dfs_engine_buf_alloc(fs->eng))) {
+		fs_reply_err(req, -ENOMEM, "copy_file_range", ino_out, NULL);
+		return;
+	}
+	sin = handle_get(in);
+	sout = handle_get(out);
+	n = dfs_file_copy(session_file(sin), off_in, session_file(sout), off_out,
+			  len < most ? len : most, buf);
+	if (n >= 0 && (out->sync || out->dsync)) {
+		int r = dfs_file_sync(session_file(sout), out->dsync);
+		if (r)
+			n = r;
+	}
+	handle_put(out, sout);
+	handle_put(in, sin);
+	dfs_engine_buf_free(fs->eng, own);
+	if (n < 0)
+		fs_reply_err(req, (int)n, "copy_file_range", ino_out, NULL);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

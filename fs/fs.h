@@ -59,6 +59,7 @@ struct fs_opts {
 	bool multi_user;    /* allow_other or allow_root: others use the mount */
 	uint32_t request_size; /* -o request_size: the wish, in bytes */
 	bool io_uring;	       /* -o io_uring: libfuse's loop, over io_uring */
+	bool full_speed;       /* -o priority=full: never yield the disk */
 };
 
 struct fs {
@@ -151,6 +152,10 @@ int fs_loop_run(struct fs *fs, struct fuse_session *se, const struct fuse_cmdlin
 /* The buffer a WRITE's payload at data was read into, if this thread may
  * trade it with the engine (dfs_file_write_swap); else NULL. */
 char **fs_loop_swap_buf(const void *data);
+/* This thread's payload buffer, a staging buffer of the engine's own kind
+ * that it may trade (dfs_file_copy), or NULL.  Only for a request whose
+ * arguments libfuse has already copied out: its bytes are overwritten. */
+char **fs_loop_thread_buf(void);
 void fs_loop_inited(struct fs *fs);
 
 /* log.c: the sink the daemon and the engine log to (arg: struct fs). */
@@ -224,6 +229,9 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi);
 void fs_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
 		  struct fuse_file_info *fi);
+void fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			struct fuse_file_info *fi_out, size_t len, int flags);
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);

@@ -169,6 +169,11 @@ char **fs_loop_swap_buf(const void *data)
 	return loop_swap && *loop_swap == data ? loop_swap : NULL;
 }
 
+char **fs_loop_thread_buf(void)
+{
+	return loop_swap;
+}
+
 void fs_loop_inited(struct fs *fs)
 {
 	if (!fs->loop)

@@ -39,7 +39,7 @@ struct cli {
 	char *source, *mountpoint;
 	unsigned extra; /* positional arguments past the two */
 	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
-		*inode_fds, *small_files, *readahead, *request_size;
+		*inode_fds, *small_files, *readahead, *request_size, *priority;
 	bool has_fsname, has_subtype;
 	bool allow_other; /* allow_other or allow_root: others use the mount */
 	bool io_uring;	  /* -o io_uring, for libfuse */
@@ -64,6 +64,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("small_files=%s", small_files),
 	CLI_OPT("readahead=%s", readahead),
 	CLI_OPT("request_size=%s", request_size),
+	CLI_OPT("priority=%s", priority),
 	/* Words meant for mount(8), fstab and systemd, not for us. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -116,7 +117,7 @@ static void cli_free(struct cli *c)
 	char **strs[] = {&c->source,	 &c->mountpoint, &c->buffer_size, &c->depth,
 			 &c->memory_cap, &c->close,	 &c->fallback,	  &c->io_threads,
 			 &c->timeout,	 &c->inode_fds,	 &c->small_files, &c->readahead,
-			 &c->request_size};
+			 &c->request_size, &c->priority};
 	size_t k;
 
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
@@ -165,6 +166,11 @@ static void usage(const char *prog)
 	       "    -o readahead=on|off    sequential reads read the next four buffers "
 	       "ahead\n"
 	       "                           (default on)\n"
+	       "    -o priority=background|full\n"
+	       "                           background: while other programs use SOURCE's\n"
+	       "                           disk, write one buffer at a time and leave it\n"
+	       "                           idle as long again (default); full: as fast as\n"
+	       "                           the disk\n"
 	       "    -o request_size=SIZE   largest read or write request from the kernel\n"
 	       "                           (default 1M); more needs a raised\n"
 	       "                           /proc/sys/fs/fuse/max_pages_limit\n"
@@ -282,6 +288,12 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 			o->no_fallback = true;
 		else if (strcmp(c->fallback, "uncached"))
 			return bad_value("fallback", c->fallback, "uncached or refuse");
+	}
+	if (c->priority) {
+		if (!strcmp(c->priority, "full"))
+			o->full_speed = true;
+		else if (strcmp(c->priority, "background"))
+			return bad_value("priority", c->priority, "background or full");
 	}
 	if (c->readahead) {
 		if (!strcmp(c->readahead, "off"))
@@ -515,6 +527,8 @@ int main(int argc, char **argv)
 	struct cli c = {0};
 	struct fs fs = {0};
 	char src[PATH_MAX], mnt[PATH_MAX];
+	struct stat srcst;
+	void *dev_arg = NULL; /* SOURCE's disk's counters (priority=background) */
 	int srcfd, ret, r;
 
 	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) ||
@@ -539,6 +553,13 @@ int main(int argc, char **argv)
 	/* libfuse 3.18 also takes FUSE_URING_ENABLE=1 from the environment. */
 	fs.o.io_uring = c.io_uring || (getenv("FUSE_URING_ENABLE") &&
 				       atoi(getenv("FUSE_URING_ENABLE")));
+
+	/* priority=background (the default): the engine yields SOURCE's
+	 * disk to other programs' I/O, seen in the disk's counters. */
+	if (!fs.o.full_speed && !stat(src, &srcst) &&
+	    !dfs_dev_counts_sysfs_arg(srcst.st_dev, &dev_arg))
+		eo.dev_counts = dfs_dev_counts_sysfs;
+	eo.dev_arg = dev_arg;
 
 	raise_fd_limit();
 	umask(0);	      /* the kernel has applied the caller's umask already */
@@ -624,6 +645,7 @@ out_engine:
 	fs_handles_free_all();
 	fs_table_destroy(&fs);
 out_args:
+	free(dev_arg);
 	fuse_opt_free_args(&args);
 	free(cmd.mountpoint);
 	cli_free(&c);

@@ -2,8 +2,8 @@
 /*
  * ops.c - the connection setup and the one table of operations.
  *
- * Left out on purpose: copy_file_range (so copies fall back to read and
- * write through the stage), bmap, ioctl and poll.  Locks are forwarded
+ * Left out on purpose: bmap, ioctl and poll.  copy_file_range goes
+ * through the stage (file.c).  Locks are forwarded
  * to SOURCE (lock.c): libfuse asks the kernel for POSIX and flock locks
  * because the table has getlk, setlk and flock.
  */
@@ -151,6 +151,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.create = fs_create,
 	.read = fs_read,
 	.write_buf = fs_write_buf,
+	.copy_file_range = fs_copy_file_range,
 	.flush = fs_flush,
 	.release = fs_release,
 	.fsync = fs_fsync,

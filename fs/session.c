@@ -626,6 +626,14 @@ bool session_forget_error(struct fs_host *host, struct fs_session *s)
 
 /* ---- figures ---- */
 
+bool session_has_writers(struct fs_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool w = s->writers > 0;
+	pthread_mutex_unlock(&s->lock);
+	return w;
+}
+
 bool session_size(struct fs_session *s, off_t *size)
 {
 	struct fs_sfile *sf;

@@ -187,6 +187,9 @@ bool session_forget_error(struct fs_host *host, struct fs_session *s);
 
 /* ---- figures ---- */
 
+/* Is the file open for writing through the mount now? */
+bool session_has_writers(struct fs_session *s);
+
 /* The logical size while an engine file knows it better than the backing
  * file (OPEN, or CLOSING before the write-out is done); false otherwise. */
 bool session_size(struct fs_session *s, off_t *size);

@@ -112,6 +112,8 @@ static void inode_init(struct fs_inode *i, const struct stat *st)
 	i->type = st->st_mode & S_IFMT;
 	atomic_init(&i->mode, st->st_mode);
 	atomic_init(&i->paged, false);
+	atomic_init(&i->paged_next, -1);
+	atomic_init(&i->paged_dropped, 0);
 	session_init(&i->sess, i);
 	fs_locks_init(&i->locks);
 }

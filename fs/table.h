@@ -56,6 +56,10 @@ struct fs_inode {
 	 * lock owner, as no read(2) sends) or a mapping's write-back.  Taken
 	 * back when they are dropped (table.c: host_let_go). */
 	atomic_bool paged;
+	/* Of the reads from that page cache (file.c: paged_read): where the
+	 * next one of a sequential stream starts, and the offset below which
+	 * its pages were dropped. */
+	_Atomic int64_t paged_next, paged_dropped;
 	uint64_t nlookup;
 	struct fs_inode *hnext;
 	struct fs_session sess;	 /* regular files: the open-file state (session.c) */

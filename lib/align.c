@@ -90,6 +90,18 @@ int dfs_syncfs_covers(long f_type)
 	return 0;
 }
 
+int dfs_direct_reads_uncached(long f_type)
+{
+	switch ((unsigned long)(unsigned int)f_type) {
+	case 0xEF53:	 /* ext2, ext3, ext4 */
+	case 0x58465342: /* xfs */
+	case 0x01021994: /* tmpfs */
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int dfs_fd_syncfs_covers(int fd)
 {
 	struct statfs sfs;

@@ -64,4 +64,14 @@ int dfs_syncfs_covers(long f_type);
  * per file: a filesystem's type does not change while fd holds it. */
 int dfs_fd_syncfs_covers(int fd);
 
+/*
+ * Do O_DIRECT reads on a filesystem of this statfs f_type always bypass
+ * its page cache?  ext4, xfs and tmpfs (whose pages are the file itself).
+ * btrfs reads inline extents (files of up to 2 KiB), compressed extents
+ * and ranges with pages present through its page cache without a word,
+ * and of other filesystems nothing is known: after a read there, the
+ * engine drops the range (disk.c).
+ */
+int dfs_direct_reads_uncached(long f_type);
+
 #endif /* DFS_ALIGN_H */

@@ -35,6 +35,11 @@
 
 #define DFS_MIB (1024u * 1024u)
 
+/* Counters of SOURCE's disk since boot (/sys/dev/block/M:m/stat). */
+struct dfs_dev_counts {
+	uint64_t read_bytes, write_bytes, flushes;
+};
+
 struct dfs_engine_opts {
 	size_t buf_size;     /* staging window per file, bytes (multiple of 64 KiB) */
 	unsigned depth;	     /* full windows of one file in flight to disk at once
@@ -57,7 +62,20 @@ struct dfs_engine_opts {
 	dfs_log_sink *log;	     /* NULL: stderr */
 	void *log_arg;
 	uint64_t (*now_ns)(void); /* NULL: CLOCK_MONOTONIC; tests fake time */
+	/* Yield the disk to other programs (pace.c): where the disk's
+	 * counters show I/O beyond the engine's own, O_DIRECT writes go one
+	 * at a time, each followed by a pause as long as it took.  0 or
+	 * -errno (then the disk counts as the engine's alone).  NULL: never
+	 * yield, as fast as the disk. */
+	int (*dev_counts)(void *arg, struct dfs_dev_counts *out);
+	void *dev_arg;
 };
+
+/* dev_counts from sysfs (pace.c): *arg receives the dev_arg for the disk
+ * of st_dev dev (free() it after the engine), or -errno where dev has no
+ * block device's counters (btrfs, tmpfs, NFS: then never yield). */
+int dfs_dev_counts_sysfs_arg(dev_t dev, void **arg);
+int dfs_dev_counts_sysfs(void *arg, struct dfs_dev_counts *out);
 
 /* ---- the engine (engine.c): options, making and ending it ---- */
 
@@ -196,6 +214,21 @@ typedef void dfs_deliver(void *arg, const void *data, size_t n);
 ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
 			      dfs_deliver *deliver, void *arg);
 
+/*
+ * copy_file_range(2) through the stage: len bytes of in at off_in written
+ * to out at off_out as dfs_file_read and dfs_file_write would, without
+ * the bytes passing through the caller.  *buf is a buffer of the staging
+ * kind (dfs_engine_buf_alloc) to read into; where a piece is one whole
+ * window of out it is traded into out's stage (dfs_file_write_swap: *buf
+ * comes back another buffer), so an aligned copy costs no memory copy.
+ * in and out belong to one engine and may be the same file (ranges not
+ * overlapping).  The bytes copied, short only at in's end of file or
+ * after a failed write (whose error, sticky, the next call returns), or
+ * -errno.
+ */
+ssize_t dfs_file_copy(struct dfs_file *in, off_t off_in, struct dfs_file *out, off_t off_out,
+		      size_t len, char **buf);
+
 /* ---- mount-wide figures (engine.c) ---- */
 
 struct dfs_engine_stats {
@@ -206,6 +239,8 @@ struct dfs_engine_stats {
 	uint64_t fallback_files, error_files; /* currently open */
 	uint64_t rate; /* bytes/s written grew by over the last second; 0 once a
 			* second passes without a write */
+	uint64_t yielded; /* times other programs' I/O made the engine yield */
+	int yielding;	  /* it yields now */
 };
 void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st);
 

@@ -169,6 +169,10 @@ struct dfs_file {
 
 	atomic_bool fallback;
 	atomic_bool no_dontcache;
+	/* After an O_DIRECT read, drop the range from the page cache: the
+	 * filesystem may have read it buffered (dfs_direct_reads_uncached).
+	 * -1 until the first read asks fstatfs. */
+	atomic_int drop_reads;
 	atomic_int err;
 	atomic_int syncing;
 	atomic_uint_fast64_t written, synced, durable, pending;
@@ -196,6 +200,19 @@ struct dfs_file {
 	atomic_uint_fast64_t disk_gen;
 };
 
+/* Yielding the disk to other programs (pace.c), under e->pace_lock. */
+#define DFS_PACE_SAMPLE_NS (100u * 1000u * 1000u) /* device counters, at most this often */
+#define DFS_PACE_HOLD_NS (1000u * 1000u * 1000u)  /* shared this long after others were seen */
+struct dfs_pace {
+	bool sampled;		 /* dev and own_* hold the last sample */
+	bool busy;		 /* a write's turn is taken (while shared: one at a time) */
+	uint64_t last_ns;	 /* when sampled */
+	uint64_t shared_until;	 /* others used the disk: yield until then */
+	uint64_t next_ok;	 /* the last turn's pause ends */
+	struct dfs_dev_counts dev;
+	uint64_t own_w, own_r, own_f;
+};
+
 struct dfs_engine {
 	struct dfs_engine_opts o;
 	const struct dfs_io_ops *io;
@@ -205,8 +222,11 @@ struct dfs_engine {
 	pthread_cond_t queue_cv; /* work queued, or stop */
 	pthread_cond_t refs_cv;	 /* a dying file's refs reached 0 */
 
-	/* pool, under lock */
+	/* pool, under lock.  cap_bufs: what the pool may allocate, mem_cap
+	 * less the buffers lent outside it that it counts (lent_counted of
+	 * lent, dfs_engine_buf_alloc); never under POOL_MIN. */
 	size_t cap_bufs, nalloc, nfree, inflight;
+	size_t lent, lent_counted;
 	char **free_bufs;
 
 	/* work queue, under lock */
@@ -230,6 +250,14 @@ struct dfs_engine {
 	atomic_uint_fast64_t written, synced, durable, pending;
 	atomic_uint_fast64_t fallback_files, error_files;
 	atomic_uint_fast64_t cached; /* all files' cached bytes, within cached_max */
+
+	/* What the engine did to the disk, for pace.c to tell others' from
+	 * its own: bytes written and read, fsyncs and syncfs calls. */
+	atomic_uint_fast64_t own_write_bytes, own_read_bytes, own_flushes;
+	pthread_mutex_t pace_lock;
+	pthread_cond_t pace_cv; /* a turn was given back */
+	struct dfs_pace pace;
+	uint64_t pace_shared_count; /* times the disk became shared, under pace_lock */
 };
 
 /* ---- small helpers shared by the engine's files ---- */
@@ -292,6 +320,13 @@ void dfs_engine_job_done(struct dfs_engine *e);
 void dfs_engine_run_here(struct dfs_engine *e, struct dfs_job *job);
 /* n bytes were written into a file just now (its written grew by n). */
 void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n);
+/* CLOCK_MONOTONIC, or the test's clock (opts.now_ns), in ns. */
+uint64_t dfs_engine_now(const struct dfs_engine *e);
+/* pace.c: before an O_DIRECT write, wait for a turn while other programs
+ * use the disk; true when a turn was taken, to be handed to
+ * dfs_pace_leave with the write's start time once the write is done. */
+bool dfs_pace_enter(struct dfs_engine *e);
+void dfs_pace_leave(struct dfs_engine *e, bool turn, uint64_t t0);
 void dfs_engine_link(struct dfs_engine *e, struct dfs_client *c);
 /* After this no reclaimer holds or can find c. */
 void dfs_engine_unlink(struct dfs_engine *e, struct dfs_client *c);

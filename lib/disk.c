@@ -15,7 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+/* A range dropped after a read is widened to multiples of this, so that
+ * the pages it only partly covers go too (fadvise keeps those), whatever
+ * the page size (up to 64 KiB). */
+#define DROP_ROUND 65536
 
 /* Largest bounce buffer for an unaligned piece of a read. */
 #define BOUNCE_MAX (256u * 1024u)
@@ -37,6 +43,7 @@ int dfs_disk_write_cached(struct dfs_file *f, const char *buf, size_t len, off_t
 {
 	int r = dfs_io_write_full(f->eng->io, f->fd, buf, len, off, 0);
 
+	atomic_fetch_add(&f->eng->own_write_bytes, len);
 	atomic_fetch_add(&f->disk_gen, 1); /* after: see read.c */
 	return r;
 }
@@ -53,6 +60,7 @@ int dfs_disk_write_uncached(struct dfs_file *f, const char *buf, size_t len, off
 
 	if (!atomic_load(&f->no_dontcache)) {
 		r = dfs_io_write_full(io, f->fd, buf, len, off, RWF_DONTCACHE);
+		atomic_fetch_add(&f->eng->own_write_bytes, len);
 		atomic_fetch_add(&f->disk_gen, 1);
 		if (r != -EOPNOTSUPP && r != -EINVAL)
 			return r; /* failed, or the kernel drops the pages itself */
@@ -108,7 +116,15 @@ int dfs_disk_write_direct_batch(struct dfs_file *f, struct dfs_io_piece *p, unsi
 	int dfd = atomic_load(&f->fallback) ? -1 : dfs_disk_direct_fd(f), r = 0;
 
 	if (dfd >= 0) {
-		r = dfs_io_write_batch(f->eng->io, dfd, p, n);
+		struct dfs_engine *e = f->eng;
+		bool turn = dfs_pace_enter(e);
+		uint64_t t0 = turn ? dfs_engine_now(e) : 0, bytes = 0;
+
+		r = dfs_io_write_batch(e->io, dfd, p, n);
+		dfs_pace_leave(e, turn, t0);
+		for (unsigned i = 0; i < n; i++)
+			bytes += p[i].len;
+		atomic_fetch_add(&e->own_write_bytes, bytes);
 		atomic_fetch_add(&f->disk_gen, 1);
 		if (r != -EINVAL)
 			return r;
@@ -143,6 +159,7 @@ static ssize_t plain_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		r = dfs_io_read_full(io, f->fd, buf, want, off, 1);
 		if (r < 0)
 			return r;
+		atomic_fetch_add(&f->eng->own_read_bytes, (uint64_t)r);
 		if (drop)
 			io->fadvise(io->arg, f->fd, off, (off_t)want, POSIX_FADV_DONTNEED);
 	}
@@ -157,10 +174,26 @@ ssize_t dfs_disk_read_cached(struct dfs_file *f, char *buf, size_t len, off_t of
 	return plain_read(f, buf, len, off, disk_size, false);
 }
 
+/* Whether reads of f may have left pages behind (dfs_file.drop_reads);
+ * fstatfs at the first read.  Where fstatfs fails: yes. */
+static bool reads_may_cache(struct dfs_file *f)
+{
+	int v = atomic_load(&f->drop_reads);
+	struct statfs sfs;
+
+	if (v < 0) {
+		v = fstatfs(f->fd, &sfs) || !dfs_direct_reads_uncached((long)sfs.f_type);
+		atomic_store(&f->drop_reads, v);
+	}
+	return v;
+}
+
 /*
  * Read [off, off + len) of the backing file into buf, zero-filling at and
  * past disk_size (or the real end of file).  O_DIRECT in whole blocks, into
- * buf where it is aligned, else through a bounce buffer.
+ * buf where it is aligned, else through a bounce buffer.  Where the
+ * filesystem may have served it from its page cache instead (btrfs), the
+ * pages of the range, the partial ones at its edges included, are dropped.
  */
 ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		      off_t disk_size)
@@ -222,5 +255,11 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 	r = (ssize_t)len;
 out:
 	free(bounce);
+	atomic_fetch_add(&f->eng->own_read_bytes, want);
+	if (want && reads_may_cache(f)) {
+		off_t first = off / DROP_ROUND * DROP_ROUND;
+		off_t end = (off + (off_t)want + DROP_ROUND - 1) / DROP_ROUND * DROP_ROUND;
+		io->fadvise(io->arg, f->fd, first, end - first, POSIX_FADV_DONTNEED);
+	}
 	return r;
 }

@@ -88,15 +88,57 @@ size_t dfs_engine_buf_size(const struct dfs_engine *e)
 	return e->o.buf_size;
 }
 
+/* A lent buffer is back (or could not be had): the pool's share grows
+ * again if it was counted. */
+static void lent_back(struct dfs_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	assert(e->lent > 0 && e->lent_counted <= e->lent);
+	e->lent--;
+	if (e->lent_counted > e->lent) {
+		e->lent_counted--;
+		e->cap_bufs++;
+		pthread_cond_broadcast(&e->pool_cv); /* room for one more */
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* The pool keeps at least this many buffers of mem_cap for itself
+ * whatever is lent out: a writer's window and double buffering. */
+#define POOL_MIN 4
+
+/* Lent buffers (a request thread's receive buffer) are counted within
+ * mem_cap while the pool keeps POOL_MIN: the pool's share shrinks by one,
+ * and a free pool buffer, if any, is the one lent.  Trades swap buffers
+ * one for one, so the counts stay true whichever buffer comes back. */
 char *dfs_engine_buf_alloc(struct dfs_engine *e)
 {
-	return buf_alloc(e->o.buf_size);
+	char *b = NULL;
+
+	pthread_mutex_lock(&e->lock);
+	e->lent++;
+	if (e->cap_bufs > POOL_MIN) {
+		e->cap_bufs--;
+		e->lent_counted++;
+		if (e->nfree && e->nalloc > e->cap_bufs) {
+			b = e->free_bufs[--e->nfree];
+			e->nalloc--;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (!b)
+		b = buf_alloc(e->o.buf_size);
+	if (!b)
+		lent_back(e);
+	return b;
 }
 
 void dfs_engine_buf_free(struct dfs_engine *e, char *buf)
 {
-	if (buf)
-		buf_free(buf, e->o.buf_size);
+	if (!buf)
+		return;
+	lent_back(e);
+	buf_free(buf, e->o.buf_size);
 }
 
 /* Under e->lock: a free or newly allocatable buffer, or NULL. */
@@ -196,6 +238,12 @@ char *dfs_pool_get(struct dfs_engine *e)
 
 static void pool_put_locked(struct dfs_engine *e, char *buf)
 {
+	if (e->nalloc > e->cap_bufs) { /* the pool's share shrank: a buffer was lent */
+		e->nalloc--;
+		buf_free(buf, e->o.buf_size); /* rare: once per lent buffer */
+		return;
+	}
+	assert(e->nfree < e->cap_bufs);
 	e->free_bufs[e->nfree++] = buf;
 	pthread_cond_broadcast(&e->pool_cv);
 }
@@ -306,6 +354,8 @@ static void engine_free(struct dfs_engine *e)
 	pthread_cond_destroy(&e->queue_cv);
 	pthread_cond_destroy(&e->pool_cv);
 	pthread_mutex_destroy(&e->rate_lock);
+	pthread_cond_destroy(&e->pace_cv);
+	pthread_mutex_destroy(&e->pace_lock);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
@@ -337,6 +387,8 @@ int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out)
 	pthread_cond_init(&e->pool_cv, NULL);
 	pthread_cond_init(&e->queue_cv, NULL);
 	pthread_cond_init(&e->refs_cv, NULL);
+	pthread_mutex_init(&e->pace_lock, NULL);
+	pthread_cond_init(&e->pace_cv, NULL);
 	LIST_INIT(&e->clients);
 	e->cap_bufs = o->mem_cap / o->buf_size;
 	e->free_bufs = calloc(e->cap_bufs, sizeof(*e->free_bufs));
@@ -369,7 +421,7 @@ void dfs_engine_destroy(struct dfs_engine *e)
 	engine_free(e);
 }
 
-static uint64_t now_ns(const struct dfs_engine *e)
+uint64_t dfs_engine_now(const struct dfs_engine *e)
 {
 	struct timespec ts;
 
@@ -388,7 +440,7 @@ static uint64_t now_ns(const struct dfs_engine *e)
  */
 void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n)
 {
-	uint64_t slot = now_ns(e) / DFS_RATE_SLOT_NS;
+	uint64_t slot = dfs_engine_now(e) / DFS_RATE_SLOT_NS;
 
 	pthread_mutex_lock(&e->rate_lock);
 	unsigned i = (unsigned)(slot % DFS_RATE_SLOTS);
@@ -402,7 +454,7 @@ void dfs_engine_count_rate(struct dfs_engine *e, uint64_t n)
 
 static uint64_t rate_now(struct dfs_engine *e)
 {
-	uint64_t now = now_ns(e), slot = now / DFS_RATE_SLOT_NS, sum = 0;
+	uint64_t now = dfs_engine_now(e), slot = now / DFS_RATE_SLOT_NS, sum = 0;
 
 	pthread_mutex_lock(&e->rate_lock);
 	for (unsigned i = 0; i < DFS_RATE_SLOTS; i++)
@@ -429,6 +481,10 @@ void dfs_engine_stats(struct dfs_engine *e, struct dfs_engine_stats *st)
 	st->error_files = atomic_load(&e->error_files);
 	st->cached = atomic_load(&e->cached);
 	st->rate = rate_now(e);
+	pthread_mutex_lock(&e->pace_lock);
+	st->yielded = e->pace_shared_count;
+	st->yielding = dfs_engine_now(e) < e->pace.shared_until;
+	pthread_mutex_unlock(&e->pace_lock);
 }
 
 const char *dfs_state_string(const struct dfs_file_stats *st, char *buf, size_t len)

@@ -164,6 +164,7 @@ static int fsync_retry(struct dfs_file *f, int datasync)
 	do
 		r = io->fsync(io->arg, f->fd, datasync);
 	while (r == -EINTR);
+	atomic_fetch_add(&f->eng->own_flushes, 1);
 	return r;
 }
 
@@ -388,6 +389,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	if (r)
 		goto err_close;
 	atomic_store(&f->no_dontcache, e->o.no_dontcache != 0);
+	atomic_store(&f->drop_reads, -1);
 	f->blk = atomic_load(&f->fallback) ? DFS_ALIGN_FALLBACK : f->align.off;
 	f->wsize = e->o.buf_size;
 	f->nblocks = (unsigned)(f->wsize / f->blk);
@@ -469,6 +471,7 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 		do
 			fsres[i] = io->syncfs(io->arg, f->fd);
 		while (fsres[i] == -EINTR);
+		atomic_fetch_add(&f->eng->own_flushes, 1);
 	}
 
 	for (size_t i = 0; i < n; i++) {

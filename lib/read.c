@@ -218,7 +218,7 @@ static ssize_t ra_read_locked(struct dfs_file *f, char *dst, size_t len, off_t o
 }
 
 static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
-			 dfs_deliver *deliver, void *arg, bool *delivered)
+			 dfs_deliver *deliver, void *arg, bool *delivered, bool ra)
 {
 	if (f->accmode == O_WRONLY)
 		return -EBADF;
@@ -233,7 +233,7 @@ static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
 	if ((off_t)len > f->size - off)
 		len = (size_t)(f->size - off);
 
-	bool seq = off == f->ra_next && len >= RA_MIN && !f->eng->o.no_readahead;
+	bool seq = ra && off == f->ra_next && len >= RA_MIN && !f->eng->o.no_readahead;
 	f->ra_next = off + (off_t)len;
 	if (!dfs_window_any(f, off, len)) {
 		/* Nothing staged here: from a read-ahead slot, else from the
@@ -286,16 +286,58 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 {
 	bool delivered = false;
 
-	return file_read(f, buf, len, off, NULL, NULL, &delivered);
+	return file_read(f, buf, len, off, NULL, NULL, &delivered, true);
 }
 
 ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
 			      dfs_deliver *deliver, void *arg)
 {
 	bool delivered = false;
-	ssize_t r = file_read(f, buf, len, off, deliver, arg, &delivered);
+	ssize_t r = file_read(f, buf, len, off, deliver, arg, &delivered, true);
 
 	if (r >= 0 && !delivered)
 		deliver(arg, buf, (size_t)r);
 	return r;
+}
+
+/*
+ * A copy reads each piece straight into *buf with O_DIRECT, never through
+ * read-ahead (whose slots would add a copy), and trades it into out's
+ * stage.  Pieces end at out's window edges, so that an aligned copy trades
+ * whole windows.
+ */
+ssize_t dfs_file_copy(struct dfs_file *in, off_t off_in, struct dfs_file *out, off_t off_out,
+		      size_t len, char **buf)
+{
+	const size_t wsize = out->eng->o.buf_size;
+	bool delivered = false;
+	size_t done = 0;
+
+	assert(in->eng == out->eng);
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	if (out->accmode == O_RDONLY)
+		return -EBADF;
+	while (done < len) {
+		off_t to = off_out + (off_t)done;
+		size_t n = wsize - (size_t)(to % (off_t)wsize);
+
+		if (n > len - done)
+			n = len - done;
+		ssize_t r = file_read(in, *buf, n, off_in + (off_t)done, NULL, NULL, &delivered,
+				      false);
+		if (r <= 0) {
+			if (r < 0 && !done)
+				return r;
+			break;
+		}
+		ssize_t w = dfs_file_write_swap(out, buf, (size_t)r, to);
+		if (w < 0)
+			return done ? (ssize_t)done : w; /* sticky: the next call says it */
+		assert(w == r);
+		done += (size_t)r;
+		if ((size_t)r < n)
+			break; /* in's end of file */
+	}
+	return (ssize_t)done;
 }

@@ -2,7 +2,7 @@
 /*
  * Description: engine unit tests, reads: read-ahead and what invalidates it, clean windows (what a
  * file keeps of what it wrote and read), reads of staged and in-flight
- * ranges, delivery straight from the engine's buffers.
+ * ranges, delivery straight from the engine's buffers, copies between files.
  */
 #define _GNU_SOURCE
 #include "fault_io.h"
@@ -342,6 +342,58 @@ START_TEST(test_inflight_reads)
 }
 END_TEST
 
+/*
+ * dfs_file_copy (copy_file_range through the stage).  An aligned copy of
+ * 5 MiB + 5000 bytes reads each window once with O_DIRECT straight into
+ * the caller's buffer (seven reads: five windows, then the last one's
+ * whole block and its partial block, through a bounce buffer; no
+ * read-ahead), trades
+ * whole windows into the stage (the caller's buffer comes back another),
+ * and the copy on disk is the source.  A copy at unaligned offsets sees
+ * bytes still staged in the source; a copy past the source's end is short,
+ * one at it copies nothing; a read-only destination is EBADF.
+ */
+START_TEST(test_copy)
+{
+	char pin[4200], pout[4200], pout2[4200];
+	size_t total = 5 * MiB + 5000;
+	char *want = malloc(total), *buf = dfs_engine_buf_alloc(eng), *had = buf;
+	struct dfs_file *in = disk_file(pin, sizeof(pin), "cin", want, total, 21);
+	struct dfs_file *out = ecreate(pout, sizeof(pout), "cout");
+	unsigned long r0 = direct_reads_now();
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(dfs_file_copy(in, 0, out, 0, total + MiB, &buf), (ssize_t)total);
+	ck_assert_uint_eq(direct_reads_now() - r0, 7);
+	ck_assert_msg(buf != had, "no window was traded into the stage");
+	ck_assert_int_eq(dfs_file_copy(in, (off_t)total, out, (off_t)total, MiB, &buf), 0);
+	ck_assert_int_eq(dfs_file_size(out), (off_t)total);
+	ck_assert_int_eq(dfs_file_close(out), 0);
+	assert_disk(pout, want, total);
+
+	/* Staged bytes of the source, unaligned offsets on both sides. */
+	char staged[3000];
+	tu_pattern(staged, sizeof(staged), 0, 22);
+	ck_assert_int_eq(dfs_file_write(in, staged, sizeof(staged), 1500000), sizeof(staged));
+	memcpy(want + 1500000, staged, sizeof(staged));
+	out = ecreate(pout2, sizeof(pout2), "cout2");
+	ck_assert_int_eq(dfs_file_copy(in, 1000, out, 3, 2 * MiB + 7, &buf), 2 * MiB + 7);
+	ck_assert_int_eq(dfs_file_close(out), 0);
+	size_t n = 0;
+	char *got = tu_slurp(pout2, &n);
+	ck_assert_uint_eq(n, 3 + 2 * MiB + 7);
+	ck_assert_msg(memcmp(got + 3, want + 1000, 2 * MiB + 7) == 0, "unaligned copy differs");
+	free(got);
+
+	struct dfs_file *ro = eopen(pout, O_RDONLY);
+	ck_assert_int_eq(dfs_file_copy(in, 0, ro, 0, MiB, &buf), -EBADF);
+	ck_assert_int_eq(dfs_file_close(ro), 0);
+	ck_assert_int_eq(dfs_file_close(in), 0);
+	dfs_engine_buf_free(eng, buf);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -355,6 +407,7 @@ int main(void)
 	tcase_add_test(tc, test_read_deliver);
 	tcase_add_test(tc, test_clean_windows_reclaimed);
 	tcase_add_test(tc, test_inflight_reads);
+	tcase_add_test(tc, test_copy);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

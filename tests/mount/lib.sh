@@ -5,7 +5,7 @@
 #   dfs_mount SRC MNT [ARGS...]   start `directfs -f`, wait until mounted
 #   dfs_umount MNT                fusermount3 -u (retries, then lazily),
 #                                 wait for the daemon; returns its status
-#   loop_fs TYPE MIB SECTOR DIR   mkfs a loop device and mount it at DIR
+#   loop_fs TYPE MIB SECTOR DIR   mkfs (ext4, xfs, btrfs) a loop device, mount it at DIR
 #   fail MSG                      print and exit 1
 #   dfs_sysctl PATH VALUE         write VALUE to PATH (/proc/sys, or a
 #                                 module parameter), the old value
@@ -202,6 +202,7 @@ loop_fs() { # TYPE MIB SECTOR DIR
 	case $type in
 	ext4) mkfs.ext4 -q -F -b 4096 "$dev" ;;
 	xfs) mkfs.xfs -q -f "$dev" ;;
+	btrfs) mkfs.btrfs -q -f "$dev" >/dev/null ;;
 	esac
 	mkdir -p "$dir"
 	mount "$dev" "$dir"
