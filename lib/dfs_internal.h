@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dfs_internal.h - structures shared by the engine's files: file.c (a
- * file's life), read.c (reads), stage.c (the write stage), window.c (the
- * windows both sit on), disk.c (its I/O), engine.c (pool, workers,
- * reclaim).  Not installed; fs/ uses dfs_engine.h only.
+ * file's life), read.c (reads and copies), stage.c (the write stage),
+ * window.c (the windows both sit on), disk.c (its I/O), pace.c (yielding
+ * the disk to other programs), engine.c (pool, workers, reclaim).  Not
+ * installed; fs/ uses dfs_engine.h only.
  *
  * Locking and ownership, the one place they are written down:
  *
@@ -17,6 +18,9 @@
  *    refs/dying.  engine.c knows files only as clients and windows only as
  *    jobs: it calls back through their function pointers, never into
  *    stage.c or file.c by name.
+ *  - e->pace_lock guards the pacer (pace.c): it is taken with no other
+ *    lock held (O_DIRECT writes run with none) and held across no I/O
+ *    or sleep.
  *  - Lock order is f->lock, then e->lock.  Nobody takes a file lock while
  *    holding e->lock: the reclaim path picks a victim under e->lock, pins
  *    it with refs, drops e->lock and only then locks the victim.

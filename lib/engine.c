@@ -241,10 +241,12 @@ static void pool_put_locked(struct dfs_engine *e, char *buf)
 	if (e->nalloc > e->cap_bufs) { /* the pool's share shrank: a buffer was lent */
 		e->nalloc--;
 		buf_free(buf, e->o.buf_size); /* rare: once per lent buffer */
-		return;
+	} else {
+		assert(e->nfree < e->cap_bufs);
+		e->free_bufs[e->nfree++] = buf;
 	}
-	assert(e->nfree < e->cap_bufs);
-	e->free_bufs[e->nfree++] = buf;
+	/* Either way: a waiter looks again (with nothing left in flight, it
+	 * asks a file to give a buffer back). */
 	pthread_cond_broadcast(&e->pool_cv);
 }
 

@@ -23,8 +23,7 @@
  * 256 KiB plus an eighth of its own.  Device counters and the engine's
  * own are counted at different moments, hence the slack.
  *
- * Locking: e->pace_lock guards the pacer; no other lock is held with it,
- * and it is never held across I/O or a sleep.
+ * Locking: dfs_internal.h (e->pace_lock).
  */
 #define _GNU_SOURCE
 #include "dfs_internal.h"

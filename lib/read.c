@@ -218,7 +218,7 @@ static ssize_t ra_read_locked(struct dfs_file *f, char *dst, size_t len, off_t o
 }
 
 static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
-			 dfs_deliver *deliver, void *arg, bool *delivered, bool ra)
+			 dfs_deliver *deliver, void *arg, bool *delivered, bool copy)
 {
 	if (f->accmode == O_WRONLY)
 		return -EBADF;
@@ -233,7 +233,9 @@ static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
 	if ((off_t)len > f->size - off)
 		len = (size_t)(f->size - off);
 
-	bool seq = ra && off == f->ra_next && len >= RA_MIN && !f->eng->o.no_readahead;
+	/* A copy's read (dfs_file_copy) neither reads ahead nor keeps what
+	 * it read: it streams, and slots or kept blocks would only add a copy. */
+	bool seq = !copy && off == f->ra_next && len >= RA_MIN && !f->eng->o.no_readahead;
 	f->ra_next = off + (off_t)len;
 	if (!dfs_window_any(f, off, len)) {
 		/* Nothing staged here: from a read-ahead slot, else from the
@@ -247,7 +249,7 @@ static ssize_t file_read(struct dfs_file *f, void *buf, size_t len, off_t off,
 			}
 		}
 		/* A file being written keeps what its random reads find. */
-		bool keep = !seq && f->accmode != O_RDONLY;
+		bool keep = !copy && !seq && f->accmode != O_RDONLY;
 		uint64_t gen = atomic_load(&f->disk_gen);
 		pthread_mutex_unlock(&f->lock);
 		ssize_t r = dfs_disk_read(f, buf, len, off, disk_size);
@@ -286,14 +288,14 @@ ssize_t dfs_file_read(struct dfs_file *f, void *buf, size_t len, off_t off)
 {
 	bool delivered = false;
 
-	return file_read(f, buf, len, off, NULL, NULL, &delivered, true);
+	return file_read(f, buf, len, off, NULL, NULL, &delivered, false);
 }
 
 ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t off,
 			      dfs_deliver *deliver, void *arg)
 {
 	bool delivered = false;
-	ssize_t r = file_read(f, buf, len, off, deliver, arg, &delivered, true);
+	ssize_t r = file_read(f, buf, len, off, deliver, arg, &delivered, false);
 
 	if (r >= 0 && !delivered)
 		deliver(arg, buf, (size_t)r);
@@ -302,8 +304,8 @@ ssize_t dfs_file_read_deliver(struct dfs_file *f, void *buf, size_t len, off_t o
 
 /*
  * A copy reads each piece straight into *buf with O_DIRECT, never through
- * read-ahead (whose slots would add a copy), and trades it into out's
- * stage.  Pieces end at out's window edges, so that an aligned copy trades
+ * read-ahead or into a clean window (either would add a copy), and trades
+ * it into out's stage.  Pieces end at out's window edges, so that an aligned copy trades
  * whole windows.
  */
 ssize_t dfs_file_copy(struct dfs_file *in, off_t off_in, struct dfs_file *out, off_t off_out,
@@ -325,7 +327,7 @@ ssize_t dfs_file_copy(struct dfs_file *in, off_t off_in, struct dfs_file *out, o
 		if (n > len - done)
 			n = len - done;
 		ssize_t r = file_read(in, *buf, n, off_in + (off_t)done, NULL, NULL, &delivered,
-				      false);
+				      true);
 		if (r <= 0) {
 			if (r < 0 && !done)
 				return r;

@@ -69,7 +69,10 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 		if (rwf & FI_RWF_DONTCACHE)
 			fi->dontcache_writes++;
 	}
-	if (fd_is_direct(fd)) {
+	bool direct = fd_is_direct(fd);
+	if (direct) {
+		if (++fi->in_direct > fi->max_in_direct)
+			fi->max_in_direct = fi->in_direct;
 		fi->held++;
 		pthread_cond_broadcast(&fi->cv);
 		while (fi->hold_direct)
@@ -79,15 +82,20 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 	struct fi_rule *r = match(fi, FI_PWRITE, fd, rwf);
 	struct fi_rule rule = r ? *r : (struct fi_rule){0};
 	pthread_mutex_unlock(&fi->lock);
-	if (r) {
-		if (rule.action == FI_ERRNO)
-			return -rule.err;
-		if (rule.action == FI_EINTR)
-			return -EINTR;
-		if (len > rule.short_len)
-			len = rule.short_len;
+	ssize_t n;
+	if (r && rule.action == FI_ERRNO)
+		n = -rule.err;
+	else if (r && rule.action == FI_EINTR)
+		n = -EINTR;
+	else
+		n = dfs_io_default()->pwrite(NULL, fd, buf,
+					     r && len > rule.short_len ? rule.short_len : len, off, rwf);
+	if (direct) {
+		pthread_mutex_lock(&fi->lock);
+		fi->in_direct--;
+		pthread_mutex_unlock(&fi->lock);
 	}
-	return dfs_io_default()->pwrite(NULL, fd, buf, len, off, rwf);
+	return n;
 }
 
 /* A batch is its pieces one after another, each through the rules and

@@ -349,7 +349,8 @@ END_TEST
  * whole block and its partial block, through a bounce buffer; no
  * read-ahead), trades
  * whole windows into the stage (the caller's buffer comes back another),
- * and the copy on disk is the source.  A copy at unaligned offsets sees
+ * keeps nothing of the source in a clean window, and the copy on disk is
+ * the source.  A copy at unaligned offsets sees
  * bytes still staged in the source; a copy past the source's end is short,
  * one at it copies nothing; a read-only destination is EBADF.
  */
@@ -367,6 +368,11 @@ START_TEST(test_copy)
 	ck_assert_uint_eq(direct_reads_now() - r0, 7);
 	ck_assert_msg(buf != had, "no window was traded into the stage");
 	ck_assert_int_eq(dfs_file_copy(in, (off_t)total, out, (off_t)total, MiB, &buf), 0);
+	/* Nothing of the source kept in a clean window: read again, it
+	 * comes from the disk. */
+	r0 = direct_reads_now();
+	read_eq(in, want, MiB, 0);
+	ck_assert_uint_gt(direct_reads_now() - r0, 0);
 	ck_assert_int_eq(dfs_file_size(out), (off_t)total);
 	ck_assert_int_eq(dfs_file_close(out), 0);
 	assert_disk(pout, want, total);

@@ -3,10 +3,11 @@
  * Description: the global staging cap.  Writers past the cap block and
  * never fail, even when every buffer sits idle in other files' partial
  * windows (reclaim); staging memory never exceeds the cap; buffers are
- * reused, not allocated per flush.
+ * reused, not allocated per flush; buffers lent outside the pool count.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "dfs_internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -199,6 +200,125 @@ START_TEST(test_buffers_reused)
 }
 END_TEST
 
+/*
+ * Buffers lent outside the pool (a request thread's receive buffer) are
+ * counted within the cap while the pool keeps four: with an 8-buffer cap
+ * and three lent, the pool hands out five and then none; a lent one
+ * given back makes room for one more, and a free pool buffer is the one
+ * lent when the pool has any.  With a 6-buffer cap and three lent, only
+ * two count: the pool keeps four.
+ */
+START_TEST(test_lent_counted)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine *e;
+	char *lent[3], *got[8];
+
+	dfs_engine_opts_init(&o);
+	o.buf_size = 1024 * KiB;
+	o.mem_cap = 8 * o.buf_size;
+	o.log = tu_log;
+	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(lent[i] = dfs_engine_buf_alloc(e));
+	for (int i = 0; i < 5; i++)
+		ck_assert_ptr_nonnull(got[i] = dfs_pool_try_get(e));
+	ck_assert_ptr_null(dfs_pool_try_get(e));
+	dfs_engine_buf_free(e, lent[2]);
+	ck_assert_ptr_nonnull(got[5] = dfs_pool_try_get(e));
+	ck_assert_ptr_null(dfs_pool_try_get(e));
+	/* One back to the pool, then lent again: that one, no new mapping. */
+	dfs_pool_put(e, got[5]);
+	ck_assert_ptr_eq(lent[2] = dfs_engine_buf_alloc(e), got[5]);
+	ck_assert_ptr_null(dfs_pool_try_get(e));
+	for (int i = 0; i < 5; i++)
+		dfs_pool_put(e, got[i]);
+	for (int i = 0; i < 3; i++)
+		dfs_engine_buf_free(e, lent[i]);
+	dfs_engine_destroy(e);
+
+	o.mem_cap = 6 * o.buf_size;
+	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(lent[i] = dfs_engine_buf_alloc(e));
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_nonnull(got[i] = dfs_pool_try_get(e));
+	ck_assert_ptr_null(dfs_pool_try_get(e));
+	for (int i = 0; i < 4; i++)
+		dfs_pool_put(e, got[i]);
+	for (int i = 0; i < 3; i++)
+		dfs_engine_buf_free(e, lent[i]);
+	dfs_engine_destroy(e);
+}
+END_TEST
+
+/* A pool client with one buffer to give back. */
+struct one_back {
+	struct dfs_client c;
+	struct dfs_engine *e;
+	char *buf;
+};
+
+static void give_back(struct dfs_client *c)
+{
+	struct one_back *o = (struct one_back *)c;
+
+	atomic_store(&c->reclaimable, 0);
+	dfs_pool_put(o->e, o->buf);
+}
+
+static void *getter(void *arg)
+{
+	return dfs_pool_get(arg);
+}
+
+/*
+ * A getter waiting for a buffer in flight is woken when that buffer comes
+ * back, even when it is not kept (the pool's share shrank meanwhile,
+ * because a buffer was lent): with nothing left in flight it asks a file
+ * to give one back.  Before, the getter slept on forever (seen as a cp
+ * stuck in the neighbour benchmark).
+ */
+START_TEST(test_lent_wakes_getter)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine *e;
+	struct one_back ob = {0};
+	char *got[5], *lent;
+	pthread_t t;
+	void *res;
+
+	dfs_engine_opts_init(&o);
+	o.buf_size = 1024 * KiB;
+	o.mem_cap = 5 * o.buf_size;
+	o.log = tu_log;
+	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
+	for (int i = 0; i < 5; i++)
+		ck_assert_ptr_nonnull(got[i] = dfs_pool_try_get(e));
+	/* got[4] is held by a file that can give it back; got[0] is in flight. */
+	ob.e = e;
+	ob.buf = got[4];
+	ob.c.reclaim = give_back;
+	atomic_store(&ob.c.reclaimable, 1);
+	dfs_engine_link(e, &ob.c);
+	pthread_mutex_lock(&e->lock);
+	e->inflight++;
+	pthread_mutex_unlock(&e->lock);
+	ck_assert_int_eq(pthread_create(&t, NULL, getter, e), 0);
+	usleep(100 * 1000); /* the getter waits for the buffer in flight */
+	ck_assert_ptr_nonnull(lent = dfs_engine_buf_alloc(e)); /* the share shrinks to 4 */
+	dfs_pool_put_written(e, got[0]);		       /* not kept: 5 > 4 */
+	ck_assert_int_eq(pthread_join(t, &res), 0);
+	ck_assert_ptr_eq(res, got[4]);
+	dfs_pool_put(e, res);
+	for (int i = 1; i < 4; i++)
+		dfs_pool_put(e, got[i]);
+	dfs_engine_buf_free(e, lent);
+	dfs_engine_unlink(e, &ob.c);
+	dfs_engine_destroy(e);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_odirect(tu_dir());
@@ -208,6 +328,8 @@ int main(void)
 	tcase_add_test(tc, test_writers_block_not_fail);
 	tcase_add_test(tc, test_reclaim_idle_partials);
 	tcase_add_test(tc, test_buffers_reused);
+	tcase_add_test(tc, test_lent_counted);
+	tcase_add_test(tc, test_lent_wakes_getter);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Description: yielding the disk to other programs (lib/pace.c).  A fake
+ * disk's counters are the engine's own I/O plus what the test says the
+ * others did per sample.  Alone (only the engine's own I/O, or a journal
+ * commit's two flushes) the engine never yields and its workers write
+ * side by side; with others committing (three flushes or more per
+ * sample), writing (beyond 4 MiB) or reading (beyond 256 KiB) it yields:
+ * one O_DIRECT write at a time, and the mount's figures say so.  A disk without counters is
+ * never yielded to.  The bytes always arrive intact.
+ */
+#define _GNU_SOURCE
+#include "fault_io.h"
+#include "testutil.h"
+#include "engine_fixture.h"
+#include "dfs_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What the others do to the fake disk per sample, and the calls seen. */
+static struct {
+	uint64_t read, write, flushes;
+	int fail; /* -errno from every call */
+	atomic_int calls;
+	uint64_t dev_r, dev_w, dev_f; /* the others' share so far */
+} other;
+
+static int fake_counts(void *arg, struct dfs_dev_counts *c)
+{
+	struct dfs_engine *e = *(struct dfs_engine **)arg;
+
+	atomic_fetch_add(&other.calls, 1);
+	if (other.fail)
+		return other.fail;
+	other.dev_r += other.read;
+	other.dev_w += other.write;
+	other.dev_f += other.flushes;
+	c->read_bytes = atomic_load(&e->own_read_bytes) + other.dev_r;
+	c->write_bytes = atomic_load(&e->own_write_bytes) + other.dev_w;
+	c->flushes = 2 * atomic_load(&e->own_flushes) + other.dev_f;
+	return 0;
+}
+
+static struct dfs_engine *peng;
+
+static void pace_setup(void)
+{
+	struct dfs_engine_opts o;
+
+	memset(&other, 0, sizeof(other));
+	setup_opts(&o);
+	o.dev_counts = fake_counts;
+	o.dev_arg = &peng;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+	peng = eng;
+}
+
+#define NFILES 3
+#define WINDOWS 4
+
+/* Write WINDOWS whole windows into each of NFILES files, with at least
+ * two samples of the disk between the first writes and the rest, then
+ * flush and check the bytes; the figures at the end into st. */
+static void write_files(struct dfs_engine_stats *st)
+{
+	char path[NFILES][4200], *want = malloc(WINDOWS * MiB);
+	struct dfs_file *f[NFILES];
+
+	tu_pattern(want, WINDOWS * MiB, 0, 31);
+	for (int i = 0; i < NFILES; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "p%d", i);
+		f[i] = ecreate(path[i], sizeof(path[i]), name);
+	}
+	for (int w = 0; w < WINDOWS; w++) {
+		for (int i = 0; i < NFILES; i++)
+			ck_assert_int_eq(dfs_file_write(f[i], want + w * MiB, MiB, (off_t)w * MiB),
+					 MiB);
+		if (w < 2)
+			usleep(120 * 1000); /* a sample's time: the next write samples */
+	}
+	for (int i = 0; i < NFILES; i++) {
+		ck_assert_int_eq(dfs_file_flush(f[i]), 0);
+		ck_assert_int_eq(dfs_file_close(f[i]), 0);
+		assert_disk(path[i], want, WINDOWS * MiB);
+	}
+	ck_assert_int_ge(atomic_load(&other.calls), 2);
+	dfs_engine_stats(eng, st);
+	free(want);
+}
+
+/* Alone: no yielding, and the workers write side by side (two O_DIRECT
+ * writes held at the gate at once). */
+START_TEST(test_alone)
+{
+	struct dfs_engine_stats st;
+	char path[4200], *buf = malloc(4 * MiB);
+	struct dfs_file *f = ecreate(path, sizeof(path), "alone");
+
+	write_files(&st);
+	ck_assert_uint_eq(st.yielded, 0);
+	ck_assert_int_eq(st.yielding, 0);
+	/* Two files' windows in flight at once. */
+	struct dfs_file *g = ecreate(path, sizeof(path), "alone2");
+	tu_pattern(buf, 4 * MiB, 0, 32);
+	fault_io_hold(&fio, true);
+	ck_assert_int_eq(dfs_file_write(f, buf, MiB, 0), MiB);
+	ck_assert_int_eq(dfs_file_write(f, buf, MiB, MiB), MiB);
+	ck_assert_int_eq(dfs_file_write(g, buf, MiB, 0), MiB);
+	ck_assert_int_eq(dfs_file_write(g, buf, MiB, MiB), MiB);
+	fault_io_wait_held(&fio, 2);
+	fault_io_hold(&fio, false);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	ck_assert_int_eq(dfs_file_close(g), 0);
+	free(buf);
+}
+END_TEST
+
+/* A journal commit of the filesystem's own (two flushes a sample) and
+ * writes and reads within the slack are not others. */
+START_TEST(test_slack)
+{
+	struct dfs_engine_stats st;
+
+	other.flushes = 2;
+	other.write = 4u << 20;
+	other.read = 256u << 10;
+	write_files(&st);
+	ck_assert_uint_eq(st.yielded, 0);
+}
+END_TEST
+
+/* Others committing: the engine yields, one O_DIRECT write at a time. */
+START_TEST(test_committer)
+{
+	struct dfs_engine_stats st;
+
+	other.flushes = 3;
+	write_files(&st);
+	ck_assert_uint_ge(st.yielded, 1);
+	ck_assert_int_eq(st.yielding, 1);
+
+	/* Now yielding: a batch of windows goes one at a time. */
+	char path[NFILES][4200], *buf = malloc(MiB);
+	struct dfs_file *f[NFILES];
+	tu_pattern(buf, MiB, 0, 33);
+	pthread_mutex_lock(&fio.lock);
+	fio.max_in_direct = 0;
+	pthread_mutex_unlock(&fio.lock);
+	for (int i = 0; i < NFILES; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "q%d", i);
+		f[i] = ecreate(path[i], sizeof(path[i]), name);
+	}
+	for (int w = 0; w < WINDOWS; w++)
+		for (int i = 0; i < NFILES; i++)
+			ck_assert_int_eq(dfs_file_write(f[i], buf, MiB, (off_t)w * MiB), MiB);
+	for (int i = 0; i < NFILES; i++)
+		ck_assert_int_eq(dfs_file_flush(f[i]), 0);
+	pthread_mutex_lock(&fio.lock);
+	int most = fio.max_in_direct;
+	pthread_mutex_unlock(&fio.lock);
+	ck_assert_msg(most == 1, "%d O_DIRECT writes at once while yielding", most);
+	for (int i = 0; i < NFILES; i++)
+		ck_assert_int_eq(dfs_file_close(f[i]), 0);
+	free(buf);
+}
+END_TEST
+
+/* Others writing: yields too. */
+START_TEST(test_writer)
+{
+	struct dfs_engine_stats st;
+
+	other.write = 5u << 20;
+	write_files(&st);
+	ck_assert_uint_ge(st.yielded, 1);
+}
+END_TEST
+
+/* Others reading: yields too. */
+START_TEST(test_reader)
+{
+	struct dfs_engine_stats st;
+
+	other.read = 300u << 10;
+	write_files(&st);
+	ck_assert_uint_ge(st.yielded, 1);
+}
+END_TEST
+
+/* A disk whose counters cannot be read is never yielded to. */
+START_TEST(test_no_counters)
+{
+	struct dfs_engine_stats st;
+
+	other.flushes = 100;
+	other.fail = -ENOENT;
+	write_files(&st);
+	ck_assert_uint_eq(st.yielded, 0);
+	ck_assert_int_eq(st.yielding, 0);
+}
+END_TEST
+
+int main(void)
+{
+	tu_require_odirect(tu_dir());
+	Suite *s = suite_create("pace");
+	TCase *tc = tcase_create("pace");
+	tcase_add_checked_fixture(tc, pace_setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_alone);
+	tcase_add_test(tc, test_slack);
+	tcase_add_test(tc, test_committer);
+	tcase_add_test(tc, test_writer);
+	tcase_add_test(tc, test_reader);
+	tcase_add_test(tc, test_no_counters);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
