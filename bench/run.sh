@@ -160,7 +160,7 @@ else
 	big=2048 w4k=256 multi=2048 smallfiles=5000 mdrounds=2000 sqlrows=200000 sqltx=20 fiosize=256
 	treesrc=(/usr/include /usr/share/doc)
 fi
-all="seqwrite write4k cp read bigwrite bigread tmpfs multi small rsync tar meta sqlite fio4k fio64k"
+all="seqwrite write4k cp read bigwrite bigread tmpfs multi small rsync tar meta sqlite fio4k fio64k neighbour"
 only=${only:-$all}
 only=${only//,/ }
 [ ${#alts[@]} -le 3 ] || { echo "bench/run.sh: at most 3 --alt" >&2; exit 2; }
@@ -444,6 +444,7 @@ one() { # W C ROUND
 
 t_start=$(date +%s)
 for w in $only; do
+	[ $w = neighbour ] && continue # its own script, below
 	eval "cs=\$contenders_$w"
 	for ((a = ${#alts[@]}; a >= 1; a--)); do cs=${cs/directfs/directfs directfs-alt$a}; done
 	for ((r = 1; r <= rounds; r++)); do
@@ -459,4 +460,13 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /p
 	echo "Sizes: sequential ${big} MiB, dd bs=4k ${w4k} MiB, 8 files ${multi} MiB in all, $smallfiles small files of 4 KiB, tree of $treefiles files ($treemib MiB: ${treesrc[*]}), mdstress 4 × $mdrounds rounds, sqlite $sqlrows rows in $sqltx transactions, fio ${fiosize} MiB."
 } >"$out/header.md"
 report "$out"
+# What a copy costs the other programs (bench/neighbour.sh): its own
+# table and plot in OUT/neighbour.
+if [[ " $only " == *" neighbour "* ]]; then
+	nbargs=(--rounds "$rounds" --build "$build" --out "$out/neighbour")
+	[ $quick = 1 ] && nbargs+=(--quick)
+	[ -n "$opts" ] && nbargs+=(--opts "$opts")
+	for a in "${alts[@]}"; do nbargs+=(--alt "$a"); done
+	bash "$top/bench/neighbour.sh" "${nbargs[@]}" "$dir/neighbour" || bad=1
+fi
 exit $bad

@@ -59,7 +59,7 @@ struct fs_opts {
 	bool multi_user;    /* allow_other or allow_root: others use the mount */
 	uint32_t request_size; /* -o request_size: the wish, in bytes */
 	bool io_uring;	       /* -o io_uring: libfuse's loop, over io_uring */
-	bool full_speed;       /* -o priority=full: never yield the disk */
+	bool background;       /* -o priority=background: yield the disk (pace.c) */
 };
 
 struct fs {

@@ -166,11 +166,10 @@ static void usage(const char *prog)
 	       "    -o readahead=on|off    sequential reads read the next four buffers "
 	       "ahead\n"
 	       "                           (default on)\n"
-	       "    -o priority=background|full\n"
-	       "                           background: while other programs use SOURCE's\n"
-	       "                           disk, write one buffer at a time and leave it\n"
-	       "                           idle as long again (default); full: as fast as\n"
-	       "                           the disk\n"
+	       "    -o priority=full|background\n"
+	       "                           full: as fast as the disk (default); background:\n"
+	       "                           while other programs use SOURCE's disk, write one\n"
+	       "                           buffer at a time and leave it idle as long again\n"
 	       "    -o request_size=SIZE   largest read or write request from the kernel\n"
 	       "                           (default 1M); more needs a raised\n"
 	       "                           /proc/sys/fs/fuse/max_pages_limit\n"
@@ -290,10 +289,10 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 			return bad_value("fallback", c->fallback, "uncached or refuse");
 	}
 	if (c->priority) {
-		if (!strcmp(c->priority, "full"))
-			o->full_speed = true;
-		else if (strcmp(c->priority, "background"))
-			return bad_value("priority", c->priority, "background or full");
+		if (!strcmp(c->priority, "background"))
+			o->background = true;
+		else if (strcmp(c->priority, "full"))
+			return bad_value("priority", c->priority, "full or background");
 	}
 	if (c->readahead) {
 		if (!strcmp(c->readahead, "off"))
@@ -554,9 +553,9 @@ int main(int argc, char **argv)
 	fs.o.io_uring = c.io_uring || (getenv("FUSE_URING_ENABLE") &&
 				       atoi(getenv("FUSE_URING_ENABLE")));
 
-	/* priority=background (the default): the engine yields SOURCE's
-	 * disk to other programs' I/O, seen in the disk's counters. */
-	if (!fs.o.full_speed && !stat(src, &srcst) &&
+	/* priority=background: the engine yields SOURCE's disk to other
+	 * programs' I/O, seen in the disk's counters. */
+	if (fs.o.background && !stat(src, &srcst) &&
 	    !dfs_dev_counts_sysfs_arg(srcst.st_dev, &dev_arg))
 		eo.dev_counts = dfs_dev_counts_sysfs;
 	eo.dev_arg = dev_arg;

@@ -3,7 +3,9 @@
 # (one round of every workload, small sizes) runs every contender of every
 # workload, every case verifies (bytes compared, fio's and sqlite's own
 # checks, every directfs file durable), and no directfs case leaves a page
-# of its files resident.  A speed is never asserted.
+# of its files resident.  The neighbour workload runs every contender
+# with its neighbours logging, each copy verified, and draws its table
+# and plot.  A speed is never asserted.
 . "$(dirname "$0")/lib.sh"
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,4 +38,17 @@ if command -v gnuplot >/dev/null; then
 elif [ "${CI:-}" = true ]; then
 	fail "gnuplot is not installed"
 fi
-echo "bench/run.sh --quick: $n cases, all verified, no directfs page resident"
+nb=$out/neighbour
+for c in none native nocache direct directfs directfs-ro directfs-one; do
+	line=$(awk -F'\t' -v c="$c" '$1 == c' "$nb/results.tsv")
+	[ -n "$line" ] || fail "neighbour: no case for $c"
+	[ "$(awk -F'\t' '{print $NF}' <<<"$line")" = ok ] || fail "neighbour / $c did not verify: $line"
+	# Every neighbour logged: the reader, committer and CPU did work.
+	awk -F'\t' '{exit !($5 > 0 && $7 > 0 && $9 > 0)}' <<<"$line" || fail "neighbour / $c: a neighbour did nothing: $line"
+	[ -s "$nb/rates/$c.1.reader.dat" ] || fail "neighbour / $c: no reader rates"
+done
+grep -q '^| directfs-one |' "$nb/results.md" || fail "neighbour: results.md has no table"
+if command -v gnuplot >/dev/null; then
+	[ -s "$nb/neighbour.png" ] || fail "neighbour: gnuplot is installed but no neighbour.png"
+fi
+echo "bench/run.sh --quick: $n cases, all verified, no directfs page resident; neighbour: 7 contenders verified"

@@ -42,6 +42,7 @@ refused 'bad value for request_size' -o request_size=5000 "$src" "$mnt"
 refused 'bad value for request_size' -o request_size=128M "$src" "$mnt"
 refused 'bad value for request_size' -o request_size=0 "$src" "$mnt"
 refused 'bad value for timeout' -o timeout=-3 "$src" "$mnt"
+refused 'bad value for priority' -o priority=low "$src" "$mnt"
 refused 'unknown option' -o no_such_option "$src" "$mnt"
 
 # Busy: something is mounted there already.
@@ -52,14 +53,14 @@ echo "bad invocations: ok"
 
 help=$("$DFS_BIN" -h)
 for o in buffer_size depth memory_cap close=flush fallback=uncached io_threads timeout \
-	inode_fds small_files readahead=on debug default_permissions fsname subtype allow_other; do
+	inode_fds small_files readahead=on priority=full debug default_permissions fsname subtype allow_other; do
 	grep -q -- "$o" <<<"$help" || fail "-h does not document $o"
 done
 "$DFS_BIN" -V | grep -q 'directfs version' || fail "-V"
 echo "help: ok"
 
 # fstab words are ignored; the options take effect.
-dfs_mount "$src" "$mnt" -o noauto,nofail,_netdev,x-systemd.automount,comment=x,defaults,buffer_size=64K,depth=1,memory_cap=1M,close=sync,io_threads=2
+dfs_mount "$src" "$mnt" -o noauto,nofail,_netdev,x-systemd.automount,comment=x,defaults,buffer_size=64K,depth=1,memory_cap=1M,close=sync,io_threads=2,priority=background
 exec 3>"$mnt/small"
 head -c 300000 /dev/zero | tr '\0' 'a' >"$T/a300k"
 # The shell's own redirection: one descriptor, no child's close.
