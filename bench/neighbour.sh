@@ -43,7 +43,7 @@
 # /var/tmp/dfs-neighbour) is on the disk under test; --out (default
 # DIR/results) receives results.tsv (a line per case), rates/ (each
 # case's logs), results.md and neighbour.png (gnuplot).  --quick: small
-# sizes, no memory held, 3 s of recovery, one round (CI's smoke test).
+# sizes, no memory held, 2 s of recovery, one round (CI's smoke test).
 # Runs as root: it mounts, holds memory and drops the page cache.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -207,11 +207,11 @@ done
 dir=${1:-/var/tmp/dfs-neighbour}
 out=${out:-$dir/results}
 if [ $quick = 1 ]; then
-	: "${rounds:=1}" "${free:=0}" "${after:=3}"
-	copy=256 warm=64 hot=64 commitf=16 alloc=64 idle=2
+	: "${rounds:=1}" "${free:=0}" "${after:=2}"
+	copy=128 warm=32 hot=32 commitf=16 alloc=64 idle=1 settle=1
 else
 	: "${rounds:=3}" "${free:=4096}" "${after:=30}"
-	copy=$((2 * free)) warm=1024 hot=1024 commitf=256 alloc=512 idle=10
+	copy=$((2 * free)) warm=1024 hot=1024 commitf=256 alloc=512 idle=10 settle=3
 fi
 : "${contenders:=none native nocache direct directfs directfs-ro directfs-one}"
 for ((a = 1; a <= ${#alts[@]}; a++)); do contenders+=" directfs-alt$a"; done
@@ -337,7 +337,7 @@ one() { # C ROUND
 	"$nb" committer "$work/commit" "$logs/committer" & pids+=($!)
 	"$nb" cpu "$logs/cpu" & pids+=($!)
 	"$nb" alloc $alloc "$logs/alloc" & pids+=($!)
-	sleep 3
+	sleep $settle
 	local c0
 	c0=$(daemon_cpu "${dpids[@]}")
 	t0=$(now)
