@@ -347,7 +347,7 @@ one() { # C ROUND
 	sleep "$after"
 	t2=$(now)
 	stop_neighbours
-	[ ${#dpids[@]} -gt 0 ] && cpu=$(echo "$(daemon_cpu "${dpids[@]}") - $c0" | bc)
+	[ ${#dpids[@]} -gt 0 ] && cpu=$(awk -v a="$(daemon_cpu "${dpids[@]}")" -v b="$c0" 'BEGIN {printf "%.2f", a - b}')
 	local wp wt rs s0
 	wp=$(fincore -n -b -o PAGES "$work/warm")
 	wt=$((warm * 256))
