@@ -208,22 +208,37 @@ END_TEST
  * lent when the pool has any.  With a 6-buffer cap and three lent, only
  * two count: the pool keeps four.
  */
-START_TEST(test_lent_counted)
+/* An engine of cap buffers of 1 MiB with lent of them lent out (into
+ * lent[]): the pool hands out exactly want buffers, then none. */
+static struct dfs_engine *lent_engine(unsigned cap, char **lent, unsigned nlent, unsigned want)
 {
 	struct dfs_engine_opts o;
 	struct dfs_engine *e;
-	char *lent[3], *got[8];
+	char *got[16];
 
 	dfs_engine_opts_init(&o);
 	o.buf_size = 1024 * KiB;
-	o.mem_cap = 8 * o.buf_size;
+	o.mem_cap = cap * o.buf_size;
 	o.log = tu_log;
 	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
-	for (int i = 0; i < 3; i++)
+	for (unsigned i = 0; i < nlent; i++)
 		ck_assert_ptr_nonnull(lent[i] = dfs_engine_buf_alloc(e));
-	for (int i = 0; i < 5; i++)
+	for (unsigned i = 0; i < want; i++)
 		ck_assert_ptr_nonnull(got[i] = dfs_pool_try_get(e));
 	ck_assert_ptr_null(dfs_pool_try_get(e));
+	for (unsigned i = 0; i < want; i++)
+		dfs_pool_put(e, got[i]);
+	return e;
+}
+
+START_TEST(test_lent_counted)
+{
+	struct dfs_engine *e;
+	char *lent[3], *got[6];
+
+	e = lent_engine(8, lent, 3, 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_ptr_nonnull(got[i] = dfs_pool_try_get(e));
 	dfs_engine_buf_free(e, lent[2]);
 	ck_assert_ptr_nonnull(got[5] = dfs_pool_try_get(e));
 	ck_assert_ptr_null(dfs_pool_try_get(e));
@@ -237,15 +252,7 @@ START_TEST(test_lent_counted)
 		dfs_engine_buf_free(e, lent[i]);
 	dfs_engine_destroy(e);
 
-	o.mem_cap = 6 * o.buf_size;
-	ck_assert_int_eq(dfs_engine_create(&o, &e), 0);
-	for (int i = 0; i < 3; i++)
-		ck_assert_ptr_nonnull(lent[i] = dfs_engine_buf_alloc(e));
-	for (int i = 0; i < 4; i++)
-		ck_assert_ptr_nonnull(got[i] = dfs_pool_try_get(e));
-	ck_assert_ptr_null(dfs_pool_try_get(e));
-	for (int i = 0; i < 4; i++)
-		dfs_pool_put(e, got[i]);
+	e = lent_engine(6, lent, 3, 4); /* only two count: the pool keeps four */
 	for (int i = 0; i < 3; i++)
 		dfs_engine_buf_free(e, lent[i]);
 	dfs_engine_destroy(e);
