@@ -10,7 +10,8 @@
  * sees only "Too many open files" and cannot tell that the limit is the
  * daemon's, so those are logged too, with the operation, the file and what
  * to do: the first of each kind at once, then at most one line a minute,
- * saying how many more there were.
+ * saying how many more there were.  The line is decided and written before
+ * the reply, so the failure an application saw first is the one logged.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -57,11 +58,12 @@ void fs_reply_err(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
 	bool say = false;
 
 	assert(err <= 0);
-	fuse_reply_err(req, -err);
 	for (k = 0; k < NKINDS && kinds[k].err != -err; k++)
 		;
-	if (k == NKINDS)
+	if (k == NKINDS) {
+		fuse_reply_err(req, -err);
 		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&quiet_lock);
 	if (!quiet[k].last || now.tv_sec - quiet[k].last >= QUIET_SECONDS) {
@@ -73,8 +75,10 @@ void fs_reply_err(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
 		quiet[k].held++;
 	}
 	pthread_mutex_unlock(&quiet_lock);
-	if (!say)
+	if (!say) {
+		fuse_reply_err(req, -err);
 		return;
+	}
 
 	if (nodeid)
 		fs_inode_name(fs, fs_inode_get(fs, nodeid), file, sizeof(file));
@@ -89,4 +93,5 @@ void fs_reply_err(fuse_req_t req, int err, const char *op, fuse_ino_t nodeid,
 		snprintf(more, sizeof(more), " (%lu more since the last such line)", held);
 	fs_log(fs, LOG_ERR, "%s %s%s%s: %s: %s%s%s", op, file, name ? "/" : "",
 	       name ? name : "", strerror(-err), kinds[k].why, soft, more);
+	fuse_reply_err(req, -err);
 }
