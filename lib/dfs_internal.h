@@ -207,6 +207,8 @@ struct dfs_file {
 /* Yielding the disk to other programs (pace.c), under e->pace_lock. */
 #define DFS_PACE_SAMPLE_NS (100u * 1000u * 1000u) /* device counters, at most this often */
 #define DFS_PACE_HOLD_NS (1000u * 1000u * 1000u)  /* shared this long after others were seen */
+#define DFS_PACE_GRAIN (1u << 20) /* while shared, O_DIRECT writes go this much at a time */
+#define DFS_PACE_REST 2		  /* and rest this many times as long as each took */
 struct dfs_pace {
 	bool sampled;		 /* dev and own_* hold the last sample */
 	bool busy;		 /* a write's turn is taken (while shared: one at a time) */

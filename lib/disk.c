@@ -107,6 +107,39 @@ int dfs_disk_write_direct(struct dfs_file *f, const char *buf, size_t len, off_t
 	return dfs_disk_write_direct_batch(f, &p, 1);
 }
 
+/* The batch at once, or, while other programs use the disk (pace.c), a
+ * grain at a time, each with its turn and its pause.  Every piece is
+ * tried, as dfs_io_write_batch does; the first error is returned. */
+static int write_direct_paced(struct dfs_engine *e, int dfd, struct dfs_io_piece *p,
+			      unsigned n)
+{
+	bool turn = dfs_pace_enter(e);
+	int r = 0;
+
+	if (!turn)
+		return dfs_io_write_batch(e->io, dfd, p, n);
+	for (unsigned i = 0; i < n; i++) {
+		for (size_t done = 0; done < p[i].len; done += DFS_PACE_GRAIN) {
+			size_t len = p[i].len - done;
+			struct dfs_io_piece g = {(const char *)p[i].buf + done,
+						 len < DFS_PACE_GRAIN ? len : DFS_PACE_GRAIN,
+						 p[i].off + (off_t)done, 0};
+			uint64_t t0;
+			int gr;
+
+			if (!turn) /* false once the disk is ours again */
+				turn = dfs_pace_enter(e);
+			t0 = dfs_engine_now(e);
+			gr = dfs_io_write_batch(e->io, dfd, &g, 1);
+			dfs_pace_leave(e, turn, t0);
+			turn = false;
+			if (gr && !r)
+				r = gr;
+		}
+	}
+	return r;
+}
+
 /* In fallback, or no descriptor to be had now (EMFILE...): the pieces go
  * uncached through the plain descriptor, never lost.  An O_DIRECT write
  * refused although aligned (by construction) means this filesystem took
@@ -117,11 +150,9 @@ int dfs_disk_write_direct_batch(struct dfs_file *f, struct dfs_io_piece *p, unsi
 
 	if (dfd >= 0) {
 		struct dfs_engine *e = f->eng;
-		bool turn = dfs_pace_enter(e);
-		uint64_t t0 = turn ? dfs_engine_now(e) : 0, bytes = 0;
+		uint64_t bytes = 0;
 
-		r = dfs_io_write_batch(e->io, dfd, p, n);
-		dfs_pace_leave(e, turn, t0);
+		r = write_direct_paced(e, dfd, p, n);
 		for (unsigned i = 0; i < n; i++)
 			bytes += p[i].len;
 		atomic_fetch_add(&e->own_write_bytes, bytes);

@@ -9,11 +9,14 @@
  * engine reads the counters of SOURCE's disk at most every
  * DFS_PACE_SAMPLE_NS and takes away what it did itself (own_*, counted by
  * disk.c and file.c); where the rest says other programs use the disk,
- * it is shared for the next DFS_PACE_HOLD_NS.  While shared, O_DIRECT
- * writes go one at a time, each followed by a pause as long as it took:
- * the engine takes at most half of the disk's time, and the others' I/O
- * finds a queue with at most one of its writes ahead.  Alone on the disk,
- * nothing waits.
+ * it is shared for the next DFS_PACE_HOLD_NS.  While shared, the engine's
+ * O_DIRECT writes (disk.c) go one at a time, DFS_PACE_GRAIN each, and
+ * each is followed by a pause DFS_PACE_REST times as long as it took: the
+ * engine's writes take at most a third of the disk's time, and the
+ * others' I/O finds a queue with at most one grain of them ahead of it.
+ * Reads are not paced: pacing them too made a copy take 3.7 times as long
+ * and cost a committing neighbour no less (docs/benchmarks.md).  Alone on
+ * the disk, nothing waits.
  *
  * Another program is using the disk when, over a sample, beyond the
  * engine's own: three flushes more than twice the engine's fsyncs (each
@@ -120,7 +123,8 @@ void dfs_pace_leave(struct dfs_engine *e, bool turn, uint64_t t0)
 	uint64_t now = dfs_engine_now(e);
 	assert(p->busy);
 	p->busy = false;
-	p->next_ok = now + (now > t0 ? now - t0 : 0);
+	assert(now >= t0);
+	p->next_ok = now + DFS_PACE_REST * (now - t0);
 	pthread_cond_broadcast(&e->pace_cv);
 	pthread_mutex_unlock(&e->pace_lock);
 }

@@ -58,6 +58,14 @@ static void audit(struct fault_io *fi, int fd, const void *buf, size_t len, off_
 		fi->misaligned_mem++;
 }
 
+static unsigned long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
 static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t off,
 			 int rwf)
 {
@@ -73,6 +81,8 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 	if (direct) {
 		if (++fi->in_direct > fi->max_in_direct)
 			fi->max_in_direct = fi->in_direct;
+		if (len > fi->max_direct_len)
+			fi->max_direct_len = len;
 		fi->held++;
 		pthread_cond_broadcast(&fi->cv);
 		while (fi->hold_direct)
@@ -81,7 +91,9 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 	}
 	struct fi_rule *r = match(fi, FI_PWRITE, fd, rwf);
 	struct fi_rule rule = r ? *r : (struct fi_rule){0};
+	int slot = direct && fi->ndlog < FI_LOG ? fi->ndlog++ : -1;
 	pthread_mutex_unlock(&fi->lock);
+	unsigned long long start = now_ns();
 	ssize_t n;
 	if (r && rule.action == FI_ERRNO)
 		n = -rule.err;
@@ -91,8 +103,15 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 		n = dfs_io_default()->pwrite(NULL, fd, buf,
 					     r && len > rule.short_len ? rule.short_len : len, off, rwf);
 	if (direct) {
+		unsigned long long end = now_ns();
+
 		pthread_mutex_lock(&fi->lock);
 		fi->in_direct--;
+		if (slot >= 0) {
+			fi->dlog[slot].start = start;
+			fi->dlog[slot].end = end;
+			fi->dlog[slot].len = len;
+		}
 		pthread_mutex_unlock(&fi->lock);
 	}
 	return n;

@@ -45,6 +45,15 @@ struct fault_io {
 	unsigned long direct_reads, misaligned, misaligned_mem, fired;
 	unsigned long batches, batch_pieces; /* pwrite_batch calls, their pieces */
 	int in_direct, max_in_direct; /* O_DIRECT pwrites inside the table now, the most */
+	size_t max_direct_len;	      /* the longest O_DIRECT pwrite */
+	/* The first FI_LOG O_DIRECT pwrites: when each ran (CLOCK_MONOTONIC,
+	 * ns, from after the gate to its return) and its length. */
+#define FI_LOG 64
+	struct {
+		unsigned long long start, end;
+		size_t len;
+	} dlog[FI_LOG];
+	int ndlog;
 };
 
 void fault_io_init(struct fault_io *fi);

@@ -189,6 +189,68 @@ START_TEST(test_others_io)
 }
 END_TEST
 
+/* Windows larger than a grain: alone, a window goes in one write; while
+ * yielding, a grain at a time, one after another, and after each the
+ * disk is left alone at least DFS_PACE_REST times as long as the write
+ * took.  The bytes arrive intact. */
+START_TEST(test_grains)
+{
+	const size_t win = 4 * DFS_PACE_GRAIN;
+	struct dfs_engine_opts o;
+	char path[4200], *buf = malloc(2 * win);
+	struct dfs_file *f;
+
+	dfs_engine_destroy(eng);
+	fault_io_destroy(&fio);
+	setup_opts(&o);
+	o.buf_size = win;
+	o.dev_counts = fake_counts;
+	o.dev_arg = &peng;
+	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
+	peng = eng;
+	tu_pattern(buf, 2 * win, 0, 34);
+
+	f = ecreate(path, sizeof(path), "alone");
+	ck_assert_int_eq(dfs_file_write(f, buf, win, 0), (ssize_t)win);
+	ck_assert_int_eq(dfs_file_flush(f), 0);
+	ck_assert_uint_eq(fio.max_direct_len, win);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+
+	/* Others commit from now on: two samples to see them. */
+	other.flushes = 3;
+	dfs_pace_leave(eng, dfs_pace_enter(eng), dfs_engine_now(eng));
+	usleep(120 * 1000);
+	dfs_pace_leave(eng, dfs_pace_enter(eng), dfs_engine_now(eng));
+	ck_assert_uint_eq(eng->pace_shared_count, 1);
+
+	pthread_mutex_lock(&fio.lock);
+	fio.max_direct_len = 0;
+	fio.max_in_direct = 0;
+	fio.ndlog = 0;
+	pthread_mutex_unlock(&fio.lock);
+	f = ecreate(path, sizeof(path), "yielding");
+	ck_assert_int_eq(dfs_file_write(f, buf, 2 * win, 0), (ssize_t)(2 * win));
+	ck_assert_int_eq(dfs_file_flush(f), 0);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, buf, 2 * win);
+	pthread_mutex_lock(&fio.lock);
+	ck_assert_uint_eq(fio.max_direct_len, DFS_PACE_GRAIN);
+	ck_assert_int_eq(fio.max_in_direct, 1);
+	ck_assert_int_eq(fio.ndlog, 8);
+	for (int i = 1; i < fio.ndlog; i++) {
+		unsigned long long took = fio.dlog[i - 1].end - fio.dlog[i - 1].start;
+		unsigned long long rest = fio.dlog[i].start - fio.dlog[i - 1].end;
+
+		/* One after another in time, whichever worker wrote it. */
+		ck_assert_uint_ge(fio.dlog[i].start, fio.dlog[i - 1].end);
+		ck_assert_msg(rest >= DFS_PACE_REST * took,
+			      "grain %d: rested %llu ns after a write of %llu ns", i, rest, took);
+	}
+	pthread_mutex_unlock(&fio.lock);
+	free(buf);
+}
+END_TEST
+
 /* A disk whose counters cannot be read is never yielded to. */
 START_TEST(test_no_counters)
 {
@@ -213,6 +275,7 @@ int main(void)
 	tcase_add_test(tc, test_slack);
 	tcase_add_test(tc, test_committer);
 	tcase_add_loop_test(tc, test_others_io, 0, 2);
+	tcase_add_test(tc, test_grains);
 	tcase_add_test(tc, test_no_counters);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
