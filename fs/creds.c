@@ -7,8 +7,9 @@
  * on a local disk.  Where the kernel leaves the umask to the daemon (fs->acl),
  * the caller's umask too: each FUSE thread gets a umask of its own
  * (unshare(CLONE_FS) at its first creating call), which the backing
- * filesystem applies, or, under a default ACL, does not, as ext4 does.  Also what the caller may do that the daemon must check
- * for it: keep setuid/setgid bits over a write (CAP_FSETID).
+ * filesystem applies, or, under a default ACL, does not, as ext4 does.
+ * Also what the caller may do that the daemon must check for it: keep
+ * setuid/setgid bits over a write (CAP_FSETID).
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file.c - the file handlers: open, create, read, write, flush, release,
- * fsync, fallocate and lseek, translated into calls on the inode's engine
- * file, which the inode's session owns (session.h): a handler takes a
- * reference on it for each call (session_get .. session_put) and never a
- * lock.  The handles themselves are this file's alone.
+ * file.c - the file handlers: open, create, read, write, copy_file_range,
+ * flush, release, fsync, fallocate and lseek, translated into calls on the
+ * inode's engine file, which the inode's session owns (session.h): a
+ * handler takes a reference on it for each call (session_get ..
+ * session_put) and never a lock.  The handles themselves are this file's
+ * alone.
  *
- * Every file is opened with FUSE direct I/O, so the kernel keeps no page
- * cache for the mount; every byte written reaches write_buf, and the engine
- * stages it.
+ * Every file is opened with FUSE direct I/O: read(2) and write(2) bypass
+ * the kernel's page cache for the mount, every byte written reaches
+ * write_buf, and the engine stages it.  The mount's page cache is used
+ * only where direct I/O cannot be: shared mappings (where the kernel and
+ * libfuse allow them, ops.c) and splices between two mounts; those reads
+ * come through paged_read, and mapped writes through write_buf too.
  *
  * Close policy (README, "Using it"): flush, that is close(2), waits until
  * everything this file has staged, tail included, is written, and returns
@@ -16,9 +20,7 @@
  * error at release cannot reach the application: session.c keeps it, the
  * log says it, and the next flush or fsync of the file returns it.
  *
- * Not here: copy_file_range (left unimplemented, so the kernel and tools
- * fall back to read and write, which go through the stage) and locks
- * (lock.c), which flush and release end.
+ * Not here: locks (lock.c), which flush and release end.
  */
 #define _GNU_SOURCE
 #include <assert.h>

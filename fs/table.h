@@ -79,7 +79,9 @@ struct fs_table {
 int fs_table_init(struct fs *fs, int rootfd, unsigned inode_fds);
 /* Free every inode still known; after the session is gone. */
 void fs_table_destroy(struct fs *fs);
-/* At exit: write out and close every engine file; how many failed. */
+/* At exit, once the request loop, the lock waiters and the committer
+ * have ended (the caller's only thread): write out and close every
+ * engine file; how many failed. */
 unsigned fs_table_shut_all(struct fs *fs);
 
 /* Up to max regular files with open-file state (session.h: busy) into inos,

@@ -91,6 +91,19 @@ int dfs_engine_create(const struct dfs_engine_opts *o, struct dfs_engine **out);
 /* Every file must have been closed. */
 void dfs_engine_destroy(struct dfs_engine *e);
 
+/*
+ * A buffer of the staging buffers' own kind, lent to a caller that keeps
+ * it (a request thread's receive buffer): buf_size bytes, page-aligned,
+ * with DFS_BUF_HEADROOM writable bytes in front of it for its holder (a
+ * request's header).  Lent buffers count within the memory cap as long as
+ * the pool keeps a few of its own for writers, beyond it after that; NULL
+ * when no memory is to be had.  dfs_engine_buf_free gives one back.
+ */
+#define DFS_BUF_HEADROOM 4096u
+size_t dfs_engine_buf_size(const struct dfs_engine *e);
+char *dfs_engine_buf_alloc(struct dfs_engine *e);
+void dfs_engine_buf_free(struct dfs_engine *e, char *buf);
+
 /* ---- a file's life (file.c) ---- */
 
 /*
@@ -181,20 +194,12 @@ ssize_t dfs_file_write(struct dfs_file *f, const void *buf, size_t len, off_t of
 ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at);
 
 /*
- * One copy per byte.  A buffer of the staging buffers' own kind
- * (buf_size bytes, page-aligned, DFS_BUF_HEADROOM writable bytes in front
- * of it for its holder: a request's header) from dfs_engine_buf_alloc,
- * outside the memory cap; dfs_engine_buf_free gives it back.
- *
- * dfs_file_write_swap() is dfs_file_write() of such a buffer: a write of
- * exactly one window (len == buf_size at a multiple of it) takes *buf
- * into the stage instead of copying it, and puts in *buf another buffer
- * of the same kind for the caller to keep.  Anything else is copied.
+ * One copy per byte.  dfs_file_write_swap() is dfs_file_write() of a
+ * buffer from dfs_engine_buf_alloc: a write of exactly one window
+ * (len == buf_size at a multiple of it) takes *buf into the stage instead
+ * of copying it, and puts in *buf another buffer of the same kind for the
+ * caller to keep.  Anything else is copied.
  */
-#define DFS_BUF_HEADROOM 4096u
-size_t dfs_engine_buf_size(const struct dfs_engine *e);
-char *dfs_engine_buf_alloc(struct dfs_engine *e);
-void dfs_engine_buf_free(struct dfs_engine *e, char *buf);
 ssize_t dfs_file_write_swap(struct dfs_file *f, char **buf, size_t len, off_t off);
 
 /* ---- reads (read.c) ---- */

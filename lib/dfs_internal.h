@@ -25,9 +25,10 @@
  *    holding e->lock: the reclaim path picks a victim under e->lock, pins
  *    it with refs, drops e->lock and only then locks the victim.
  *  - A window on f->windows and not in flight is staged (it has dirty
- *    blocks) or clean (none): only threads holding f->lock touch it.  Once submitted (inflight) its buffer and bitmap are
- *    immutable until the worker's completion, which runs under f->lock; a
- *    reader may copy from an in-flight buffer under f->lock meanwhile.
+ *    blocks) or clean (none): only threads holding f->lock touch it.
+ *    Once submitted (inflight) its buffer and bitmap are immutable until
+ *    the worker's completion, which runs under f->lock; a reader may copy
+ *    from an in-flight buffer under f->lock meanwhile.
  *    At most one window per index exists: a write into an in-flight
  *    window's range waits for it to complete.
  *  - Buffers move between pool, f->spare, staged window and worker by
@@ -40,10 +41,11 @@
  *    second call on the same file waits for them, and a stuck disk stalls
  *    that file (never another file, nor the engine: e->lock is never held
  *    across I/O):
- *      - the read of a block a write covers only in part (stage.c,
- *        fill_block: read-modify-write), and reads of the missing blocks
- *        of a window a read falls into, or of a range that is partly
- *        staged (read.c: read_window_locked, file_read);
+ *      - the read of a block a write covers only in part (window.c,
+ *        dfs_window_fill_block: read-modify-write), and reads of the
+ *        missing blocks of a window a read falls into, or of a range that
+ *        is partly staged (window.c: dfs_window_read_locked; read.c:
+ *        file_read);
  *      - ftruncate (dfs_file_truncate), fallocate and the fstat after it
  *        (dfs_file_fallocate), lseek for SEEK_DATA/SEEK_HOLE
  *        (dfs_file_seek_data), the fstat that notes SOURCE's ctime and

@@ -153,7 +153,8 @@ static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, un
 /* Runs of a window written with O_DIRECT in one batch, at most. */
 #define RUN_BATCH 64
 
-/* Write one window's dirty blocks.  Worker thread, no locks held.  The
+/* Write one window's dirty blocks.  Worker thread, without f->lock (and
+ * with f->extend_lock where the window grows the file).  The
  * whole-block runs go to the disk in batches, all at once; a run holding
  * the partial block at end of file, and a window written cached, one
  * write after another. */

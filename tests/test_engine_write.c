@@ -182,13 +182,6 @@ static void *overwrite_main(void *arg)
 	return NULL;
 }
 
-/*
- * A write into a range still in flight waits for that write-out, then
- * lands: with both windows of a 2 MiB write held at the disk, an
- * overwrite of bytes 1000..6000 must not return until they are let go
- * (an engine that copied into the buffer being written, or raced it,
- * would return at once), and the disk ends with the overwrite.
- */
 /* Windows that grow the file are written one at a time (extend_lock: a
  * second would only spin on the inode lock); windows inside what the
  * file holds already are written side by side. */
@@ -268,6 +261,14 @@ START_TEST(test_partial_windows_deeper)
 }
 END_TEST
 
+/*
+ * A write into a range still in flight waits for that write-out, then
+ * lands: with the first window of a 2 MiB write held at the disk (the
+ * second waits its turn: both grow the file), an overwrite of bytes
+ * 1000..6000 must not return until it is let go (an engine that copied
+ * into the buffer being written, or raced it, would return at once), and
+ * the disk ends with the overwrite.
+ */
 START_TEST(test_overwrite_inflight)
 {
 	char path[4200];
