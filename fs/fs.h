@@ -6,7 +6,6 @@
  * The files of fs/, top down; each calls only the ones below it:
  *
  *   main.c      options, checks of SOURCE and MOUNTPOINT, the session, exit
- *   loop.c      the request loop: INIT through libfuse's, then threads of its own
  *   ops.c       connection setup and the one table of operations
  *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
  *   file.c      handlers: open, create, read, write, flush, release, fsync ...
@@ -19,6 +18,8 @@
  *   memo.c      the last sessions of files the kernel forgot (memo.h)
  *   session.c   an inode's open-file state, and the group commit (session.h)
  *   ifd.c       descriptors of remembered inodes, by file handle (ifd.h)
+ *   loop.c      the request threads: INIT through libfuse's loop, then threads
+ *               of its own; their receive buffers, which writes and copies trade
  *   log.c       where log lines go: stderr, or syslog once detached; traces
  *
  * struct fs is one per mount and lives for the whole process; the locking
