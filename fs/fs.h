@@ -39,6 +39,15 @@
 #include "dfs_engine.h"
 #include "table.h"
 
+/* The real-time signals that wake the daemon's own threads, as offsets
+ * from SIGRTMIN (which is not a constant), one each and kept apart here:
+ * a lock waiter's timer and interruption (lock.c), a request thread's
+ * read() of /dev/fuse at exit (loop.c). */
+enum fs_wake_signal {
+	FS_SIG_LOCK_WAKE = 1,
+	FS_SIG_LOOP_WAKE = 2,
+};
+
 /* The largest read or write request INIT asks for unless -o request_size
  * says otherwise (loop.c). */
 #define FS_REQUEST_DEFAULT (1024u * 1024u)

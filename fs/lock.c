@@ -85,7 +85,7 @@ struct fs_lock_wait {
 
 static int wake_signal(void)
 {
-	return SIGRTMIN + 1;
+	return SIGRTMIN + FS_SIG_LOCK_WAKE;
 }
 
 void fs_locks_init(struct fs_locks *l)

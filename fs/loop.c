@@ -97,7 +97,7 @@ static struct sigaction wake_old;
 /* The signal that ends a worker's read() with EINTR. */
 static int wake_signal(void)
 {
-	return SIGRTMIN + 2; /* lock.c has SIGRTMIN + 1 */
+	return SIGRTMIN + FS_SIG_LOOP_WAKE;
 }
 
 static void on_wake(int sig)

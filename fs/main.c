@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dfs_size.h"
 #include "fs.h"
 
 #ifndef INODE_FDS_DEFAULT /* -DINODE_FDS_DEFAULT=16 stresses eviction */
@@ -136,7 +137,7 @@ static void usage(const char *prog)
 	       "\n"
 	       "directfs options:\n"
 	       "    -o buffer_size=SIZE    staging buffer per file, a multiple of 64K\n"
-	       "                           (default 1M); sizes take K, M or G\n"
+	       "                           (default 1M); sizes take K, M, G, T or P\n"
 	       "    -o depth=N             full buffers of one file in flight to disk "
 	       "(default 2)\n"
 	       "    -o memory_cap=SIZE     staging memory of all files together (default "
@@ -195,41 +196,17 @@ static void usage(const char *prog)
 	       prog);
 }
 
+/* A size option (dfs_size.h), into a size_t. */
 static int parse_size(const char *s, size_t *out)
 {
-	unsigned long long v, mul = 1;
-	char *end;
+	uint64_t v;
+	int r = dfs_parse_size(s, &v);
 
-	errno = 0;
-	if (!s[0] || s[0] == '-')
-		return -EINVAL;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mul = 1ull << 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		mul = 1ull << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mul = 1ull << 30;
-		end++;
-		break;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	else if (*end == 'B')
-		end++;
-	if (*end || v > SIZE_MAX / mul)
-		return -EINVAL;
-	*out = (size_t)(v * mul);
+	if (r)
+		return r;
+	if (v > SIZE_MAX)
+		return -ERANGE;
+	*out = (size_t)v;
 	return 0;
 }
 

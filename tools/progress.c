@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "dfs_size.h"
 
 /* How often the targets are read, whatever the interval between lines:
  * the bound on how late a last line comes and on each end of a span. */
@@ -549,32 +550,6 @@ static void usage(FILE *out)
 		"its offset), 2 trouble (unreadable, not in a mount, -w ran out).\n");
 }
 
-/* "123", "4K", "2.5G", "1GiB", "10MB" -> bytes (powers of 1024). */
-static bool parse_size(const char *s, uint64_t *out)
-{
-	static const char units[] = "KMGTP";
-	char *end;
-	double v, mul = 1;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || errno || !isfinite(v) || v < 0)
-		return false;
-	if (*end) {
-		const char *u = strchr(units, *end >= 'a' ? *end - 'a' + 'A' : *end);
-		if (!u)
-			return false;
-		mul = pow(1024, (double)(u - units + 1));
-		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
-			end += strlen(end);
-	}
-	if (*end || v * mul >= 1.8e19 || v * mul < 1)
-		return false;
-	*out = (uint64_t)(v * mul);
-	return true;
-}
-
 static uint64_t tree_bytes;
 
 static int add_file(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -864,7 +839,7 @@ int main(int argc, char **argv)
 			wait_given = true;
 			break;
 		case 's':
-			if (!parse_size(optarg, &total)) {
+			if (dfs_parse_size(optarg, &total) || !total) {
 				fprintf(stderr,
 					"directfs-progress: bad size '%s' (a size such "
 					"as 700M or 2.5G)\n",
