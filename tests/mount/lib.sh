@@ -45,6 +45,37 @@ fail() {
 	echo "FAIL: $*" >&2
 	exit 1
 }
+# The steps of wait_for and stays_false: how many in SECONDS (fractions too).
+_steps() { awk -v s="$1" 'BEGIN { n = int(s * 20); print n < 1 ? 1 : n }'; }
+# Wait for an event: run CMD every 50 ms until it succeeds; 1 if it has not
+# within SECONDS (then the caller fails, saying what did not happen).
+wait_for() { # SECONDS CMD...
+	local i n
+	n=$(_steps "$1")
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	"$@"
+}
+# Something must not happen: CMD (true when it has) is run every 50 ms for
+# SECONDS, and the test fails the first time it is true, naming WHAT and
+# the window it was watched for.  A slow machine can only make this
+# watch longer, never pass it for something that happened.
+stays_false() { # SECONDS WHAT CMD...
+	local secs=$1 what=$2 i n
+	n=$(_steps "$secs")
+	shift 2
+	for ((i = 0; i < n; i++)); do
+		! "$@" || fail "$what (within $secs s)"
+		sleep 0.05
+	done
+	! "$@" || fail "$what (within $secs s)"
+}
+assert_eq() { # GOT WANT WHAT
+	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
+}
 
 [ "$(id -u)" -eq 0 ] || skip "mount tests run as root"
 [ -c /dev/fuse ] || skip "no /dev/fuse"

@@ -79,10 +79,11 @@ pid=$(dfs_pid "$mnt")
 prlimit --pid "$pid" --nofile=40:40
 (
 	for i in $(seq 60); do exec {fd}>"$mnt/h/$i" 2>/dev/null || break; done
-	sleep 20
+	: >"$T/holding"
+	sleep 60
 ) &
 holder=$!
-sleep 2
+wait_for 30 test -e "$T/holding" || fail "the holder did not open its files within 30 s"
 failed=0 left=0
 for i in $(seq 50); do
 	if ! sh -c "echo x >'$mnt/d/f$i'" 2>/dev/null; then
@@ -94,10 +95,11 @@ kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null || true
 [ "$failed" -gt 0 ] || fail "no create failed under a limit of 40 descriptors with 60 files held"
 [ "$left" -eq 0 ] || fail "$left of $failed failed creates left a file on SOURCE"
-# Held files gone: the daemon creates again.
-sleep 1
-echo ok >"$mnt/d/after" || fail "no create after the held files were closed"
-[ "$(cat "$src/d/after")" = ok ] || fail "after holds $(cat "$src/d/after")"
+# Held files gone (their releases reach the daemon soon after): it
+# creates again.
+create_after() { sh -c "echo ok >'$mnt/d/after'" 2>/dev/null; }
+wait_for 10 create_after || fail "no create within 10 s of the held files' close"
+assert_eq "$(cat "$src/d/after")" ok "$src/d/after"
 dfs_umount "$mnt"
 echo "descriptor limit 40: $failed of 50 creates failed, none left a file"
 echo PASS

@@ -27,6 +27,8 @@ uncached() {
 # a size taken before, in MiB.
 cached_kib() { awk '/^Cached:/ {print $2}' /proc/meminfo; }
 grown_mib() { echo $((($(cached_kib) - $1) / 1024)); }
+# The page cache is back within 8 MiB of $c0 (KiB, from map_read).
+given_back() { [ "$(grown_mib "$c0")" -lt 8 ]; }
 # Map FILE (MAP_SHARED or MAP_PRIVATE) and read every page of it, then
 # unmap and close: prints how far the page cache grew meanwhile (MiB)
 # and its size before (KiB).
@@ -83,11 +85,11 @@ else
 	dfs_settled "$mnt"
 	r=$(map_read MAP_SHARED "$mnt/big") || exit 1
 	read -r while_mapped c0 <<<"$r"
-	sleep 1
-	after=$(grown_mib "$c0")
 	[ "$while_mapped" -ge 24 ] ||
 		fail "the check cannot see the mount's pages: only $while_mapped MiB cached while mapped"
-	[ "$after" -lt 8 ] || fail "$after MiB of the mount's inode still cached after the last close"
+	wait_for 10 given_back ||
+		fail "$(grown_mib "$c0") MiB of the mount's inode still cached 10 s after the last close"
+	after=$(grown_mib "$c0")
 	uncached "$src/big"
 	rm "$mnt/big"
 
@@ -144,18 +146,17 @@ dd if=/dev/urandom of="$mnt/n" bs=1M count=32 status=none
 cat "$mnt/n" >/dev/null
 echo more >>"$mnt/n"
 dfs_settled "$mnt"
-sleep 0.5 # a notice comes after the session is durable
-[ "$(notices)" -eq 0 ] || fail "$(notices) notices for a file no mapping read"
+noticed() { [ "$(notices)" -ne 0 ]; }
+# A notice would come after the session is durable, which it now is.
+stays_false 0.5 "a notice for a file no mapping read" noticed
 r=$(map_read MAP_PRIVATE "$mnt/n") || exit 1
 read -r held c0 <<<"$r"
 [ "$held" -ge 24 ] || fail "the check cannot see the mount's pages: only $held MiB cached while mapped"
-for _ in $(seq 50); do
-	[ "$(notices)" -ge 1 ] && break
-	sleep 0.1
-done
-[ "$(notices)" -eq 1 ] || fail "$(notices) notices after one mapping's session, want 1"
+wait_for 5 noticed || fail "no notice within 5 s of one mapping's session"
+assert_eq "$(notices)" 1 "notices after one mapping's session"
+wait_for 10 given_back ||
+	fail "$(grown_mib "$c0") MiB of the mount's inode still cached 10 s after a private mapping"
 after=$(grown_mib "$c0")
-[ "$after" -lt 8 ] || fail "$after MiB of the mount's inode still cached after a private mapping"
 echo "mmap: a notice only after a mapping read the file ($held MiB cached while mapped, $after after)"
 
 # A stream through a mapping of a file nobody writes (or a splice: cp
