@@ -16,8 +16,8 @@ for i in $(seq 40); do head -c $((i * 997)) /dev/urandom >"$T/batch/b$i"; done
 echo batch >"$gate" # hold only fsyncs of paths with "batch" in them
 timeout 20 cp -r "$T/batch" "$mnt/" || stuck "cp -r waited for the held commit"
 timeout 20 sync || stuck "sync waited for the held commit"
-for _ in $(seq 100); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
-[ "$(held)" -ge 1 ] || stuck "no fsync of the batch was held"
+held_some() { [ "$(held)" -ge 1 ]; }
+wait_for 10 held_some || stuck "no fsync of the batch was held within 10 s"
 diff -r "$T/batch" "$src/batch" >/dev/null || stuck "the batch differs on SOURCE after cp -r && sync"
 pending=0
 for i in $(seq 40); do
@@ -34,11 +34,9 @@ timeout 10 dd if="$T/solo" of="$mnt/solo" conv=fsync status=none ||
 echo "held: $(held) fsync(s); $pending of 40 files not yet durable; cp -r, sync and another file's fsync returned"
 
 rm "$gate"
-for _ in $(seq 200); do
-	[ "$(attr "$mnt" state)" = idle ] && [ "$(attr "$mnt" pending)" -eq 0 ] && break
-	sleep 0.1
-done
-[ "$(attr "$mnt" state)" = idle ] || fail "the mount is not idle once the committer goes on: $(attr "$mnt" state)"
+mount_idle() { [ "$(attr "$mnt" state)" = idle ] && [ "$(attr "$mnt" pending)" -eq 0 ]; }
+wait_for 20 mount_idle ||
+	fail "the mount is not idle 20 s after the committer went on: $(attr "$mnt" state)"
 for i in $(seq 40); do
 	f=$mnt/batch/b$i
 	[ "$(attr "$f" durable)" -eq $((i * 997)) ] || fail "$f: durable $(attr "$f" durable) of $((i * 997))"
@@ -59,18 +57,17 @@ for i in $(seq 200); do head -c 3000 /dev/urandom >"$T/many/m$i"; done
 echo many >"$gate"
 cp -r "$T/many" "$mnt/" &
 cp_pid=$!
-for _ in $(seq 100); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
-[ "$(held)" -ge 1 ] || stuck "no fsync of the copy was held"
-sleep 2
+wait_for 10 held_some || stuck "no fsync of the copy was held within 10 s"
+cp_done() { ! kill -0 "$cp_pid" 2>/dev/null; }
+if ! (stays_false 2 "cp -r of 200 files finished while their commits were held" cp_done); then
+	stuck "cp -r of 200 files finished while their commits were held"
+fi
 fds=$(ls "/proc/$(dfs_pid "$mnt")/fd" | wc -l)
-kill -0 "$cp_pid" 2>/dev/null || stuck "cp -r of 200 files finished while their commits were held"
 [ "$fds" -le 100 ] || stuck "the daemon holds $fds descriptors while the commit is held"
 rm "$gate"
 wait "$cp_pid" || fail "cp -r failed once the commit went on"
-for _ in $(seq 200); do
-	[ "$(attr "$mnt" state)" = idle ] && break
-	sleep 0.1
-done
+mount_idle() { [ "$(attr "$mnt" state)" = idle ]; }
+wait_for 20 mount_idle || fail "the mount is not idle 20 s after the committer went on"
 for i in $(seq 200); do
 	[ "$(attr "$mnt/many/m$i" durable)" -eq 3000 ] || fail "many/m$i: durable $(attr "$mnt/many/m$i" durable)"
 done

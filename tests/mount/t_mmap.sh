@@ -30,20 +30,31 @@ grown_mib() { echo $((($(cached_kib) - $1) / 1024)); }
 # The page cache is back within 8 MiB of $c0 (KiB, from map_read).
 given_back() { [ "$(grown_mib "$c0")" -lt 8 ]; }
 # Map FILE (MAP_SHARED or MAP_PRIVATE) and read every page of it, then
-# unmap and close: prints how far the page cache grew meanwhile (MiB)
-# and its size before (KiB).
+# unmap and close: prints how much of the file was cached while mapped
+# (MiB) and the page cache's size before (KiB).  The first by cachestat(2)
+# on the mapping's own descriptor, so that other programs' files do not
+# count; where the kernel lacks it (before 6.5), by the page cache's growth.
 map_read() { # FLAG FILE
 	local c0=$(cached_kib) out
-	out=$(/usr/bin/python3 - "$1" "$2" <<-'EOF'
-		import mmap, os, sys
+	out=$(/usr/bin/python3 - "$1" "$2" "$c0" <<-'EOF'
+		import ctypes, mmap, os, sys
+		u64 = ctypes.c_uint64
+		class Range(ctypes.Structure): _fields_ = [("off", u64), ("len", u64)]
+		class Stat(ctypes.Structure): _fields_ = [(n, u64) for n in ("cache", "dirty", "writeback", "evicted", "recent")]
+		libc = ctypes.CDLL(None, use_errno=True)
 		fd = os.open(sys.argv[2], os.O_RDONLY)
 		m = mmap.mmap(fd, 0, getattr(mmap, sys.argv[1]), mmap.PROT_READ)
 		sum(m[i] for i in range(0, len(m), 4096))
-		print(int([l for l in open('/proc/meminfo') if l.startswith('Cached:')][0].split()[1]))
+		st = Stat()
+		if libc.syscall(451, fd, ctypes.byref(Range(0, 0)), ctypes.byref(st), 0) == 0:
+		    print(st.cache * os.sysconf("SC_PAGESIZE") // (1 << 20))
+		else:
+		    kib = int([l for l in open('/proc/meminfo') if l.startswith('Cached:')][0].split()[1])
+		    print((kib - int(sys.argv[3])) // 1024)
 		m.close(); os.close(fd)
 	EOF
 	) || fail "mapping $2 ($1): $out"
-	echo $(((out - c0) / 1024)) "$c0"
+	echo "$out" "$c0"
 }
 dfs_mount "$src" "$mnt"
 head -c 20000 /dev/urandom >"$T/data"

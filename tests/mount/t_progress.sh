@@ -68,10 +68,10 @@ wait_durable "$mnt/slow" $total
 	[ "$(attr "$mnt/slow" pending)" = 0 ] || fail "after the copy: $(getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1)"
 [ "$(resident "$src/slow")" -eq 0 ] || fail "slow copy left pages cached"
 [ "$(sha "$src/slow")" = "$(pattern_sha $total 7)" ] || fail "slow copy: bytes differ"
-# The root's rate is written's growth over the last second: 0 a second
-# after the last write.
-sleep 1.1
-[ "$(attr "$mnt" rate)" = 0 ] || fail "root rate $(attr "$mnt" rate) a second after the copy"
+# The root's rate is written's growth over the last second: 0 once a
+# second has passed since the last write.
+rate_zero() { [ "$(attr "$mnt" rate)" = 0 ]; }
+wait_for 5 rate_zero || fail "root rate $(attr "$mnt" rate) 5 s after the copy"
 echo "slow copy: ok ($samples samples, $midway midway, monotonic, durable = size after close)"
 
 # --- the kernel forgets an idle file: its figures stay ---
@@ -239,9 +239,11 @@ echo "root's files in flight: ok ($(tr '\n' '|' <<<"$v"))"
 # sample after the copy shows rate 0.
 "$DFS_PROGRESS" -i 0.3 --json "$mnt" >"$T/wait.json" 2>"$T/wait.err" &
 ppid=$!
-sleep 1.5
-kill -0 $ppid 2>/dev/null || fail "root watch exited before a copy began: $(cat "$T/wait.json" "$T/wait.err")"
-grep -q "$mnt: waiting for a copy to begin" "$T/wait.err" || fail "root watch did not say it waits: $(cat "$T/wait.err")"
+# waits_said FILE: the watch has said it waits for a copy to begin.
+waits_said() { grep -q "$mnt: waiting for a copy to begin" "$1"; }
+wait_for 10 waits_said "$T/wait.err" || fail "root watch did not say it waits: $(cat "$T/wait.err")"
+watch_gone() { ! kill -0 $ppid 2>/dev/null; }
+stays_false 1.5 "root watch exited before a copy began: $(cat "$T/wait.json" "$T/wait.err")" watch_gone
 "$DFS_SLOWWRITE" "$mnt/w1" 4000000 100000 40 8 >/dev/null
 wait $ppid || fail "root watch exited $?: $(cat "$T/wait.err")"
 MNT=$mnt perl -MJSON::PP -ne '
@@ -266,9 +268,9 @@ tail -n 1 "$T/wait.json" | grep -q '"written":[0-9]*,"durable":[0-9]*,"pending":
 	fail "root watch JSON last line: $(tail -n 1 "$T/wait.json")"
 echo "root watch waits, one rate: ok ($(grep -c . "$T/wait.json") samples)"
 # Plain output: the file in flight has its own line, the root's closes each sample.
-"$DFS_PROGRESS" -i 0.2 "$mnt" >"$T/wait.out" 2>/dev/null &
+"$DFS_PROGRESS" -i 0.2 "$mnt" >"$T/wait.out" 2>"$T/wait2.err" &
 ppid=$!
-sleep 0.5
+wait_for 10 waits_said "$T/wait2.err" || fail "plain root watch did not say it waits: $(cat "$T/wait2.err")"
 "$DFS_SLOWWRITE" "$mnt/w2" 2000000 100000 40 9 >/dev/null
 wait $ppid || fail "root watch exited $?"
 grep -Eq "^[0-9.]+ $mnt/w2 written=[0-9]+ durable=[0-9]+ pending=[0-9]+ rate=[1-9][0-9]* state=writing$" "$T/wait.out" ||
@@ -436,9 +438,9 @@ for d in 1 2 3; do
 	mkdir "$T/tree/d$d"
 	for f in $(seq 40); do head -c $((f * 3000)) /dev/urandom >"$T/tree/d$d/f$f"; done
 done
-"$DFS_PROGRESS" -i 0.5 "$mnt" >"$T/rootend.out" 2>/dev/null &
+"$DFS_PROGRESS" -i 0.5 "$mnt" >"$T/rootend.out" 2>"$T/rootend.err" &
 ppid=$!
-sleep 0.3
+wait_for 10 waits_said "$T/rootend.err" || fail "root watch did not say it waits: $(cat "$T/rootend.err")"
 cp -r "$T/tree" "$mnt/tree"
 t1=$(now)
 wait $ppid || fail "root watch exited $?: $(cat "$T/rootend.out")"
