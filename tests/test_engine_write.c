@@ -22,7 +22,14 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <unistd.h>
+
+/* For tu_stays_false: more O_DIRECT writes held at the gate than n. */
+static bool held_more_than(void *n)
+{
+	return fault_io_held(&fio) > (int)(intptr_t)n;
+}
 
 START_TEST(test_sequential_with_tail)
 {
@@ -173,6 +180,11 @@ struct overwrite {
 	atomic_bool done;
 };
 
+static bool overwrite_returned(void *arg)
+{
+	return atomic_load(&((struct overwrite *)arg)->done);
+}
+
 static void *overwrite_main(void *arg)
 {
 	struct overwrite *o = arg;
@@ -196,8 +208,8 @@ START_TEST(test_extending_one_at_a_time)
 	fault_io_hold(&fio, true);
 	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
 	fault_io_wait_held(&fio, 1);
-	usleep(200 * 1000); /* time for a second write, were it let through */
-	ck_assert_int_eq(fault_io_held(&fio), 1);
+	tu_stays_false(200, "a second window that grows the file went to the disk at once",
+		       held_more_than, (void *)1);
 	fault_io_hold(&fio, false);
 	ck_assert_int_eq(dfs_file_close(f), 0);
 	assert_disk(path, want, total);
@@ -248,7 +260,7 @@ START_TEST(test_partial_windows_deeper)
 	ck_assert_int_eq(pthread_create(&t, NULL, sparse_write, &s), 0);
 	for (int i = 0; i < 500 && !(atomic_load(&s.done) && fault_io_held(&fio) >= 3); i++)
 		usleep(10 * 1000);
-	usleep(100 * 1000); /* time for a fourth, were it let through */
+	tu_stays_false(100, "a fourth window went to the disk", held_more_than, (void *)3);
 	bool done = atomic_load(&s.done);
 	int held = fault_io_held(&fio);
 	fault_io_hold(&fio, false); /* before asserting: teardown waits for them */
@@ -285,9 +297,8 @@ START_TEST(test_overwrite_inflight)
 	memset(want + 1000, 'Z', 5000);
 	o.buf = want + 1000;
 	ck_assert_int_eq(pthread_create(&t, NULL, overwrite_main, &o), 0);
-	usleep(300 * 1000);
-	ck_assert_msg(!atomic_load(&o.done),
-		      "the overwrite returned while its range was still in flight");
+	tu_stays_false(300, "the overwrite returned while its range was still in flight",
+		       overwrite_returned, &o);
 	fault_io_hold(&fio, false);
 	pthread_join(t, NULL);
 	ck_assert(atomic_load(&o.done));

@@ -256,10 +256,9 @@ static void *open_main(void *arg)
 }
 
 /* Has the call not returned within 200 ms? */
-static bool still_waiting(struct call *c)
+static bool call_returned(void *c)
 {
-	usleep(200 * 1000);
-	return !atomic_load(&c->done);
+	return atomic_load(&((struct call *)c)->done);
 }
 
 /* A release writing out (its O_DIRECT writes held): the state is CLOSING,
@@ -283,8 +282,8 @@ START_TEST(test_open_waits_for_write_out)
 		usleep(10 * 1000);
 	ck_assert_int_eq(state(), FS_CLOSING);
 	ck_assert_int_eq(pthread_create(&op.t, NULL, open_main, &op), 0);
-	ck_assert(still_waiting(&op));
-	ck_assert(still_waiting(&rel));
+	tu_stays_false(200, "the open returned while the release wrote out", call_returned, &op);
+	ck_assert(!call_returned(&rel));
 	ck_assert(session_size(&sess, &size)); /* the detached file's */
 	ck_assert_int_eq(size, (off_t)len);
 	session_figures(&host, &sess, &st);

@@ -15,6 +15,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char scratch[4096];
@@ -316,4 +317,19 @@ void tu_loopfs_destroy(struct tu_loopfs *l)
 	unlink(l->image);
 	rmdir(l->dir);
 	l->dev[0] = '\0';
+}
+
+void tu_stays_false(unsigned ms, const char *what, bool (*happened)(void *), void *arg)
+{
+	struct timespec t0, t;
+	long long spent;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ck_assert_msg(!happened(arg), "%s (within %u ms)", what, ms);
+		usleep(10 * 1000);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		spent = (t.tv_sec - t0.tv_sec) * 1000LL + (t.tv_nsec - t0.tv_nsec) / 1000000;
+	} while (spent < (long long)ms);
+	ck_assert_msg(!happened(arg), "%s (within %u ms)", what, ms);
 }

@@ -9,6 +9,7 @@
 #define TESTUTIL_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -63,5 +64,10 @@ void tu_loopfs_destroy(struct tu_loopfs *l);
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run the suite; the process's exit code. */
 int tu_run(Suite *s);
+/* Something must not happen: happened(arg), true once it has, is asked
+ * every 10 ms for ms milliseconds, and the test fails the first time it
+ * is true, saying what and the window watched.  A slow machine can only
+ * make the watch longer, never pass it for something that happened. */
+void tu_stays_false(unsigned ms, const char *what, bool (*happened)(void *), void *arg);
 
 #endif
