@@ -16,7 +16,8 @@
  *   lock.c      handlers: getlk, setlk, flock, forwarded to SOURCE (lock.h)
  *   fail.c      error replies; logging the failures that are the daemon's lot
  *   memo.c      the last sessions of files the kernel forgot (memo.h)
- *   session.c   an inode's open-file state, and the group commit (session.h)
+ *   session.c   an inode's open-file state, and committing a batch of them (session.h)
+ *   commit.c    the group commit's queue and thread (commit.h)
  *   ifd.c       descriptors of remembered inodes, by file handle (ifd.h)
  *   loop.c      the request threads: INIT through libfuse's loop, then threads
  *               of its own; their receive buffers, which writes and copies trade

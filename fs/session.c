@@ -3,36 +3,26 @@
  * session.c - the open-file state of one inode, from the first open to the
  * fsync after the last release: the state machine of session.h, the
  * references calls take on the engine file, the figures the progress
- * attributes and the memo of forgotten files read, and the group commit
- * that makes released sessions durable in batches.
+ * attributes and the memo of forgotten files read, and how a batch of
+ * released sessions is made durable: FS_FINISH_BATCH files at a time with
+ * one syncfs per filesystem, one journal commit and one cache flush for
+ * the batch.  The queue and the thread that gather the batches are
+ * commit.c's.
  *
  * No FUSE here: the backing file, the log and the inode's pin are the
  * host's (struct fs_host_ops).  Locking rules and states: session.h.
- *
- * The group commit.  A copy of a tree releases one small file after
- * another; fsyncing each in its release would hold a FUSE thread per file
- * for a journal commit.  Instead the release hands the written-out session
- * to one committer thread, which lets releases gather for COMMIT_GATHER_MS,
- * takes everything queued, and makes it durable FS_FINISH_BATCH files at a
- * time with one syncfs per filesystem: one journal commit and one cache
- * flush for the batch.  Every queued session still holds its engine file's
- * descriptors, lent against the daemon's descriptor budget, so a release
- * waits while host->commit.max sessions are pending: a disk that stalls
- * slows the copy instead of running the daemon out of descriptors.
  */
 #define _GNU_SOURCE
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "session.h"
-
-/* How long a batch may gather sessions before its commit starts. */
-#define COMMIT_GATHER_MS 10
 
 /* One engine file: the life of one session. */
 struct fs_sfile {
@@ -42,7 +32,7 @@ struct fs_sfile {
 	unsigned refs;		    /* under s->lock: cur's or closing's one, and one per call */
 	int err;		    /* of the write-out at release */
 	LIST_ENTRY(fs_sfile) link;  /* s->committing */
-	struct fs_sfile *next;	    /* the committer's queue */
+	struct fs_commit_item item; /* in the committer's queue */
 };
 
 void session_host_init(struct fs_host *host, struct dfs_engine *eng,
@@ -332,20 +322,21 @@ static int retire_locked(struct fs_host *host, struct fs_session *s)
 	return r;
 }
 
-/* ---- the committer ---- */
+/* ---- the committer's batches ---- */
 
-/* Make a batch durable, FS_FINISH_BATCH sessions at a time. */
-static void commit_batch(struct fs_host *host, struct fs_sfile *batch)
+/* fs_commit_fn: make a batch durable, FS_FINISH_BATCH sessions at a time. */
+static void commit_batch(void *arg, struct fs_commit_item *batch)
 {
-	struct fs_committer *c = &host->commit;
+	struct fs_host *host = arg;
 	struct fs_sfile *sfs[FS_FINISH_BATCH];
 	void *owners[FS_FINISH_BATCH];
 	size_t n;
 
 	while (batch) {
 		for (n = 0; batch && n < FS_FINISH_BATCH; n++) {
-			sfs[n] = batch;
-			owners[n] = batch->s->owner;
+			sfs[n] = (struct fs_sfile *)((char *)batch -
+						     offsetof(struct fs_sfile, item));
+			owners[n] = sfs[n]->s->owner;
 			batch = batch->next;
 		}
 		finish_many(host, sfs, n);
@@ -353,123 +344,33 @@ static void commit_batch(struct fs_host *host, struct fs_sfile *batch)
 		/* Last: letting go may free the inode and its session. */
 		for (size_t i = 0; i < n; i++)
 			host->ops->let_go(host->arg, owners[i]);
-		pthread_mutex_lock(&c->lock);
-		assert(c->pending >= n);
-		c->pending -= n;
-		pthread_cond_broadcast(&c->room);
-		pthread_mutex_unlock(&c->lock);
+		fs_commit_done(&host->commit, (unsigned)n);
 	}
-}
-
-/* Under c->lock: give the batch a moment to grow so that one syncfs
- * covers many sessions; woken early only for a full batch or stop. */
-static void gather(struct fs_committer *c)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += COMMIT_GATHER_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (!c->stop && c->queued < FS_FINISH_BATCH &&
-	       pthread_cond_timedwait(&c->cv, &c->lock, &until) != ETIMEDOUT)
-		;
-}
-
-static void *committer_main(void *arg)
-{
-	struct fs_host *host = arg;
-	struct fs_committer *c = &host->commit;
-	struct fs_sfile *batch;
-
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		while (!c->head && !c->stop)
-			pthread_cond_wait(&c->cv, &c->lock);
-		if (!c->head)
-			break;
-		gather(c);
-		batch = c->head;
-		c->queued = 0;
-		c->head = NULL;
-		c->tail = &c->head;
-		pthread_mutex_unlock(&c->lock);
-		commit_batch(host, batch);
-		pthread_mutex_lock(&c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return NULL;
 }
 
 int session_commit_start(struct fs_host *host, unsigned max)
 {
-	struct fs_committer *c = &host->commit;
-	pthread_condattr_t ca;
-	int r;
-
-	assert(max > 0);
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_cond_init(&c->room, NULL);
-	c->pending = 0;
-	c->queued = 0;
-	c->max = max;
-	c->head = NULL;
-	c->tail = &c->head;
-	c->stop = false;
-	r = -pthread_create(&c->thread, NULL, committer_main, host);
-	c->running = !r;
-	if (r) {
-		pthread_cond_destroy(&c->room);
-		pthread_cond_destroy(&c->cv);
-		pthread_mutex_destroy(&c->lock);
-	}
-	return r;
+	return fs_commit_start(&host->commit, max, FS_FINISH_BATCH, commit_batch, host);
 }
 
 void session_commit_stop(struct fs_host *host)
 {
-	struct fs_committer *c = &host->commit;
-
-	if (!c->running)
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->stop = true;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->lock);
-	pthread_join(c->thread, NULL); /* it drains the queue first */
-	c->running = false;
-	pthread_cond_destroy(&c->room);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->lock);
+	fs_commit_stop(&host->commit);
 }
 
 /* Hand a written-out session to the committer, holding its inode until it
  * is durable; false when there is no committer. */
 static bool commit(struct fs_host *host, struct fs_sfile *sf)
 {
-	struct fs_committer *c = &host->commit;
+	bool queued;
 
-	if (!c->running)
+	if (!host->commit.running)
 		return false;
 	host->ops->hold(host->arg, sf->s->owner);
 	host->ops->lend(host->arg, 1); /* before the committer can give it back */
-	sf->next = NULL;
-	pthread_mutex_lock(&c->lock);
-	while (c->pending >= c->max)
-		pthread_cond_wait(&c->room, &c->lock);
-	c->pending++;
-	*c->tail = sf;
-	c->tail = &sf->next;
-	if (++c->queued == 1 || c->queued == FS_FINISH_BATCH)
-		pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->lock);
-	return true;
+	queued = fs_commit_add(&host->commit, &sf->item);
+	assert(queued);
+	return queued;
 }
 
 /* ---- opens and releases ---- */

@@ -63,6 +63,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "commit.h"
 #include "dfs_engine.h"
 
 /* What session.c needs of the daemon around it, per inode (owner). */
@@ -91,24 +92,13 @@ struct fs_host_ops {
 
 struct fs_sfile;
 
-struct fs_committer {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;   /* work queued, or stop */
-	pthread_cond_t room; /* pending fell below max */
-	struct fs_sfile *head, **tail;
-	unsigned pending, max; /* queued or being committed; at most */
-	unsigned queued;       /* in the queue, not yet taken */
-	bool stop, running;
-	pthread_t thread;
-};
-
 /* One per mount. */
 struct fs_host {
 	struct dfs_engine *eng;
 	const struct fs_host_ops *ops;
 	void *arg;
 	atomic_uint error_files; /* session objects holding an unseen error */
-	struct fs_committer commit;
+	struct fs_committer commit; /* commit.h */
 };
 
 enum fs_session_state { FS_IDLE, FS_STARTING, FS_OPEN, FS_CLOSING };
