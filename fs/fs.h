@@ -14,6 +14,7 @@
  *   creds.c     acting as the caller for creating calls
  *   table.c     the inode table, and what sessions ask of inodes (table.h)
  *   lock.c      handlers: getlk, setlk, flock, forwarded to SOURCE (lock.h)
+ *   lockwait.c  blocking requests on threads of their own (lockwait.h)
  *   fail.c      error replies; logging the failures that are the daemon's lot
  *   memo.c      the last sessions of files the kernel forgot (memo.h)
  *   session.c   an inode's open-file state, and committing a batch of them (session.h)
@@ -38,11 +39,12 @@
 #include <sys/stat.h>
 
 #include "dfs_engine.h"
+#include "lockwait.h"
 #include "table.h"
 
 /* The real-time signals that wake the daemon's own threads, as offsets
  * from SIGRTMIN (which is not a constant), one each and kept apart here:
- * a lock waiter's timer and interruption (lock.c), a request thread's
+ * a lock waiter's timer and interruption (lockwait.c), a request thread's
  * read() of /dev/fuse at exit (loop.c). */
 enum fs_wake_signal {
 	FS_SIG_LOCK_WAKE = 1,
@@ -80,7 +82,7 @@ struct fs {
 	struct fs_table table;
 	struct fs_ifd_cache ifds;
 	struct fs_host host; /* the sessions' view of the mount (session.h) */
-	struct fs_lock_waits lock_waits; /* blocking lock requests (lock.c) */
+	struct fs_waits lock_waits; /* blocking lock requests (lockwait.h) */
 	bool is_root;	 /* running as uid 0: may act as the caller */
 	bool foreground; /* log to stderr, else syslog */
 	bool trace;	 /* -d: each request logged (FS_TRACE) */

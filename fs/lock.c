@@ -13,11 +13,8 @@
  * changed meanwhile (dfs_file_lock_acquired).
  *
  * A blocking request that cannot be granted at once waits on a thread of
- * its own (FUSE's workers are few and must keep serving).  An interrupt
- * from the kernel (the caller got a signal) wakes that thread with a
- * signal, repeated by a timer until the thread has seen it, since a
- * signal that comes just before the thread enters fcntl(2) would be lost;
- * the request then ends with EINTR, as a local F_SETLKW does.
+ * its own (lockwait.c), and ends with EINTR when the caller gets a
+ * signal, as a local F_SETLKW does.
  *
  * Not here: deadlock detection (EDEADLK): OFD locks have none, so two
  * processes that each wait for the other's lock wait until one is
@@ -27,21 +24,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
-
-/* Waiting requests at most; more get ENOLCK (no lock records left). */
-#define WAITERS_MAX 4096
-#define WAITER_STACK (256u * 1024u)
-/* How often an interrupted waiter is signalled until it has seen it. */
-#define WAKE_REPEAT_NS (10 * 1000 * 1000)
 
 /* A range one owner holds, for F_GETLK's answer of who holds a lock. */
 struct lock_seg {
@@ -69,24 +58,13 @@ struct lock_want {
 	pid_t pid;
 };
 
-struct fs_lock_wait {
+/* A blocking request, for its waiter (lockwait.h). */
+struct lock_job {
 	fuse_req_t req;
-	struct fs *fs;
 	struct fs_inode *ino;
 	struct fs_lock_owner *o;
 	struct lock_want want;
-	pid_t tid;
-	pthread_mutex_t lock; /* done, timer */
-	bool done, has_timer;
-	timer_t timer;
-	atomic_bool interrupted;
-	LIST_ENTRY(fs_lock_wait) link; /* fs->lock_waits.list */
 };
-
-static int wake_signal(void)
-{
-	return SIGRTMIN + FS_SIG_LOCK_WAKE;
-}
 
 void fs_locks_init(struct fs_locks *l)
 {
@@ -323,79 +301,25 @@ static int granted(struct fs_inode *ino, struct fs_lock_owner *o, const struct l
 
 /* ---- waiting ---- */
 
-static void wake(struct fs_lock_wait *w)
+static int job_block(void *arg)
 {
-	pthread_mutex_lock(&w->lock);
-	if (!w->done) {
-		atomic_store(&w->interrupted, true);
-		if (w->has_timer) {
-			struct itimerspec it = {.it_value = {0, 1},
-						.it_interval = {0, WAKE_REPEAT_NS}};
-			timer_settime(w->timer, 0, &it, NULL);
-		} else {
-			tgkill(getpid(), w->tid, wake_signal());
-		}
-	}
-	pthread_mutex_unlock(&w->lock);
+	struct lock_job *j = arg;
+
+	return lock_call(j->o->fd, &j->want, true);
 }
 
-static void wait_interrupted(fuse_req_t req, void *data)
+static void job_done(void *arg, int r)
 {
-	(void)req;
-	wake(data);
-}
+	struct lock_job *j = arg;
 
-static void *waiter_main(void *arg)
-{
-	struct fs_lock_wait *w = arg;
-	struct fs_lock_waits *ws = &w->fs->lock_waits;
-	struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID};
-	sigset_t set;
-	int r;
-
-	/* Made by a FUSE worker, which blocks every signal. */
-	sigemptyset(&set);
-	sigaddset(&set, wake_signal());
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	w->tid = gettid();
-	sev.sigev_signo = wake_signal();
-	sev._sigev_un._tid = w->tid;
-	w->has_timer = !timer_create(CLOCK_MONOTONIC, &sev, &w->timer);
-	/* Called at once if the request was interrupted already. */
-	fuse_req_interrupt_func(w->req, wait_interrupted, w);
-	for (;;) {
-		if (atomic_load(&w->interrupted)) {
-			r = -EINTR;
-			break;
-		}
-		r = lock_call(w->o->fd, &w->want, true);
-		if (r != -EINTR)
-			break;
-	}
-	/* After this no interrupt callback runs, or is running, on w. */
-	fuse_req_interrupt_func(w->req, NULL, NULL);
-	pthread_mutex_lock(&w->lock);
-	w->done = true;
-	pthread_mutex_unlock(&w->lock);
-	if (w->has_timer)
-		timer_delete(w->timer);
 	if (!r)
-		r = granted(w->ino, w->o, &w->want);
-	owner_put(&w->ino->locks, w->o);
+		r = granted(j->ino, j->o, &j->want);
+	owner_put(&j->ino->locks, j->o);
 	/* The last touch of the inode: until the reply the kernel holds the
 	 * file the request came from, so the inode cannot be forgotten;
 	 * after it, it can. */
-	fuse_reply_err(w->req, -r);
-
-	pthread_mutex_lock(&ws->lock);
-	LIST_REMOVE(w, link);
-	assert(ws->n > 0);
-	ws->n--;
-	pthread_cond_broadcast(&ws->gone);
-	pthread_mutex_unlock(&ws->lock);
-	pthread_mutex_destroy(&w->lock);
-	free(w);
-	return NULL;
+	fuse_reply_err(j->req, -r);
+	free(j);
 }
 
 /* Wait for want on o on a thread of its own, which replies; takes over
@@ -403,82 +327,16 @@ static void *waiter_main(void *arg)
 static int wait_start(fuse_req_t req, struct fs *fs, struct fs_inode *ino,
 		      struct fs_lock_owner *o, const struct lock_want *want)
 {
-	struct fs_lock_waits *ws = &fs->lock_waits;
-	struct fs_lock_wait *w = calloc(1, sizeof(*w));
-	pthread_attr_t attr;
-	pthread_t t;
+	struct lock_job *j = malloc(sizeof(*j));
 	int r;
 
-	if (!w)
+	if (!j)
 		return -ENOMEM;
-	w->req = req;
-	w->fs = fs;
-	w->ino = ino;
-	w->o = o;
-	w->want = *want;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_mutex_lock(&ws->lock);
-	if (ws->stop || ws->n >= WAITERS_MAX) {
-		pthread_mutex_unlock(&ws->lock);
-		pthread_mutex_destroy(&w->lock);
-		free(w);
-		return -ENOLCK;
-	}
-	ws->n++;
-	LIST_INSERT_HEAD(&ws->list, w, link);
-	pthread_mutex_unlock(&ws->lock);
-
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, WAITER_STACK);
-	r = -pthread_create(&t, &attr, waiter_main, w);
-	pthread_attr_destroy(&attr);
-	if (r) {
-		pthread_mutex_lock(&ws->lock);
-		LIST_REMOVE(w, link);
-		ws->n--;
-		pthread_cond_broadcast(&ws->gone);
-		pthread_mutex_unlock(&ws->lock);
-		pthread_mutex_destroy(&w->lock);
-		free(w);
-	}
+	*j = (struct lock_job){.req = req, .ino = ino, .o = o, .want = *want};
+	r = fs_wait_start(&fs->lock_waits, req, job_block, job_done, j);
+	if (r)
+		free(j);
 	return r;
-}
-
-static void wake_noop(int sig)
-{
-	(void)sig;
-}
-
-int fs_lock_waits_start(struct fs *fs)
-{
-	struct fs_lock_waits *ws = &fs->lock_waits;
-	struct sigaction sa;
-
-	pthread_mutex_init(&ws->lock, NULL);
-	pthread_cond_init(&ws->gone, NULL);
-	LIST_INIT(&ws->list);
-	ws->n = 0;
-	ws->stop = false;
-	/* No SA_RESTART: the waiting fcntl(2) or flock(2) returns EINTR. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = wake_noop;
-	sigemptyset(&sa.sa_mask);
-	return sigaction(wake_signal(), &sa, NULL) ? -errno : 0;
-}
-
-void fs_lock_waits_stop(struct fs *fs)
-{
-	struct fs_lock_waits *ws = &fs->lock_waits;
-	struct fs_lock_wait *w;
-
-	pthread_mutex_lock(&ws->lock);
-	ws->stop = true;
-	LIST_FOREACH(w, &ws->list, link)
-	wake(w);
-	while (ws->n)
-		pthread_cond_wait(&ws->gone, &ws->lock);
-	pthread_mutex_unlock(&ws->lock);
 }
 
 /* ---- the handlers ---- */

@@ -19,12 +19,12 @@
  *  - An owner is referenced by the list (one) and by each call using its
  *    descriptor; it is closed when the last reference goes, after it left
  *    the list (a flush of its process, the release of its file).
- *  - Blocking requests wait on threads of lock.c's own (struct
- *    fs_lock_waits), never on a FUSE worker, and end with EINTR when the
- *    kernel interrupts them (the caller got a signal).
+ *  - Blocking requests wait on threads of their own (lockwait.h), never
+ *    on a FUSE worker, and end with EINTR when the kernel interrupts
+ *    them (the caller got a signal).
  *
  * Invariants (asserted): refs > 0 while reachable; an owner in the list
- * is not dead; waits.n counts the waiter threads alive.
+ * is not dead.
  */
 #ifndef DFS_FS_LOCK_H
 #define DFS_FS_LOCK_H
@@ -42,26 +42,12 @@ struct fs_locks {
 	LIST_HEAD(, fs_lock_owner) owners;
 };
 
-/* Per mount (in struct fs): the threads of blocking requests. */
-struct fs_lock_waits {
-	pthread_mutex_t lock;
-	pthread_cond_t gone; /* a waiter ended */
-	LIST_HEAD(, fs_lock_wait) list;
-	unsigned n;
-	bool stop;
-};
-
 struct fs;
 struct fs_inode;
 
 void fs_locks_init(struct fs_locks *l);
 /* The inode is freed: close what is left (nothing can wait on it). */
 void fs_locks_destroy(struct fs_locks *l);
-
-/* The mount's waiter threads: set up (the wake-up signal), and at exit
- * interrupt every one still waiting and wait for them to end. */
-int fs_lock_waits_start(struct fs *fs);
-void fs_lock_waits_stop(struct fs *fs);
 
 /* A close(2) by the process owning `owner` (FUSE flush): its POSIX locks
  * on the file go, after what the file staged reached SOURCE. */

@@ -588,7 +588,7 @@ int main(int argc, char **argv)
 		goto out_unmount;
 	}
 
-	r = fs_lock_waits_start(&fs);
+	r = fs_waits_start(&fs.lock_waits);
 	if (r) {
 		fs_log(&fs, LOG_ERR, "cannot set up lock waits: %s", strerror(-r));
 		ret = 1;
@@ -601,7 +601,7 @@ int main(int argc, char **argv)
 		       "no committer thread (%s): each release fsyncs its file",
 		       strerror(-r));
 	r = fs_loop_run(&fs, se, &cmd);
-	fs_lock_waits_stop(&fs); /* no reply may follow the session */
+	fs_waits_stop(&fs.lock_waits); /* no reply may follow the session */
 	session_commit_stop(&fs.host);
 	/* The loop's status is the signal that stopped it, or an error
 	 * reading /dev/fuse; either way the data is what matters now. */
