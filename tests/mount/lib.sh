@@ -137,7 +137,8 @@ dfs_mount() { # SRC MNT [ARGS...]
 	if [ -n "${DFS_VALGRIND:-}" ]; then
 		command -v valgrind >/dev/null || skip "no valgrind"
 		run=(valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite
-			--errors-for-leak-kinds=definite "$DFS_BIN")
+			--errors-for-leak-kinds=definite
+			--suppressions="$(dirname "${BASH_SOURCE[0]}")/valgrind.supp" "$DFS_BIN")
 	fi
 	mkdir -p "$src" "$mnt"
 	"${run[@]}" -f "$@" "$src" "$mnt" >>"$DFS_LOG" 2>&1 &

@@ -3,7 +3,8 @@
  * locker.c - takes and tests file locks for t_locks.sh.
  *
  *   locker try   KIND TYPE FILE [START LEN]  one attempt: prints locked
- *                                            (exit 0) or busy (exit 1)
+ *                                            (exit 0; the lock let go at
+ *                                            once) or busy (exit 1)
  *   locker wait  KIND TYPE FILE              waits: prints locked (0), or
  *                                            eintr (3) on SIGUSR1
  *   locker hold  KIND TYPE FILE READY [START LEN]
@@ -30,11 +31,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+/* TYPE 'w', 'r', or 'u' to let go. */
 static int take(int fd, const char *kind, char type, off_t start, off_t len, int wait)
 {
 	if (!strcmp(kind, "flock"))
-		return flock(fd, (type == 'w' ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB));
-	struct flock fl = {.l_type = type == 'w' ? F_WRLCK : F_RDLCK,
+		return flock(fd, (type == 'w' ? LOCK_EX : type == 'u' ? LOCK_UN : LOCK_SH) |
+				     (wait ? 0 : LOCK_NB));
+	struct flock fl = {.l_type = type == 'w' ? F_WRLCK : type == 'u' ? F_UNLCK : F_RDLCK,
 			   .l_whence = SEEK_SET,
 			   .l_start = start,
 			   .l_len = len};
@@ -124,6 +127,12 @@ int main(int argc, char **argv)
 		die("open");
 	if (!strcmp(op, "try")) {
 		if (!take(fd, kind, type, start, len, 0)) {
+			/* Let go before exiting: a lock taken through the
+			 * mount would otherwise last until the kernel's
+			 * release of the file, after the exit, and meet the
+			 * next try. */
+			if (take(fd, kind, 'u', start, len, 0))
+				die("unlock");
 			printf("locked\n");
 			return 0;
 		}
