@@ -110,7 +110,6 @@ static ssize_t fi_pwrite(void *arg, int fd, const void *buf, size_t len, off_t o
 		if (slot >= 0) {
 			fi->dlog[slot].start = start;
 			fi->dlog[slot].end = end;
-			fi->dlog[slot].len = len;
 		}
 		pthread_mutex_unlock(&fi->lock);
 	}

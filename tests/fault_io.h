@@ -47,11 +47,10 @@ struct fault_io {
 	int in_direct, max_in_direct; /* O_DIRECT pwrites inside the table now, the most */
 	size_t max_direct_len;	      /* the longest O_DIRECT pwrite */
 	/* The first FI_LOG O_DIRECT pwrites: when each ran (CLOCK_MONOTONIC,
-	 * ns, from after the gate to its return) and its length. */
+	 * ns, from after the gate to its return). */
 #define FI_LOG 64
 	struct {
 		unsigned long long start, end;
-		size_t len;
 	} dlog[FI_LOG];
 	int ndlog;
 };

@@ -50,16 +50,24 @@ static int fake_counts(void *arg, struct dfs_dev_counts *c)
 
 static struct dfs_engine *peng;
 
-static void pace_setup(void)
+/* The fixture's engine (eng, over fio) with windows of buf_size and the
+ * fake disk's counters. */
+static void pace_engine(size_t buf_size)
 {
 	struct dfs_engine_opts o;
 
-	memset(&other, 0, sizeof(other));
 	setup_opts(&o);
+	o.buf_size = buf_size;
 	o.dev_counts = fake_counts;
 	o.dev_arg = &peng;
 	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
 	peng = eng;
+}
+
+static void pace_setup(void)
+{
+	memset(&other, 0, sizeof(other));
+	pace_engine(MiB);
 }
 
 #define NFILES 3
@@ -196,18 +204,12 @@ END_TEST
 START_TEST(test_grains)
 {
 	const size_t win = 4 * DFS_PACE_GRAIN;
-	struct dfs_engine_opts o;
 	char path[4200], *buf = malloc(2 * win);
 	struct dfs_file *f;
 
-	dfs_engine_destroy(eng);
+	dfs_engine_destroy(eng); /* the fixture's, with windows of a grain */
 	fault_io_destroy(&fio);
-	setup_opts(&o);
-	o.buf_size = win;
-	o.dev_counts = fake_counts;
-	o.dev_arg = &peng;
-	ck_assert_int_eq(dfs_engine_create(&o, &eng), 0);
-	peng = eng;
+	pace_engine(win);
 	tu_pattern(buf, 2 * win, 0, 34);
 
 	f = ecreate(path, sizeof(path), "alone");

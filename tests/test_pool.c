@@ -200,14 +200,6 @@ START_TEST(test_buffers_reused)
 }
 END_TEST
 
-/*
- * Buffers lent outside the pool (a request thread's receive buffer) are
- * counted within the cap while the pool keeps four: with an 8-buffer cap
- * and three lent, the pool hands out five and then none; a lent one
- * given back makes room for one more, and a free pool buffer is the one
- * lent when the pool has any.  With a 6-buffer cap and three lent, only
- * two count: the pool keeps four.
- */
 /* An engine of cap buffers of 1 MiB with lent of them lent out (into
  * lent[]): the pool hands out exactly want buffers, then none. */
 static struct dfs_engine *lent_engine(unsigned cap, char **lent, unsigned nlent, unsigned want)
@@ -231,6 +223,14 @@ static struct dfs_engine *lent_engine(unsigned cap, char **lent, unsigned nlent,
 	return e;
 }
 
+/*
+ * Buffers lent outside the pool (a request thread's receive buffer) are
+ * counted within the cap while the pool keeps four: with an 8-buffer cap
+ * and three lent, the pool hands out five and then none; a lent one
+ * given back makes room for one more, and a free pool buffer is the one
+ * lent when the pool has any.  With a 6-buffer cap and three lent, only
+ * two count: the pool keeps four.
+ */
 START_TEST(test_lent_counted)
 {
 	struct dfs_engine *e;

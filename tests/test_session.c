@@ -255,7 +255,7 @@ static void *open_main(void *arg)
 	return NULL;
 }
 
-/* Has the call not returned within 200 ms? */
+/* For tu_stays_false: has the call returned? */
 static bool call_returned(void *c)
 {
 	return atomic_load(&((struct call *)c)->done);

@@ -538,7 +538,7 @@ static void usage(FILE *out)
 		"  -w SECONDS     how long to wait for a TARGET to appear (default 10), or\n"
 		"                 on the mount root for a copy to begin, or with --verify\n"
 		"                 for DEST to reach the disk (default: as long as it takes)\n"
-		"  -s SIZE        the copy's total size (K, M, G, T: powers of 1024): show\n"
+		"  -s SIZE        the copy's total size (K, M, G, T, P: powers of 1024): show\n"
 		"                 a percentage, a bar and an ETA; one TARGET only\n"
 		"  --of SOURCE    the total is SOURCE's size (a directory: its files'); at\n"
 		"                 the end the copy must be that size\n"

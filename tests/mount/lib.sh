@@ -14,8 +14,8 @@
 #   dfs_mount_held SRC MNT GATE [ARGS...]
 #                                 dfs_mount with the fsync-holding shim
 #                                 (holdsync.c): fsyncs wait while GATE
-#                                 exists; held counts them, stuck lets them
-#                                 go and fails
+#                                 exists; held counts them, and fail lets
+#                                 them go
 #
 # Everything mounted, attached or started here is undone by the EXIT trap,
 # even when a test fails: filesystems a test froze (listed in FROZEN) are
@@ -43,6 +43,9 @@ skip() {
 }
 fail() {
 	echo "FAIL: $*" >&2
+	# A request the daemon has taken cannot be killed: let fsyncs held at
+	# a gate (dfs_mount_held) go, so the cleanup's unmount does not wait.
+	[ -z "${HOLD_GATE:-}" ] || rm -f "$HOLD_GATE"
 	exit 1
 }
 # The steps of wait_for and stays_false: how many in SECONDS (fractions too).
@@ -291,10 +294,4 @@ dfs_mount_preloaded() { # SHIM SRC MNT [ARGS...]
 # How many fsyncs have waited at the gate.
 held() {
 	if [ -f "$HOLD_GATE.held" ]; then wc -l <"$HOLD_GATE.held"; else echo 0; fi
-}
-# A request the daemon has taken cannot be killed: let the fsyncs go
-# before failing, so a stuck call ends and the failure comes at once.
-stuck() {
-	rm -f "$HOLD_GATE"
-	fail "$*"
 }

@@ -35,20 +35,7 @@ hold() { # OP KIND TYPE FILE [START LEN]
 	HOLDERS+=("$HELD")
 	for _ in $(seq 100); do
 		[ -e "$ready" ] && { rm -f "$ready"; return 0; }
-		if ! kill -0 "$HELD" 2>/dev/null; then
-			# A lock a try took through a mount is let go when the
-			# kernel's release of its file arrives, after the try
-			# has exited: until then, take it again.
-			grep -q "Resource temporarily unavailable" "$T/holder.out" ||
-				fail "holder $op $* exited: $(cat "$T/holder.out")"
-			if [ "$op" = writeunlock ]; then
-				"$L" "$op" "$1" "$2" "$ready" >"$T/holder.out" 2>&1 &
-			else
-				"$L" "$op" "$1" "$2" "$3" "$ready" "${@:4}" >"$T/holder.out" 2>&1 &
-			fi
-			HELD=$!
-			HOLDERS+=("$HELD")
-		fi
+		kill -0 "$HELD" 2>/dev/null || fail "holder $op $* exited: $(cat "$T/holder.out")"
 		sleep 0.05
 	done
 	fail "holder $op $* did not lock within 5 s: $(cat "$T/holder.out")"

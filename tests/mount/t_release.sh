@@ -23,7 +23,7 @@ quick() { # WHAT COMMAND...
 		wait "$pid" || true
 		fail "$what waited for another release's fsync"
 	fi
-	wait "$pid" || stuck "$what failed"
+	wait "$pid" || fail "$what failed"
 }
 read_f() { cat "$mnt/f" >"$T/read"; }
 append_f() { dd if="$T/c" of="$mnt/f" oflag=append conv=notrunc status=none; }
@@ -35,18 +35,18 @@ cp "$T/a" "$mnt/f"
 touch "$gate"
 quick "cp (its own release's fsync)" cp "$T/b" "$mnt/f"
 for _ in $(seq 100); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
-[ "$(held)" -ge 1 ] || stuck "the release never reached its fsync"
-state=$(attr "$mnt/f" state) || stuck "the state attribute waited for the fsync"
-[ "$state" = syncing ] || stuck "state is '$state' while the release fsyncs, not syncing"
+[ "$(held)" -ge 1 ] || fail "the release never reached its fsync"
+state=$(attr "$mnt/f" state) || fail "the state attribute waited for the fsync"
+[ "$state" = syncing ] || fail "state is '$state' while the release fsyncs, not syncing"
 
 # The same file, meanwhile: none of these may wait for that fsync.
 quick "an open for reading" read_f
-cmp -s "$T/read" "$T/b" || stuck "read during the fsync differs from what was written"
+cmp -s "$T/read" "$T/b" || fail "read during the fsync differs from what was written"
 quick "a truncate" truncate -s 500000 "$mnt/f"
-[ "$(stat -c %s "$mnt/f")" -eq 500000 ] || stuck "size after truncate: $(stat -c %s "$mnt/f")"
+[ "$(stat -c %s "$mnt/f")" -eq 500000 ] || fail "size after truncate: $(stat -c %s "$mnt/f")"
 head -c 70000 /dev/urandom >"$T/c"
 quick "an open for appending" append_f
-[ -f "$gate" ] || stuck "the gate went away: nothing was held"
+[ -f "$gate" ] || fail "the gate went away: nothing was held"
 { head -c 500000 "$T/b"; cat "$T/c"; } >"$T/want"
 
 # Let the fsyncs go: everything ends durable, exact and uncached.
