@@ -48,19 +48,20 @@ fail() {
 	[ -z "${HOLD_GATE:-}" ] || rm -f "$HOLD_GATE"
 	exit 1
 }
-# The steps of wait_for and stays_false: how many in SECONDS (fractions too).
-_steps() { awk -v s="$1" 'BEGIN { n = int(s * 20); print n < 1 ? 1 : n }'; }
-# Wait for an event: run CMD every 50 ms until it succeeds; 1 if it has not
-# within SECONDS (then the caller fails, saying what did not happen).
+# Microseconds in SECONDS (fractions too).
+_usecs() { awk -v s="$1" 'BEGIN { printf "%d", s * 1000000 }'; }
+# Wait for an event: run CMD every 50 ms until it succeeds; 1 if it has
+# not within SECONDS of wall time (then the caller fails, saying what did
+# not happen).
 wait_for() { # SECONDS CMD...
-	local i n
-	n=$(_steps "$1")
+	local end now
+	end=$((${EPOCHREALTIME/[.,]/} + $(_usecs "$1")))
 	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
+	until "$@"; do
+		now=${EPOCHREALTIME/[.,]/}
+		[ "$now" -lt "$end" ] || return 1
 		sleep 0.05
 	done
-	"$@"
 }
 # Something must not happen: CMD (true when it has) is run every 50 ms for
 # SECONDS, and the test fails the first time it is true, naming WHAT and
@@ -68,7 +69,7 @@ wait_for() { # SECONDS CMD...
 # watch longer, never pass it for something that happened.
 stays_false() { # SECONDS WHAT CMD...
 	local secs=$1 what=$2 i n
-	n=$(_steps "$secs")
+	n=$(awk -v s="$secs" 'BEGIN { n = int(s * 20); print n < 1 ? 1 : n }')
 	shift 2
 	for ((i = 0; i < n; i++)); do
 		! "$@" || fail "$what (within $secs s)"
@@ -78,6 +79,14 @@ stays_false() { # SECONDS WHAT CMD...
 }
 assert_eq() { # GOT WANT WHAT
 	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
+}
+# True once FILE has at least BYTES (false while it does not exist).
+size_at_least() { # FILE BYTES
+	[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ]
+}
+# True once process PID has gone.
+gone() { # PID
+	! kill -0 "$1" 2>/dev/null
 }
 
 [ "$(id -u)" -eq 0 ] || skip "mount tests run as root"
@@ -97,7 +106,7 @@ declare -a AT_EXIT=()
 declare -A SYSCTL_OLD=() # /proc/sys path -> value before the test
 
 _cleanup() {
-	local rc=$? m pid i
+	local rc=$? m pid
 	set +e
 	for m in "${FROZEN[@]}"; do fsfreeze -u "$m" 2>/dev/null; done
 	exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- # a failed test's open files keep mounts busy
@@ -106,8 +115,7 @@ _cleanup() {
 	done
 	for m in "${!DFS_PID[@]}"; do
 		pid=${DFS_PID[$m]}
-		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+		wait_for 10 gone "$pid" || kill -KILL "$pid"
 	done
 	for m in "${AT_EXIT[@]}"; do eval "$m"; done
 	for m in "${LOOP_MNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m"; done
@@ -135,7 +143,7 @@ mounted() { # MNT
 # With DFS_VALGRIND=1 the daemon runs under valgrind memcheck: an invalid
 # access or a definite leak makes it exit 99, which dfs_umount returns.
 dfs_mount() { # SRC MNT [ARGS...]
-	local src=$1 mnt=$2 pid i run=("$DFS_BIN")
+	local src=$1 mnt=$2 pid run=("$DFS_BIN")
 	shift 2
 	if [ -n "${DFS_VALGRIND:-}" ]; then
 		command -v valgrind >/dev/null || skip "no valgrind"
@@ -147,18 +155,15 @@ dfs_mount() { # SRC MNT [ARGS...]
 	"${run[@]}" -f "$@" "$src" "$mnt" >>"$DFS_LOG" 2>&1 &
 	pid=$!
 	DFS_PID[$mnt]=$pid
-	for i in $(seq 300); do
-		if mounted "$mnt"; then
-			# The kernel answers a first request only after the
-			# daemon's init, which logs what it took: callers may
-			# read the log from here on.
-			stat "$mnt" >/dev/null 2>&1 || true
-			return 0
-		fi
-		kill -0 "$pid" 2>/dev/null || { unset "DFS_PID[$mnt]"; fail "directfs exited before mounting $mnt"; }
-		sleep 0.1
-	done
-	fail "directfs did not mount $mnt within 30 s"
+	# Mounted, or the daemon gone: a daemon that exits fails at once.
+	wait_for 30 _up_or_gone "$mnt" "$pid" || fail "directfs did not mount $mnt within 30 s"
+	mounted "$mnt" || { unset "DFS_PID[$mnt]"; fail "directfs exited before mounting $mnt"; }
+	# The kernel answers a first request only after the daemon's init,
+	# which logs what it took: callers may read the log from here on.
+	stat "$mnt" >/dev/null 2>&1 || true
+}
+_up_or_gone() { # MNT PID
+	mounted "$1" || gone "$2"
 }
 
 # In a private mount namespace (unshare -m), make the build installed
@@ -201,9 +206,8 @@ dfs_pid() { # MNT
 
 # Wait (up to 120 s) for a daemon to exit; its exit status.
 dfs_wait() { # MNT
-	local pid=${DFS_PID[$1]} i rc=0
-	for i in $(seq 1200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && fail "directfs for $1 still running 120 s after unmount"
+	local pid=${DFS_PID[$1]} rc=0
+	wait_for 120 gone "$pid" || fail "directfs for $1 still running 120 s after unmount"
 	wait "$pid" 2>/dev/null || rc=$?
 	unset "DFS_PID[$1]"
 	[ $rc -eq 127 ] && rc=0 # not our child (a daemon that forked): status unknown
@@ -211,12 +215,8 @@ dfs_wait() { # MNT
 }
 
 dfs_umount() { # MNT
-	local mnt=$1 i
-	for i in $(seq 50); do
-		fusermount3 -u "$mnt" 2>/dev/null && break
-		sleep 0.1
-	done
-	mounted "$mnt" && fusermount3 -uz "$mnt"
+	local mnt=$1
+	wait_for 5 fusermount3 -u "$mnt" 2>/dev/null || ! mounted "$mnt" || fusermount3 -uz "$mnt"
 	dfs_wait "$mnt"
 }
 
@@ -245,6 +245,10 @@ loop_fs() { # TYPE MIB SECTOR DIR
 }
 
 # A progress attribute: the value of user.directfs.NAME (10 s at most).
+# True while PATH's progress attribute NAME reads VALUE.
+attr_is() { # PATH NAME VALUE
+	[ "$(attr "$1" "$2" 2>/dev/null)" = "$3" ]
+}
 attr() { # PATH NAME
 	timeout 10 getfattr --absolute-names --only-values -n "user.directfs.$2" "$1"
 }
@@ -253,11 +257,8 @@ attr() { # PATH NAME
 # committed (durable, its pages dropped).  A small file passes through the
 # page cache between its close and its group commit, a few milliseconds.
 dfs_settled() { # MNT
-	for _ in $(seq 100); do
-		[ "$(attr "$1" state)" = idle ] && return 0
-		sleep 0.1
-	done
-	fail "$1: not idle 10 s after the last close (state $(attr "$1" state))"
+	wait_for 10 attr_is "$1" state idle ||
+		fail "$1: not idle 10 s after the last close (state $(attr "$1" state))"
 }
 
 # Resident pages of files (fincore), summed.

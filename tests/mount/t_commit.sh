@@ -24,13 +24,13 @@ for i in $(seq 40); do
 	[ "$(attr "$mnt/batch/b$i" durable)" -lt $((i * 997)) ] && pending=$((pending + 1))
 done
 [ "$pending" -ge 1 ] || fail "every file of the batch is durable while its commit is held"
-[ "$(attr "$mnt/batch/b1" state)" = syncing ] || fail "state of a held file: $(attr "$mnt/batch/b1" state)"
+assert_eq "$(attr "$mnt/batch/b1" state)" syncing "state of a held file"
 
 # fsync of another file does not wait for the batch.
 head -c 5000 /dev/urandom >"$T/solo"
 timeout 10 dd if="$T/solo" of="$mnt/solo" conv=fsync status=none ||
 	fail "fsync of another file waited for the held batch"
-[ "$(attr "$mnt/solo" durable)" -eq 5000 ] || fail "solo not durable after its fsync: $(attr "$mnt/solo" durable)"
+assert_eq "$(attr "$mnt/solo" durable)" 5000 "solo's durable after its fsync"
 echo "held: $(held) fsync(s); $pending of 40 files not yet durable; cp -r, sync and another file's fsync returned"
 
 rm "$gate"
@@ -39,10 +39,10 @@ wait_for 20 mount_idle ||
 	fail "the mount is not idle 20 s after the committer went on: $(attr "$mnt" state)"
 for i in $(seq 40); do
 	f=$mnt/batch/b$i
-	[ "$(attr "$f" durable)" -eq $((i * 997)) ] || fail "$f: durable $(attr "$f" durable) of $((i * 997))"
-	[ "$(attr "$f" state)" = idle ] || fail "$f: state $(attr "$f" state)"
+	assert_eq "$(attr "$f" durable)" $((i * 997)) "$f: durable"
+	assert_eq "$(attr "$f" state)" idle "$f: state"
 done
-[ "$(resident "$src"/batch/* "$src/solo")" -eq 0 ] || fail "$(resident "$src"/batch/* "$src/solo") pages resident"
+assert_eq "$(resident "$src"/batch/* "$src/solo")" 0 "pages of the batch and solo resident"
 same_file "$T/solo" "$src/solo"
 diff -r "$T/batch" "$src/batch" || fail "the batch differs on SOURCE"
 echo "after the commit: 40 files durable and uncached"
@@ -58,15 +58,14 @@ echo many >"$gate"
 cp -r "$T/many" "$mnt/" &
 cp_pid=$!
 wait_for 10 held_some || fail "no fsync of the copy was held within 10 s"
-cp_done() { ! kill -0 "$cp_pid" 2>/dev/null; }
-stays_false 2 "cp -r of 200 files finished while their commits were held" cp_done
+stays_false 2 "cp -r of 200 files finished while their commits were held" gone "$cp_pid"
 fds=$(ls "/proc/$(dfs_pid "$mnt")/fd" | wc -l)
 [ "$fds" -le 100 ] || fail "the daemon holds $fds descriptors while the commit is held"
 rm "$gate"
 wait "$cp_pid" || fail "cp -r failed once the commit went on"
 wait_for 20 mount_idle || fail "the mount is not idle 20 s after the committer went on"
 for i in $(seq 200); do
-	[ "$(attr "$mnt/many/m$i" durable)" -eq 3000 ] || fail "many/m$i: durable $(attr "$mnt/many/m$i" durable)"
+	assert_eq "$(attr "$mnt/many/m$i" durable)" 3000 "many/m$i: durable"
 done
 diff -r "$T/many" "$mnt/many" || fail "the 200 files read back wrong"
 echo "a held commit: the copy waited with $fds daemon descriptors; then 200 files durable"

@@ -92,7 +92,7 @@ echo "differences named: ok (last byte, short, missing, extra, symlink, type, no
 "$DFS_SLOWWRITE" "$mnt/slow" $((6 << 20)) 262144 60 5 >/dev/null &
 wpid=$!
 "$DFS_SLOWWRITE" - $((6 << 20)) 262144 0 5 >"$data/slow"
-for _ in $(seq 100); do [ -e "$mnt/slow" ] && break; sleep 0.02; done
+wait_for 5 test -e "$mnt/slow" || fail "the slow writer has not created $mnt/slow"
 verify "$data/slow" "$mnt/slow" >"$T/v.out" 2>"$T/v.err" || fail "--verify of a copy in progress: $(cat "$T/v.out" "$T/v.err")"
 kill -0 $wpid 2>/dev/null && fail "--verify ended while the writer was still writing"
 wait $wpid || fail "slowwrite failed"
@@ -102,7 +102,7 @@ mkdir "$mnt/t2" "$data/t2"
 "$DFS_SLOWWRITE" - $((3 << 20)) 262144 0 6 >"$data/t2/s"
 "$DFS_SLOWWRITE" "$mnt/t2/s" $((3 << 20)) 262144 60 6 >/dev/null &
 wpid=$!
-for _ in $(seq 100); do [ -e "$mnt/t2/s" ] && break; sleep 0.02; done
+wait_for 5 test -e "$mnt/t2/s" || fail "the slow writer has not created $mnt/t2/s"
 verify "$data/t2" "$mnt/t2" >"$T/v.out" 2>"$T/v.err" || fail "--verify of a tree in progress: $(cat "$T/v.out" "$T/v.err")"
 kill -0 $wpid 2>/dev/null && fail "--verify of a tree ended while its file was written"
 wait $wpid

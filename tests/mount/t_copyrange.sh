@@ -26,11 +26,11 @@ sampler=$!
 cp "$mnt/a" "$mnt/b"
 kill -TERM $sampler
 wait $sampler
-[ "$(cat "$T/max")" = 0 ] || fail "cp inside the mount: $(cat "$T/max") pages of the source cached in the mount"
+assert_eq "$(cat "$T/max")" 0 "cp inside the mount: pages of the source cached in the mount"
 grep -q "copy_file_range ino=" "$DFS_LOG" || fail "cp inside the mount sent no copy_file_range"
 dfs_settled "$mnt"
-[ "$(resident "$src/a" "$src/b")" = 0 ] || fail "cp inside the mount: $(resident "$src/a" "$src/b") pages on SOURCE"
-[ "$(attr "$mnt/b" durable)" = $((64 << 20)) ] || fail "b: durable $(attr "$mnt/b" durable)"
+assert_eq "$(resident "$src/a" "$src/b")" 0 "cp inside the mount: pages on SOURCE"
+assert_eq "$(attr "$mnt/b" durable)" $((64 << 20)) "b: durable"
 cmp "$T/data" "$src/b" || fail "b differs from a"
 echo "cp inside the mount: ok (copy_file_range, nothing cached, durable, intact)"
 

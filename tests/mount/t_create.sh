@@ -53,7 +53,7 @@ n=$(grep -c "create $src/d/path1: Too many open files: the daemon is out of file
 [ "$n" -eq 1 ] || { cat "$DFS_LOG"; fail "EMFILE logged $n times for 21 failed creates, want once"; }
 # Descriptors back: the same names (O_EXCL) can be made, so none is left.
 for i in $(seq 20); do sh -C -c "echo y >'$mnt/d/path$i'" || fail "path$i cannot be created afterwards"; done
-[ "$(cat "$src/d/path7")" = y ] || fail "path7 holds $(cat "$src/d/path7")"
+assert_eq "$(cat "$src/d/path7")" y "what path7 holds"
 rm -f "$mnt"/d/path*
 dfs_umount "$mnt"
 echo "failed creates (no descriptor for the new inode): nothing left behind"
@@ -66,7 +66,7 @@ echo direct >"$gate"
 tries direct
 rm -f "$gate" "$gate.hits"
 echo z >"$mnt/d/direct1" || fail "no create once the engine may open again"
-[ "$(cat "$src/d/direct1")" = z ] || fail "direct1 holds $(cat "$src/d/direct1")"
+assert_eq "$(cat "$src/d/direct1")" z "what direct1 holds"
 dfs_umount "$mnt"
 echo "failed creates (engine open refused): nothing left behind"
 

@@ -84,13 +84,12 @@ head -c $((20 << 20)) /dev/urandom >"$T/data"
 timeout 60 mount -t directfs "$src" "$mnt" || fail "mount -t directfs: exit $?"
 mounted "$mnt" || fail "mount -t directfs: $(findmnt -n "$mnt" || echo nothing mounted)"
 pid=$(attr "$mnt" pid)
-[ "$(readlink "/proc/$pid/exe")" = /usr/bin/directfs ] ||
-	fail "the daemon is $(readlink "/proc/$pid/exe"), not the package's"
+assert_eq "$(readlink "/proc/$pid/exe")" /usr/bin/directfs "the daemon's executable"
 cp "$T/data" "$mnt/data"
 timeout 120 umount "$mnt" || fail "umount: exit $?"
 [ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
 	fail "umount returned with the daemon (pid $pid) still running"
-[ "$(resident "$src/data")" -eq 0 ] || fail "$(resident "$src/data") pages of the copy resident"
+assert_eq "$(resident "$src/data")" 0 "pages of the copy resident"
 same_file "$T/data" "$src/data"
 echo "installed: ok (mount -t directfs, cp of 20 MiB, umount; /usr/bin/directfs was the daemon)"
 

@@ -67,16 +67,12 @@ head -c $((20 << 20)) /dev/urandom >"$T/data"
 in_root directfs -o allow_other /s /m || fail "the installed directfs did not mount"
 mounted "$root/m" || fail "nothing mounted at $root/m"
 pid=$(attr "$root/m" pid)
-[ "$(readlink "/proc/$pid/exe")" = "$root/usr/bin/directfs" ] ||
-	fail "the daemon is $(readlink "/proc/$pid/exe"), not the package's"
+assert_eq "$(readlink "/proc/$pid/exe")" "$root/usr/bin/directfs" "the daemon's executable"
 lib=$(in_root sh -c 'readlink -f "$(dpkg -L libfuse3-4 | grep "/libfuse3\.so\.4$")"')
 grep -qF "$lib" "/proc/$pid/maps" || fail "the daemon has not loaded trixie's $lib"
 cp "$T/data" "$root/m/data"
-for i in $(seq 100); do # the commit follows the release within milliseconds
-	[ "$(attr "$root/m/data" durable)" = $((20 << 20)) ] && break
-	sleep 0.1
-done
-[ "$(attr "$root/m/data" durable)" = $((20 << 20)) ] || fail "durable $(attr "$root/m/data" durable) after 10 s"
+# The commit follows the release within milliseconds.
+wait_for 10 attr_is "$root/m/data" durable $((20 << 20)) || fail "durable $(attr "$root/m/data" durable) after 10 s"
 out=$("$DFS_MAPCHECK" shared "$root/m/data") || fail "shared mapping through the package's daemon: $out"
 in_root umount.directfs /m || fail "umount.directfs: exit $?"
 [ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||

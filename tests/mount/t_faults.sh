@@ -12,6 +12,8 @@
 loop_fs ext4 48 512 "$T/small"
 src=$T/small/src mnt=$T/mnt
 mkdir -p "$src"
+avail_kib() { df --output=avail -k "$src" | tail -n 1; }
+free_kib() { [ "$(avail_kib)" -ge "$1" ]; } # KIB: true once that much is free
 dfs_mount "$src" "$mnt"
 head -c 5000000 /dev/urandom >"$T/before"
 cp "$T/before" "$mnt/before"
@@ -24,12 +26,7 @@ same_file "$T/before" "$mnt/before"
 rm "$mnt/fill"
 # Deleting the failed file frees its space at once, as on a local disk
 # (its release error is not kept for a file that can never be opened).
-for _ in $(seq 50); do
-	avail=$(df --output=avail -k "$src" | tail -n 1)
-	[ "$avail" -ge 30000 ] && break
-	sleep 0.1
-done
-[ "$avail" -ge 30000 ] || fail "deleting the failed file freed nothing: ${avail} KiB free"
+wait_for 5 free_kib 30000 || fail "deleting the failed file freed nothing: $(avail_kib) KiB free"
 head -c 20000000 /dev/urandom >"$T/after"
 cp "$T/after" "$mnt/after" || fail "a 20 MB copy after deleting the failed file"
 same_file "$T/after" "$src/after"
@@ -41,13 +38,7 @@ rm "$mnt/after"
 head -c 60000000 /dev/urandom >"$T/big"
 mkdir -p "$T/tarsrc" && cp "$T/big" "$T/tarsrc/big" && tar -C "$T/tarsrc" -cf "$T/big.tar" big
 space_back() { # WHAT
-	local avail
-	for _ in $(seq 50); do
-		avail=$(df --output=avail -k "$src" | tail -n 1)
-		[ "$avail" -ge 30000 ] && return 0
-		sleep 0.1
-	done
-	fail "$1: deleting the partial file freed nothing: $avail KiB free"
+	wait_for 5 free_kib 30000 || fail "$1: deleting the partial file freed nothing: $(avail_kib) KiB free"
 }
 tool_enospc() { # WHAT CMD...
 	local what=$1 out

@@ -26,7 +26,7 @@ done
 cp -r "$T/tree" "$mnt/" 2>"$T/cp.err" || fail "cp -r of 3,000 files: $(head -n 3 "$T/cp.err")"
 n=$(find "$src/tree" -type f | wc -l)
 [ "$n" -eq 3000 ] || fail "$n of 3000 files arrived"
-[ "$(cat "$src/tree/d30/f1")" = 30 ] || fail "d30/f1 holds $(cat "$src/tree/d30/f1")"
+assert_eq "$(cat "$src/tree/d30/f1")" 30 "what d30/f1 holds"
 diff -r "$T/tree" "$mnt/tree" || fail "the tree differs through the mount"
 echo "3,000 files copied under 'ulimit -Sn 1024'; daemon soft limit $soft"
 dfs_umount "$mnt"

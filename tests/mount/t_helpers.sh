@@ -45,7 +45,7 @@ direct_sha() { # FILE: its sha256, read without the page cache
 	dd if="$1" iflag=direct bs=1M status=none | sha256sum | cut -d' ' -f1
 }
 on_disk() { # DATA BACKING: BACKING holds DATA, with no page resident
-	[ "$(resident "$2")" -eq 0 ] || fail "$2: $(resident "$2") pages resident"
+	assert_eq "$(resident "$2")" 0 "$2: pages resident"
 	[ "$(direct_sha "$2")" = "$(sha "$1")" ] || fail "$2 differs from $1"
 }
 
@@ -132,15 +132,12 @@ for i in 2 3; do
 	wpid[$i]=$!
 done
 sz() { stat -c %s "$1" 2>/dev/null || echo 0; }
-for k in $(seq 100); do
-	[ "$(sz "$T/mnt2/slow")" -ge $((2 << 20)) ] && [ "$(sz "$T/src3/slow")" -ge $((1 << 20)) ] && break
-	sleep 0.05
-done
+both_grown() { size_at_least "$T/mnt2/slow" $((2 << 20)) && size_at_least "$T/src3/slow" $((1 << 20)); }
+wait_for 5 both_grown || : # the checks below say which did not
 [ "$(sz "$T/src3/slow")" -ge $((1 << 20)) ] ||
 	fail "default buffer_size: $(sz "$T/src3/slow") bytes on SOURCE during the write, want 1M"
 kill -0 "${wpid[2]}" 2>/dev/null || fail "fstab buffer_size=4M: the writer finished first; slow it down"
-[ "$(sz "$T/src2/slow")" = 0 ] ||
-	fail "fstab buffer_size=4M not in effect: $(sz "$T/src2/slow") bytes on SOURCE during the write"
+assert_eq "$(sz "$T/src2/slow")" 0 "fstab buffer_size=4M: bytes on SOURCE during the write"
 for i in 2 3; do wait "${wpid[$i]}" || fail "slowwrite into $T/mnt$i: exit $?"; done
 for i in 2 3 4; do
 	umount_waits "$T/mnt$i"

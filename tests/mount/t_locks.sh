@@ -33,15 +33,16 @@ hold() { # OP KIND TYPE FILE [START LEN]
 	fi
 	HELD=$!
 	HOLDERS+=("$HELD")
-	for _ in $(seq 100); do
-		[ -e "$ready" ] && { rm -f "$ready"; return 0; }
-		kill -0 "$HELD" 2>/dev/null || fail "holder $op $* exited: $(cat "$T/holder.out")"
-		sleep 0.05
-	done
-	fail "holder $op $* did not lock within 5 s: $(cat "$T/holder.out")"
+	wait_for 5 ready_or_gone "$ready" "$HELD" ||
+		fail "holder $op $* did not lock within 5 s: $(cat "$T/holder.out")"
+	[ -e "$ready" ] || fail "holder $op $* exited: $(cat "$T/holder.out")"
+	rm -f "$ready"
 }
+ready_or_gone() { [ -e "$1" ] || gone "$2"; } # READY-FILE PID
 unhold() { kill -KILL "$HELD"; wait "$HELD" 2>/dev/null || true; }
 try() { timeout 10 "$L" try "$@" 2>&1 || true; }
+# True once a try of KIND w on FILE takes the lock (its answer kept in got).
+let_go() { got=$(try "$1" w "$2"); [ "$got" = locked ]; } # KIND FILE
 place() { case $1 in src) echo "$src" ;; m1) echo "$m1" ;; m2) echo "$m2" ;; esac; }
 
 # The matrix: holder (kind, type, place) against a try (kind, type,
@@ -67,11 +68,9 @@ for hk in posix ofd flock; do
 			# (A try lets go of what it took before it exits.)
 			for tp in src m1 m2; do
 				got=$(try $hk w "$(place $tp)/f")
-				for _ in $(seq 50); do
-					[ "$got" = locked ] || [ $hk = posix ] || [ $hp = src ] && break
-					sleep 0.1
-					got=$(try $hk w "$(place $tp)/f")
-				done
+				if [ "$got" != locked ] && [ $hk != posix ] && [ $hp != src ]; then
+					wait_for 5 let_go $hk "$(place $tp)/f" || : # the matrix shows it
+				fi
 				echo "$hk $ht $hp killed / $hk w $tp: $got"
 			done
 		done
@@ -142,7 +141,7 @@ waiter_gone() { ! kill -0 $waiter 2>/dev/null; }
 stays_false 0.5 "F_SETLKW through the mount did not wait: $(cat "$T/wait.out")" waiter_gone
 unhold
 wait $waiter || fail "the waiter did not get the lock after the holder went: $(cat "$T/wait.out")"
-[ "$(cat "$T/wait.out")" = locked ] || fail "waiter: $(cat "$T/wait.out")"
+assert_eq "$(cat "$T/wait.out")" locked "waiter"
 for k in posix ofd flock; do
 	hold hold $k w "$m2/f"
 	"$L" wait $k w "$m1/f" >"$T/wait.out" 2>&1 &

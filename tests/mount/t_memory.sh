@@ -37,7 +37,7 @@ for bs in 1048576 102400; do
 		[ "$(cut -d' ' -f1 "$T/r$i.sum")" = "$want" ] || fail "reader $i read other bytes (bs=$bs)"
 	done
 	for i in $(seq 64); do
-		[ "$(stat -c %s "$src/w$i")" = $(((8 << 20) / bs * bs)) ] || fail "w$i: size $(stat -c %s "$src/w$i") (bs=$bs)"
+		assert_eq "$(stat -c %s "$src/w$i")" $(((8 << 20) / bs * bs)) "w$i: size (bs=$bs)"
 		cmp -s -n $(((8 << 20) / bs * bs)) /dev/zero "$src/w$i" || fail "w$i: not zeros (bs=$bs)"
 	done
 	rm -f "$src"/w*

@@ -27,6 +27,8 @@ server=$T/server net=$T/net mnt=$T/mnt data=$T/data
 mkdir -p "$server/src" "$net" "$data"
 # The server: sftp-server per connection on a free port, logging each
 # request (DEBUG1 names every fsync) to a file.
+listening() { ss -Htln "sport = :$1" | grep -q .; } # PORT
+listening_or_gone() { listening "$1" || gone "$2"; } # PORT PID
 port=
 for _ in $(seq 20); do
 	p=$((20000 + RANDOM % 40000))
@@ -34,12 +36,8 @@ for _ in $(seq 20); do
 	socat "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork" \
 		EXEC:"$sftp -e -l DEBUG1" 2>>"$T/sftp.log" &
 	spid=$!
-	for _ in $(seq 50); do
-		ss -Htln "sport = :$p" | grep -q . && break
-		kill -0 $spid 2>/dev/null || break
-		sleep 0.05
-	done
-	if ss -Htln "sport = :$p" | grep -q .; then port=$p; break; fi
+	wait_for 2.5 listening_or_gone "$p" "$spid" || :
+	if listening "$p"; then port=$p; break; fi
 	kill $spid 2>/dev/null || true
 done
 [ -n "$port" ] || fail "socat did not listen on any port"
@@ -59,8 +57,8 @@ before=$(fsyncs big)
 cp "$data/big" "$mnt/big"
 dfs_settled "$mnt"
 same_file "$data/big" "$server/src/big"
-[ "$(attr "$mnt/big" durable)" = $(((72 << 20) + 4567)) ] || fail "big: durable $(attr "$mnt/big" durable)"
-[ "$(resident "$net/src/big")" -eq 0 ] || fail "big: $(resident "$net/src/big") pages cached on the client"
+assert_eq "$(attr "$mnt/big" durable)" $(((72 << 20) + 4567)) "big: durable"
+assert_eq "$(resident "$net/src/big")" 0 "big: pages cached on the client"
 [ $(($(fsyncs big) - before)) -ge 1 ] || fail "big: no fsync reached the server"
 # The control: a buffered read through sshfs leaves pages, so the 0 above
 # could have failed.
@@ -87,7 +85,7 @@ for f in $(cd "$mnt" && find tree -type f); do
 	st=$(attr "$mnt/$f" state)
 	[ "$st" = idle ] || fail "$f: state $st (fallback or not durable)"
 done
-[ "$(attr "$mnt" fallback_files)" = 0 ] || fail "fallback files: $(attr "$mnt" fallback_files)"
+assert_eq "$(attr "$mnt" fallback_files)" 0 "fallback files"
 grep -qi "fallback\|refused O_DIRECT" "$DFS_LOG" && fail "the daemon fell back: $(cat "$DFS_LOG")"
 echo "tree: ok (40 files and a symlink intact, 0 pages cached, $got fsyncs on the server, none in fallback)"
 

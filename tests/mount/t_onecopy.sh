@@ -21,7 +21,7 @@ traded() { grep -c "traded into the stage" "$DFS_LOG" || true; }
 dd if="$T/data" of="$mnt/a" bs=1M status=none
 dfs_settled "$mnt"
 # Resident pages first: hashing reads the file through the page cache.
-[ "$(resident "$src/a")" -eq 0 ] || fail "a: $(resident "$src/a") pages resident"
+assert_eq "$(resident "$src/a")" 0 "a: pages resident"
 same_file "$T/data" "$src/a"
 n=$(traded)
 [ "$n" -ge 64 ] || fail "dd bs=1M of 64 MiB: $n requests traded, want 64"
@@ -43,7 +43,7 @@ both bs=1000 skip=3 seek=2 count=1 conv=notrunc     # unaligned, copied
 cmp "$ref/b" "$mnt/b" || fail "b through the mount differs from the reference"
 dfs_settled "$mnt"
 cmp "$ref/b" "$src/b" || fail "b on SOURCE differs from the reference"
-[ "$(stat -c %s "$src/b")" = $((21 << 20)) ] || fail "b: size $(stat -c %s "$src/b")"
+assert_eq "$(stat -c %s "$src/b")" $((21 << 20)) "b: size"
 [ $(($(traded) - before)) -ge 11 ] || fail "only $(($(traded) - before)) traded writes in the mixed sequence"
 echo "staged, truncated, sparse: ok ($(($(traded) - before)) traded)"
 
@@ -63,7 +63,7 @@ dfs_mount "$src" "$mnt" -d -o buffer_size=4M
 dd if="$T/data" of="$mnt/c" bs=1M status=none
 dfs_umount "$mnt"
 same_file "$T/data" "$src/c"
-[ "$(traded)" = 0 ] || fail "4M windows and 1M requests: $(traded) traded"
+assert_eq "$(traded)" 0 "4M windows and 1M requests: traded"
 echo "4M windows: ok (nothing traded, intact)"
 dfs_check_log "unique: [0-9]+, error: |opcode: |trace: "
 echo PASS

@@ -13,20 +13,25 @@
 : "${DFS_XATTRS:?}" "${DFS_PROGRESS:?}" "${DFS_SLOWWRITE:?}"
 
 is_num() { [[ $1 =~ ^[0-9]+$ ]] || fail "not a decimal number: '$1'"; }
+# True while the file is durable at SIZE and idle.
+durable_idle() { # PATH SIZE
+	attr_is "$1" durable "$2" && attr_is "$1" state idle
+}
 # Wait up to 20 s for the file's durable to equal its size, state idle.
 wait_durable() { # PATH SIZE
-	local i
-	for i in $(seq 200); do
-		[ "$(attr "$1" durable)" = "$2" ] && [ "$(attr "$1" state)" = idle ] && return 0
-		sleep 0.1
-	done
-	fail "$1: durable $(attr "$1" durable), state $(attr "$1" state), want $2 and idle"
+	wait_for 20 durable_idle "$1" "$2" ||
+		fail "$1: durable $(attr "$1" durable), state $(attr "$1" state), want $2 and idle"
 }
 # The bytes slowwrite writes for TOTAL and SEED.
 pattern_sha() { "$DFS_SLOWWRITE" - "$1" 65536 0 "$2" | sha256sum | cut -d' ' -f1; }
 
 src=$T/src mnt=$T/mnt
 dfs_mount "$src" "$mnt" -o buffer_size=1M
+# True once the daemon holds no descriptor of FILE on SOURCE: it has
+# handled the kernel's FORGET of the file's inode.
+forgotten() { # FILE
+	[ -z "$(find "/proc/$(dfs_pid "$mnt")/fd" -lname "$1" 2>/dev/null)" ]
+}
 
 # --- a slow copy, sampled ---
 total=$((12 * 1024 * 1024))
@@ -84,14 +89,13 @@ fsize=3000000
 head -c $fsize /dev/urandom >"$mnt/forgot"
 wait_durable "$mnt/forgot" $fsize
 echo 2 >/proc/sys/vm/drop_caches
-sleep 0.3
+wait_for 5 forgotten "$src/forgot" || fail "the daemon still holds forgot 5 s after drop_caches"
 for n in written synced durable; do
-	[ "$(attr "$mnt/forgot" $n)" = $fsize ] ||
-		fail "after the kernel forgot the file: $n $(attr "$mnt/forgot" $n), want $fsize"
+	assert_eq "$(attr "$mnt/forgot" $n)" $fsize "after the kernel forgot the file: $n"
 done
-[ "$(attr "$mnt/forgot" state)" = idle ] || fail "after the kernel forgot the file: state $(attr "$mnt/forgot" state)"
+assert_eq "$(attr "$mnt/forgot" state)" idle "after the kernel forgot the file: state"
 echo 2 >/proc/sys/vm/drop_caches
-sleep 0.3
+wait_for 5 forgotten "$src/forgot" || fail "the daemon still holds forgot 5 s after a second drop_caches"
 touch "$src/forgot"
 [ "$(attr "$mnt/forgot" written)" = 0 ] && [ "$(attr "$mnt/forgot" durable)" = $fsize ] ||
 	fail "forgotten, then touched on SOURCE: written $(attr "$mnt/forgot" written) durable $(attr "$mnt/forgot" durable), want 0 and $fsize"
@@ -140,7 +144,7 @@ done
 echo "xattrs: ok (size 0, ERANGE, ENODATA, EPERM logged, hidden from list, cp -a, rsync -aX, tar --xattrs)"
 
 # --- the mount root ---
-[ "$(attr "$mnt" pid)" = "$(dfs_pid "$mnt")" ] || fail "root pid $(attr "$mnt" pid)"
+assert_eq "$(attr "$mnt" pid)" "$(dfs_pid "$mnt")" "root pid"
 [ "$(attr "$mnt" open_files)" = 0 ] && [ "$(attr "$mnt" state)" = idle ] &&
 	[ "$(attr "$mnt" pending)" = 0 ] || fail "root after the copy: $(getfattr --absolute-names -d -m '' "$mnt" 2>&1)"
 [ "$(attr "$mnt" written)" -ge $total ] && [ "$(attr "$mnt" durable)" -ge $total ] ||
@@ -182,10 +186,7 @@ check_prog "$T/p1.out" "$mnt/p1" 6000000
 # Started in the middle of the copy.
 "$DFS_SLOWWRITE" "$mnt/p2" 6000000 200000 50 4 >/dev/null &
 wpid=$!
-for i in $(seq 100); do
-	[ "$(stat -c %s "$mnt/p2" 2>/dev/null || echo 0)" -ge 1000000 ] && break
-	sleep 0.05
-done
+wait_for 5 size_at_least "$mnt/p2" 1000000 || fail "p2 has not reached 1 MB within 5 s"
 "$DFS_PROGRESS" -i 0.2 "$mnt/p2" >"$T/p2.out" 2>&1 || fail "directfs-progress exited $?: $(cat "$T/p2.out")"
 wait $wpid || fail "slowwrite p2 failed"
 check_prog "$T/p2.out" "$mnt/p2" 6000000
@@ -211,13 +212,10 @@ exec 5>"$mnt/$nl" 6>"$mnt/gone"
 printf x >&5
 printf yy >&6
 rm "$mnt/gone"
+# True once the list (kept in v) shows the slow copy in flight.
+slow_listed() { v=$(files) && grep -Eq '^[0-9]+ [0-9]+ [0-9]+ writing sub/fl one$' <<<"$v"; }
 v=
-for i in $(seq 100); do
-	v=$(files)
-	grep -Eq '^[0-9]+ [0-9]+ [0-9]+ writing sub/fl one$' <<<"$v" && break
-	sleep 0.05
-done
-grep -Eq '^[0-9]+ [0-9]+ [0-9]+ writing sub/fl one$' <<<"$v" &&
+wait_for 5 slow_listed &&
 	grep -Exq '1 0 [01] writing new\\nline' <<<"$v" &&
 	grep -Exq '2 0 [02] writing gone \(deleted\)' <<<"$v" ||
 	fail "user.directfs.files during three copies: $v"
@@ -225,8 +223,8 @@ grep -Eq '^[0-9]+ [0-9]+ [0-9]+ writing sub/fl one$' <<<"$v" &&
 exec 5>&- 6>&-
 wait $wpid || fail "slowwrite into sub/ failed"
 wait_durable "$mnt/sub/fl one" 3000000
-for i in $(seq 100); do [ -z "$(files)" ] && break; sleep 0.05; done
-[ -z "$(files)" ] || fail "user.directfs.files after the copies: $(files)"
+none_listed() { [ -z "$(files)" ]; }
+wait_for 5 none_listed || fail "user.directfs.files after the copies: $(files)"
 rm -r "$mnt/sub" "$mnt/$nl"
 echo "root's files in flight: ok ($(tr '\n' '|' <<<"$v"))"
 
@@ -382,9 +380,7 @@ echo "directfs-progress on a tty: ok ($(tr -d '\r' <"$T/tty.out" | sed 's/\x1b\[
 now() { date +%s.%N; }
 # Poll until FILE is durable at SIZE and idle; print when that was seen.
 seen_durable() { # FILE SIZE
-	while [ "$(attr "$1" durable 2>/dev/null)" != "$2" ] || [ "$(attr "$1" state)" != idle ]; do
-		sleep 0.02
-	done
+	wait_for 20 durable_idle "$1" "$2" || fail "$1: not durable at $2 and idle within 20 s"
 	now
 }
 # A rate within 0.8 to 1.25 times BYTES over SECONDS.
@@ -469,7 +465,7 @@ wait $wpid && fail "40 MB into 24 MiB succeeded"
 [ $rc -eq 1 ] || fail "directfs-progress on ENOSPC exited $rc: $(cat "$T/big.prog")"
 grep -q "$T/mnt2/big: ENOSPC (No space left on device)" "$T/big.prog" ||
 	fail "directfs-progress did not name the file and errno: $(cat "$T/big.prog")"
-[ "$(attr "$T/mnt2/big" state)" = error:ENOSPC ] || fail "state after ENOSPC: $(attr "$T/mnt2/big" state)"
+assert_eq "$(attr "$T/mnt2/big" state)" error:ENOSPC "state after ENOSPC"
 # The root counts the file once its release has been through the
 # committer, which keeps the error for the file's next open.
 root_in_error() { [ "$(attr "$T/mnt2" state)" = error ] && [ "$(attr "$T/mnt2" error_files)" -ge 1 ]; }
@@ -499,19 +495,18 @@ dd if="$T/rand" of="$T/mnt3/f" bs=1M conv=notrunc status=none &
 ddpid=$!
 cat "$T/rand2" 1<>"$T/mnt3/g" &
 cppid=$!
-# Wait until both are held: data pending and the counts no longer moving.
-last=-1 held=
-for i in $(seq 100); do
-	w="$(attr "$T/mnt3/f" written) $(attr "$T/mnt3/g" written)"
-	if [ "$w" = "$last" ] && [ "$(attr "$T/mnt3/f" pending)" -gt 0 ] &&
-		[ "$(attr "$T/mnt3/g" pending)" -gt 0 ]; then
-		held=1
-		break
-	fi
-	last=$w
+# True once both are held: data pending, and the counts the same over
+# 0.3 s (kept in w).
+both_held() {
+	local before
+	before="$(attr "$T/mnt3/f" written) $(attr "$T/mnt3/g" written)"
 	sleep 0.3
-done
-[ -n "$held" ] || fail "writers not held by the frozen disk after 30 s: written f g = $w"
+	w="$(attr "$T/mnt3/f" written) $(attr "$T/mnt3/g" written)"
+	[ "$w" = "$before" ] && [ "$(attr "$T/mnt3/f" pending)" -gt 0 ] &&
+		[ "$(attr "$T/mnt3/g" pending)" -gt 0 ]
+}
+w=
+wait_for 30 both_held || fail "writers not held by the frozen disk after 30 s: written f g = $w"
 start=$(date +%s%N)
 for f in f g; do
 	for n in written synced durable pending state; do

@@ -10,15 +10,11 @@ src=$T/src mnt=$T/mnt gate=$T/gate
 dfs_mount_held "$src" "$mnt" "$gate"
 # Run a command that must not wait for a held fsync: 5 s at most.
 quick() { # WHAT COMMAND...
-	local what=$1 pid i
+	local what=$1 pid
 	shift
 	"$@" &
 	pid=$!
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! wait_for 5 gone "$pid"; then
 		rm -f "$gate"
 		wait "$pid" || true
 		fail "$what waited for another release's fsync"
@@ -34,8 +30,8 @@ head -c 1000000 /dev/urandom >"$T/b"
 cp "$T/a" "$mnt/f"
 touch "$gate"
 quick "cp (its own release's fsync)" cp "$T/b" "$mnt/f"
-for _ in $(seq 100); do [ "$(held)" -ge 1 ] && break; sleep 0.1; done
-[ "$(held)" -ge 1 ] || fail "the release never reached its fsync"
+held_some() { [ "$(held)" -ge 1 ]; }
+wait_for 10 held_some || fail "the release never reached its fsync"
 state=$(attr "$mnt/f" state) || fail "the state attribute waited for the fsync"
 [ "$state" = syncing ] || fail "state is '$state' while the release fsyncs, not syncing"
 
@@ -43,7 +39,7 @@ state=$(attr "$mnt/f" state) || fail "the state attribute waited for the fsync"
 quick "an open for reading" read_f
 cmp -s "$T/read" "$T/b" || fail "read during the fsync differs from what was written"
 quick "a truncate" truncate -s 500000 "$mnt/f"
-[ "$(stat -c %s "$mnt/f")" -eq 500000 ] || fail "size after truncate: $(stat -c %s "$mnt/f")"
+assert_eq "$(stat -c %s "$mnt/f")" 500000 "size after truncate"
 head -c 70000 /dev/urandom >"$T/c"
 quick "an open for appending" append_f
 [ -f "$gate" ] || fail "the gate went away: nothing was held"
@@ -51,14 +47,12 @@ quick "an open for appending" append_f
 
 # Let the fsyncs go: everything ends durable, exact and uncached.
 rm "$gate"
-for _ in $(seq 100); do
-	[ "$(attr "$mnt/f" state)" = idle ] && [ "$(attr "$mnt/f" durable)" -eq 570000 ] && break
-	sleep 0.1
-done
-[ "$(attr "$mnt/f" state)" = idle ] || fail "state after the fsyncs: $(attr "$mnt/f" state)"
-[ "$(attr "$mnt/f" durable)" -eq 570000 ] || fail "durable after the fsyncs: $(attr "$mnt/f" durable)"
+f_settled() { attr_is "$mnt/f" state idle && attr_is "$mnt/f" durable 570000; }
+wait_for 10 f_settled || :
+assert_eq "$(attr "$mnt/f" state)" idle "state 10 s after the fsyncs went on"
+assert_eq "$(attr "$mnt/f" durable)" 570000 "durable 10 s after the fsyncs went on"
 same_file "$T/want" "$mnt/f"
-[ "$(resident "$src/f")" -eq 0 ] || fail "$(resident "$src/f") pages of the file resident"
+assert_eq "$(resident "$src/f")" 0 "pages of the file resident"
 same_file "$T/want" "$src/f"
 echo "held fsyncs: $(held); open, truncate and append during them returned at once"
 

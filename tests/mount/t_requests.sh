@@ -48,8 +48,8 @@ dfs_mount "$src" "$mnt" -d -o request_size=8M
 grep -q "requests of up to 1024 KiB, not 8192 KiB: .*max_pages_limit allows 256 pages" "$DFS_LOG" ||
 	fail "no notice that the kernel cut the requests"
 steps "$mnt"
-[ "$(largest write)" = 1048576 ] || fail "limit 256: largest write $(largest write), not 1 MiB"
-[ "$(stat -c %o "$mnt/seq")" = 1048576 ] || fail "limit 256: st_blksize $(stat -c %o "$mnt/seq")"
+assert_eq "$(largest write)" 1048576 "limit 256: largest write"
+assert_eq "$(stat -c %o "$mnt/seq")" 1048576 "limit 256: st_blksize"
 compare "$mnt"
 dfs_umount "$mnt" || fail "daemon exit status $?"
 compare "$src"
@@ -63,12 +63,12 @@ dfs_mount "$src" "$mnt" -d -o request_size=8M
 grep -q "requests up to 8192 KiB" "$DFS_LOG" || fail "the daemon did not ask for 8 MiB"
 steps "$mnt"
 echo "writes: $(sizes write | tr '\n' ' ')"
-[ "$(largest write)" = 8388608 ] || fail "limit 2048: largest write $(largest write), not 8 MiB"
-[ "$(stat -c %o "$mnt/seq")" = 8388608 ] || fail "limit 2048: st_blksize $(stat -c %o "$mnt/seq")"
+assert_eq "$(largest write)" 8388608 "limit 2048: largest write"
+assert_eq "$(stat -c %o "$mnt/seq")" 8388608 "limit 2048: st_blksize"
 mark=$(stat -c %s "$DFS_LOG")
 dd if="$mnt/seq" of="$T/back" bs=8M iflag=direct status=none
 cmp "$T/data" "$T/back" || fail "read back in 8 MiB requests differs"
-[ "$(largest read)" = 8388608 ] || fail "limit 2048: largest read $(largest read), not 8 MiB"
+assert_eq "$(largest read)" 8388608 "limit 2048: largest read"
 compare "$mnt"
 dfs_umount "$mnt" || fail "daemon exit status $?"
 compare "$src"
@@ -79,7 +79,7 @@ echo "limit 2048, request_size=8M: 8 MiB writes and reads, bytes as on ext4, 0 p
 mark=$(stat -c %s "$DFS_LOG")
 dfs_mount "$src" "$mnt" -d
 dd if="$T/data" of="$mnt/seq" bs=8M status=none
-[ "$(largest write)" = 1048576 ] || fail "default: largest write $(largest write), not 1 MiB"
+assert_eq "$(largest write)" 1048576 "default: largest write"
 dfs_umount "$mnt" || fail "daemon exit status $?"
 cmp "$T/data" "$src/seq" || fail "default: SOURCE differs"
 echo "limit 2048, default: 1 MiB requests"

@@ -55,8 +55,8 @@ echo "cp: ok"
 cp -p "$data/odd" "$mnt/cpp-odd"
 check_file "$data/odd" cpp-odd
 want=$(stat -c %y "$data/odd")
-[ "$(stat -c %y "$src/cpp-odd")" = "$want" ] || fail "cp -p: mtime on SOURCE is $(stat -c %y "$src/cpp-odd"), want $want"
-[ "$(stat -c %y "$mnt/cpp-odd")" = "$want" ] || fail "cp -p: mtime in the mount is $(stat -c %y "$mnt/cpp-odd")"
+assert_eq "$(stat -c %y "$src/cpp-odd")" "$want" "cp -p: mtime on SOURCE"
+assert_eq "$(stat -c %y "$mnt/cpp-odd")" "$want" "cp -p: mtime in the mount"
 [ "$(ls -l --time-style=full-iso "$mnt/cpp-odd" | awk '{print $6, $7}')" = "$(echo "$want" | awk '{print $1, $2}')" ] ||
 	fail "cp -p: ls -l shows another time"
 echo "cp -p: ok (mtime $want)"
@@ -99,7 +99,7 @@ cached0=$(awk '/^Cached:/ {print $2}' /proc/meminfo)
 dd if=/dev/zero of="$mnt/big" bs=1M count=1024 status=none
 cached1=$(awk '/^Cached:/ {print $2}' /proc/meminfo)
 [ "$(stat -c %s "$src/big")" -eq $((1024 * 1024 * 1024)) ] || fail "big: size"
-[ "$(resident "$src/big")" -eq 0 ] || fail "big: $(resident "$src/big") pages resident"
+assert_eq "$(resident "$src/big")" 0 "big: pages resident"
 cmp -s -n $((1024 * 1024 * 1024)) /dev/zero "$src/big" || fail "big: content"
 echo "dd 1 GiB: ok, 0 pages resident, system Cached grew $(((cached1 - cached0) / 1024)) MiB"
 

@@ -89,9 +89,9 @@ dfs_settled "$mnt"
 for i in $(seq 500); do
 	f=$mnt/small/s$i
 	size=$(stat -c %s "$f")
-	[ "$(attr "$f" durable)" -eq "$size" ] || fail "$f: durable $(attr "$f" durable) of $size"
+	assert_eq "$(attr "$f" durable)" "$size" "$f: durable"
 done
-[ "$(resident "$src"/small/*)" -eq 0 ] || fail "$(resident "$src"/small/*) pages of the small files resident"
+assert_eq "$(resident "$src"/small/*)" 0 "pages of the small files resident"
 diff -r "$T/small" "$src/small" || fail "the small files differ on SOURCE"
 echo "cp -r of 500 small files: all durable, 0 pages resident"
 dfs_umount "$mnt"

@@ -15,12 +15,7 @@ expect() { # SEED BYTES -> $T/expect
 }
 acked() { awk '/^acked/ {print $2}' "$1"; }
 grown() { # FILE BYTES: wait (10 s at most) until FILE in the mount is that big
-	local i
-	for i in $(seq 200); do
-		[ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	fail "$1 did not grow to $2 bytes"
+	wait_for 10 size_at_least "$1" "$2" || fail "$1 did not grow to $2 bytes within 10 s"
 }
 
 # --- SIGTERM in the middle of a copy ---

@@ -55,7 +55,7 @@ adopt() { # MNT
 	pid=$(as_user getfattr --absolute-names --only-values -n user.directfs.pid "$1") ||
 		fail "$1: no user.directfs.pid"
 	DFS_PID[$1]=$pid
-	[ "$(stat -c %u "/proc/$pid")" = $uid ] || fail "the daemon of $1 runs as uid $(stat -c %u "/proc/$pid")"
+	assert_eq "$(stat -c %u "/proc/$pid")" $uid "uid of the daemon of $1"
 }
 # Data copied as the user is on SOURCE, owned by the user, never cached.
 landed() { # DATA SRC-FILE [MNT-FILE: still mounted]
@@ -64,8 +64,8 @@ landed() { # DATA SRC-FILE [MNT-FILE: still mounted]
 		state=$(as_user getfattr --absolute-names --only-values -n user.directfs.state "$3")
 		[ "$state" != fallback ] || fail "$3 was written without O_DIRECT"
 	fi
-	[ "$(resident "$2")" -eq 0 ] || fail "$2: $(resident "$2") pages resident"
-	[ "$(stat -c %u:%g "$2")" = $uid:$gid ] || fail "$2 is owned by $(stat -c %u:%g "$2")"
+	assert_eq "$(resident "$2")" 0 "$2: pages resident"
+	assert_eq "$(stat -c %u:%g "$2")" $uid:$gid "owner of $2"
 	same_file "$1" "$2"
 }
 
@@ -114,8 +114,7 @@ ls "$H/mnt" >/dev/null 2>"$T/root.err" && fail "root could list the user's mount
 grep -q "Permission denied" "$T/root.err" || fail "root listing the user's mount: $(cat "$T/root.err")"
 pid=${DFS_PID[$H/mnt]}
 as_user fusermount3 -u "$H/mnt" || fail "fusermount3 -u as the user: exit $?"
-for i in $(seq 200); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
-[ ! -e "/proc/$pid" ] || fail "the daemon still runs 20 s after fusermount3 -u"
+wait_for 20 gone "$pid" || fail "the daemon still runs 20 s after fusermount3 -u"
 unset "DFS_PID[$H/mnt]"
 landed "$T/odd" "$H/backing/dir/odd2"
 echo "directfs ~/backing ~/mnt as the user, fusermount3 -u: ok"

@@ -19,7 +19,7 @@ head -c $((300 * 1024 * 12)) /dev/urandom >"$T/chunks"
 (
 	for i in $(seq 0 11); do
 		dd if="$T/chunks" bs=300K skip=$i count=1 status=none
-		for _ in $(seq 200); do [ -e "$T/seen.$i" ] && break; sleep 0.05; done
+		wait_for 10 test -e "$T/seen.$i" || : # the reader counts what it saw
 	done
 ) >>"$mnt/growing" &
 writer=$!
