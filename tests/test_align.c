@@ -123,11 +123,12 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("align");
-	TCase *tc = tcase_create("align");
-	tcase_add_test(tc, test_blockdev_fake_sysfs);
-	tcase_add_test(tc, test_statx_real_file);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "align", .odirect = true,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_blockdev_fake_sysfs),
+			TU_TEST(test_statx_real_file),
+			{ NULL },
+		},
+	});
 }

@@ -70,9 +70,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("bitmap");
-	TCase *tc = tcase_create("scans");
-	tcase_add_loop_test(tc, test_scans, 0, 10);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "bitmap",
+		.tests = (const struct tu_test[]){
+			TU_LOOP(test_scans, 0, 10),
+			{ NULL },
+		},
+	});
 }

@@ -161,16 +161,16 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("cache");
-	TCase *tc = tcase_create("cache");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_sync_leaves_no_pages);
-	tcase_add_test(tc, test_small_file_close_cached);
-	tcase_add_test(tc, test_small_file_close_cached_no_dontcache);
-	tcase_add_test(tc, test_close_leaves_no_pages);
-	tcase_add_test(tc, test_no_dontcache_leaves_no_pages);
-	tcase_add_test(tc, test_control_buffered_fills_cache);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "cache", .odirect = true, .timeout = 120,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_sync_leaves_no_pages),
+			TU_TEST(test_small_file_close_cached),
+			TU_TEST(test_small_file_close_cached_no_dontcache),
+			TU_TEST(test_close_leaves_no_pages),
+			TU_TEST(test_no_dontcache_leaves_no_pages),
+			TU_TEST(test_control_buffered_fills_cache),
+			{ NULL },
+		},
+	});
 }

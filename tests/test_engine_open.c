@@ -222,17 +222,17 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("engine_open");
-	TCase *tc = tcase_create("open");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_descriptor_modes);
-	tcase_add_test(tc, test_bad_args);
-	tcase_add_test(tc, test_no_dontcache);
-	tcase_add_test(tc, test_fallback_at_runtime);
-	tcase_add_test(tc, test_fallback_ramfs);
-	tcase_add_test(tc, test_direct_fd_unavailable);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "engine_open", .odirect = true, .timeout = 120,
+		.setup = setup, .teardown = teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_descriptor_modes),
+			TU_TEST(test_bad_args),
+			TU_TEST(test_no_dontcache),
+			TU_TEST(test_fallback_at_runtime),
+			TU_TEST(test_fallback_ramfs),
+			TU_TEST(test_direct_fd_unavailable),
+			{ NULL },
+		},
+	});
 }

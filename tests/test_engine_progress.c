@@ -279,18 +279,18 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("engine_progress");
-	TCase *tc = tcase_create("progress");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_state_strings);
-	tcase_add_test(tc, test_progress_protocol);
-	tcase_add_test(tc, test_engine_counters);
-	tcase_add_test(tc, test_finish_skips_clean);
-	tcase_add_test(tc, test_stats_during_write);
-	tcase_add_test(tc, test_flight_lines);
-	tcase_add_test(tc, test_rate);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "engine_progress", .odirect = true, .timeout = 120,
+		.setup = setup, .teardown = teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_state_strings),
+			TU_TEST(test_progress_protocol),
+			TU_TEST(test_engine_counters),
+			TU_TEST(test_finish_skips_clean),
+			TU_TEST(test_stats_during_write),
+			TU_TEST(test_flight_lines),
+			TU_TEST(test_rate),
+			{ NULL },
+		},
+	});
 }

@@ -406,18 +406,18 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("engine_read");
-	TCase *tc = tcase_create("read");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_readahead);
-	tcase_add_test(tc, test_readahead_invalidated);
-	tcase_add_test(tc, test_clean_windows);
-	tcase_add_test(tc, test_read_deliver);
-	tcase_add_test(tc, test_clean_windows_reclaimed);
-	tcase_add_test(tc, test_inflight_reads);
-	tcase_add_test(tc, test_copy);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "engine_read", .odirect = true, .timeout = 120,
+		.setup = setup, .teardown = teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_readahead),
+			TU_TEST(test_readahead_invalidated),
+			TU_TEST(test_clean_windows),
+			TU_TEST(test_read_deliver),
+			TU_TEST(test_clean_windows_reclaimed),
+			TU_TEST(test_inflight_reads),
+			TU_TEST(test_copy),
+			{ NULL },
+		},
+	});
 }

@@ -473,23 +473,23 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("engine_write");
-	TCase *tc = tcase_create("write");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_sequential_with_tail);
-	tcase_add_test(tc, test_unaligned_stream);
-	tcase_add_test(tc, test_sparse);
-	tcase_add_test(tc, test_overwrite_existing);
-	tcase_add_test(tc, test_extending_one_at_a_time);
-	tcase_add_test(tc, test_partial_windows_deeper);
-	tcase_add_test(tc, test_small_rmw_cached);
-	tcase_add_test(tc, test_overwrite_inflight);
-	tcase_add_test(tc, test_truncate_staged);
-	tcase_add_test(tc, test_two_appenders);
-	tcase_add_test(tc, test_two_appenders_one_buffer);
-	tcase_add_test(tc, test_write_swap);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "engine_write", .odirect = true, .timeout = 120,
+		.setup = setup, .teardown = teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_sequential_with_tail),
+			TU_TEST(test_unaligned_stream),
+			TU_TEST(test_sparse),
+			TU_TEST(test_overwrite_existing),
+			TU_TEST(test_extending_one_at_a_time),
+			TU_TEST(test_partial_windows_deeper),
+			TU_TEST(test_small_rmw_cached),
+			TU_TEST(test_overwrite_inflight),
+			TU_TEST(test_truncate_staged),
+			TU_TEST(test_two_appenders),
+			TU_TEST(test_two_appenders_one_buffer),
+			TU_TEST(test_write_swap),
+			{ NULL },
+		},
+	});
 }

@@ -512,26 +512,26 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("faults");
-	TCase *tc = tcase_create("faults");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_eio_background_write);
-	tcase_add_test(tc, test_enospc_tail);
-	tcase_add_test(tc, test_edquot_background);
-	tcase_add_test(tc, test_fsync_eio);
-	tcase_add_test(tc, test_short_writes);
-	tcase_add_test(tc, test_eintr);
-	tcase_add_test(tc, test_zero_progress);
-	tcase_add_test(tc, test_blocked_writer_wakes);
-	tcase_add_test(tc, test_rmw_read_error_not_sticky);
-	tcase_add_test(tc, test_truncate_error_keeps_stage);
-	tcase_add_loop_test(tc, test_error_matrix, 0, 6);
-	tcase_add_loop_test(tc, test_finish_many, 0, 3);
-	tcase_add_test(tc, test_batch_runs);
-	tcase_add_test(tc, test_batch_error);
-	tcase_add_test(tc, test_aio_batch);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "faults", .odirect = true, .timeout = 60,
+		.setup = setup, .teardown = teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_eio_background_write),
+			TU_TEST(test_enospc_tail),
+			TU_TEST(test_edquot_background),
+			TU_TEST(test_fsync_eio),
+			TU_TEST(test_short_writes),
+			TU_TEST(test_eintr),
+			TU_TEST(test_zero_progress),
+			TU_TEST(test_blocked_writer_wakes),
+			TU_TEST(test_rmw_read_error_not_sticky),
+			TU_TEST(test_truncate_error_keeps_stage),
+			TU_LOOP(test_error_matrix, 0, 6),
+			TU_LOOP(test_finish_many, 0, 3),
+			TU_TEST(test_batch_runs),
+			TU_TEST(test_batch_error),
+			TU_TEST(test_aio_batch),
+			{ NULL },
+		},
+	});
 }

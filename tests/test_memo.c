@@ -119,10 +119,12 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("memo");
-	TCase *tc = tcase_create("memo");
-	tcase_add_test(tc, test_take_once_if_unchanged);
-	tcase_add_test(tc, test_oldest_go_first);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "memo",
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_take_once_if_unchanged),
+			TU_TEST(test_oldest_go_first),
+			{ NULL },
+		},
+	});
 }

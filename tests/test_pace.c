@@ -268,17 +268,17 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("pace");
-	TCase *tc = tcase_create("pace");
-	tcase_add_checked_fixture(tc, pace_setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_alone);
-	tcase_add_test(tc, test_slack);
-	tcase_add_test(tc, test_committer);
-	tcase_add_loop_test(tc, test_others_io, 0, 2);
-	tcase_add_test(tc, test_grains);
-	tcase_add_test(tc, test_no_counters);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "pace", .odirect = true, .timeout = 120,
+		.setup = pace_setup, .teardown = teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_alone),
+			TU_TEST(test_slack),
+			TU_TEST(test_committer),
+			TU_LOOP(test_others_io, 0, 2),
+			TU_TEST(test_grains),
+			TU_TEST(test_no_counters),
+			{ NULL },
+		},
+	});
 }

@@ -328,15 +328,15 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("pool");
-	TCase *tc = tcase_create("pool");
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_writers_block_not_fail);
-	tcase_add_test(tc, test_reclaim_idle_partials);
-	tcase_add_test(tc, test_buffers_reused);
-	tcase_add_test(tc, test_lent_counted);
-	tcase_add_test(tc, test_lent_wakes_getter);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "pool", .odirect = true, .timeout = 120,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_writers_block_not_fail),
+			TU_TEST(test_reclaim_idle_partials),
+			TU_TEST(test_buffers_reused),
+			TU_TEST(test_lent_counted),
+			TU_TEST(test_lent_wakes_getter),
+			{ NULL },
+		},
+	});
 }

@@ -72,14 +72,14 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("random");
-	TCase *tc = tcase_create("random");
-	tcase_set_timeout(tc, 300);
-	tcase_add_loop_test(tc, test_tiny_geometry, 0, 4);
-	tcase_add_loop_test(tc, test_small_geometry, 0, 4);
-	tcase_add_loop_test(tc, test_one_buffer, 0, 2);
-	tcase_add_loop_test(tc, test_default_geometry, 0, 2);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "random", .odirect = true, .timeout = 300,
+		.tests = (const struct tu_test[]){
+			TU_LOOP(test_tiny_geometry, 0, 4),
+			TU_LOOP(test_small_geometry, 0, 4),
+			TU_LOOP(test_one_buffer, 0, 2),
+			TU_LOOP(test_default_geometry, 0, 2),
+			{ NULL },
+		},
+	});
 }

@@ -181,22 +181,27 @@ END_TEST
 int main(void)
 {
 	Suite *s = suite_create("sector4k");
-	TCase *ext4 = tcase_create("ext4");
-	tcase_add_unchecked_fixture(ext4, setup_ext4, teardown);
-	tcase_set_timeout(ext4, 300);
-	tcase_add_test(ext4, test_device_refuses_512);
-	tcase_add_test(ext4, test_discovers_4096);
-	tcase_add_test(ext4, test_random_small_windows);
-	tcase_add_test(ext4, test_random_default_windows);
-	tcase_add_test(ext4, test_full_disk);
-	suite_add_tcase(s, ext4);
-
-	TCase *xfs = tcase_create("xfs");
-	tcase_add_unchecked_fixture(xfs, setup_xfs, teardown);
-	tcase_set_timeout(xfs, 300);
-	tcase_add_test(xfs, test_device_refuses_512);
-	tcase_add_test(xfs, test_discovers_4096);
-	tcase_add_test(xfs, test_random_small_windows);
-	suite_add_tcase(s, xfs);
+	tu_add_case(s, &(struct tu_case){
+		.name = "ext4", .timeout = 300,
+		.setup = setup_ext4, .teardown = teardown, .once = true,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_device_refuses_512),
+			TU_TEST(test_discovers_4096),
+			TU_TEST(test_random_small_windows),
+			TU_TEST(test_random_default_windows),
+			TU_TEST(test_full_disk),
+			{ NULL },
+		},
+	});
+	tu_add_case(s, &(struct tu_case){
+		.name = "xfs", .timeout = 300,
+		.setup = setup_xfs, .teardown = teardown, .once = true,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_device_refuses_512),
+			TU_TEST(test_discovers_4096),
+			TU_TEST(test_random_small_windows),
+			{ NULL },
+		},
+	});
 	return tu_run(s);
 }

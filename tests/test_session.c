@@ -490,19 +490,19 @@ END_TEST
 
 int main(void)
 {
-	tu_require_odirect(tu_dir());
-	Suite *s = suite_create("session");
-	TCase *tc = tcase_create("session");
-	tcase_add_checked_fixture(tc, sess_setup, sess_teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_open_share_release);
-	tcase_add_test(tc, test_read_only_then_writer);
-	tcase_add_test(tc, test_open_waits_for_write_out);
-	tcase_add_test(tc, test_commit_never_blocks_open);
-	tcase_add_test(tc, test_release_error_reaches_handles);
-	tcase_add_test(tc, test_truncates);
-	tcase_add_test(tc, test_failed_first_open);
-	tcase_add_test(tc, test_shut);
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "session", .odirect = true, .timeout = 60,
+		.setup = sess_setup, .teardown = sess_teardown,
+		.tests = (const struct tu_test[]){
+			TU_TEST(test_open_share_release),
+			TU_TEST(test_read_only_then_writer),
+			TU_TEST(test_open_waits_for_write_out),
+			TU_TEST(test_commit_never_blocks_open),
+			TU_TEST(test_release_error_reaches_handles),
+			TU_TEST(test_truncates),
+			TU_TEST(test_failed_first_open),
+			TU_TEST(test_shut),
+			{ NULL },
+		},
+	});
 }

@@ -69,9 +69,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("size");
-	TCase *tc = tcase_create("size");
-	tcase_add_loop_test(tc, test_parse, 0, (int)(sizeof(cases) / sizeof(cases[0])));
-	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return tu_main(&(struct tu_case){
+		.name = "size",
+		.tests = (const struct tu_test[]){
+			TU_LOOP(test_parse, 0, (int)(sizeof(cases) / sizeof(cases[0]))),
+			{ NULL },
+		},
+	});
 }

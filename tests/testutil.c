@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -239,6 +240,32 @@ void tu_pattern(char *buf, size_t len, off_t off, uint32_t seed)
 		uint64_t p = (uint64_t)off + i;
 		buf[i] = (char)((p * 31 + (p >> 9) + seed * 131) | 1);
 	}
+}
+
+void tu_add_case(Suite *s, const struct tu_case *c)
+{
+	assert(c->name && c->tests);
+	if (c->odirect)
+		tu_require_odirect(tu_dir());
+	TCase *tc = tcase_create(c->name);
+	if (c->once)
+		tcase_add_unchecked_fixture(tc, c->setup, c->teardown);
+	else if (c->setup || c->teardown)
+		tcase_add_checked_fixture(tc, c->setup, c->teardown);
+	if (c->timeout)
+		tcase_set_timeout(tc, c->timeout);
+	for (const struct tu_test *t = c->tests; t->test; t++) {
+		assert(t->from < t->to);
+		tcase_add_loop_test(tc, t->test, t->from, t->to);
+	}
+	suite_add_tcase(s, tc);
+}
+
+int tu_main(const struct tu_case *c)
+{
+	Suite *s = suite_create(c->name);
+	tu_add_case(s, c);
+	return tu_run(s);
 }
 
 int tu_run(Suite *s)

@@ -62,6 +62,36 @@ void tu_loopfs_create(struct tu_loopfs *l, const char *fstype, unsigned sector,
 void tu_loopfs_destroy(struct tu_loopfs *l);
 /* Run a shell command; its exit status. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * The one runner of the unit tests.  A test file's main() is a table:
+ *
+ *	return tu_main(&(struct tu_case){
+ *		.name = "pool", .odirect = true, .timeout = 120,
+ *		.setup = setup, .teardown = teardown,
+ *		.tests = (const struct tu_test[]){
+ *			TU_TEST(test_a), TU_LOOP(test_b, 0, 6), { NULL },
+ *		},
+ *	});
+ */
+struct tu_test {
+	const TTest *test;
+	int from, to; /* run as _i = from .. to - 1 */
+};
+#define TU_TEST(t) { (t), 0, 1 }
+#define TU_LOOP(t, from, to) { (t), (from), (to) }
+/* Tests that share a fixture and a timeout. */
+struct tu_case {
+	const char *name;
+	bool odirect;   /* skip (77) unless tu_dir() takes O_DIRECT */
+	unsigned timeout; /* seconds per test; 0 keeps Check's 4 */
+	void (*setup)(void), (*teardown)(void); /* around each test */
+	bool once;      /* ... or once for the case (a costly fixture) */
+	const struct tu_test *tests; /* ends with { NULL } */
+};
+/* Add case c to s. */
+void tu_add_case(Suite *s, const struct tu_case *c);
+/* Run a suite of the one case c (named after it): the exit code. */
+int tu_main(const struct tu_case *c);
 /* Run the suite; the process's exit code. */
 int tu_run(Suite *s);
 /* Something must not happen: happened(arg), true once it has, is asked
