@@ -85,6 +85,15 @@ unsigned term_cols(void)
 	return 80;
 }
 
+unsigned term_rows(void)
+{
+	struct winsize ws;
+
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row >= 5)
+		return ws.ws_row;
+	return 24;
+}
+
 bool parse_seconds(const char *s, double *out)
 {
 	char *end;

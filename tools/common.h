@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * common.h - what the two jobs of directfs-progress share: watching a
- * copy (progress.c) and checking it reached the disk (verify.c).
+ * copy (watch.h) and checking it reached the disk (verify.c).
  */
 #ifndef DFS_TOOLS_COMMON_H
 #define DFS_TOOLS_COMMON_H
@@ -28,8 +28,10 @@ bool file_copy_ended(enum dfs_state st, uint64_t durable, uint64_t size);
 
 /* v in human units ("1.50 MiB", "512 B") into buf; returns buf. */
 const char *human(uint64_t v, char *buf, size_t len);
-/* The terminal's width on standard output, 80 if it does not say. */
+/* The terminal's width and height on standard output, 80 and 24 if it
+ * does not say. */
 unsigned term_cols(void);
+unsigned term_rows(void);
 
 /* "0.5", "10" -> seconds in [0, 86400]; false for anything else. */
 bool parse_seconds(const char *s, double *out);
