@@ -5,24 +5,24 @@
  *
  * The files of fs/, top down; each calls only the ones below it:
  *
- *   main.c      options, checks of SOURCE and MOUNTPOINT, the session, exit
- *   ops.c       connection setup and the one table of operations
- *   inode.c     handlers: lookup, getattr, setattr, names (mknod ... rename)
- *   file.c      handlers: open, create, read, write, flush, release, fsync ...
- *   dir.c       handlers: opendir, readdir(plus), releasedir, fsyncdir
- *   xattr.c     handlers: xattrs, and the progress attributes
- *   creds.c     acting as the caller for creating calls
- *   table.c     the inode table, and what sessions ask of inodes (table.h)
- *   lock.c      handlers: getlk, setlk, flock, forwarded to SOURCE (lock.h)
- *   lockwait.c  blocking requests on threads of their own (lockwait.h)
- *   fail.c      error replies; logging the failures that are the daemon's lot
- *   memo.c      the last sessions of files the kernel forgot (memo.h)
- *   session.c   an inode's open-file state, and committing a batch of them (session.h)
- *   commit.c    the group commit's queue and thread (commit.h)
- *   ifd.c       descriptors of remembered inodes, by file handle (ifd.h)
- *   loop.c      the request threads: INIT through libfuse's loop, then threads
- *               of its own; their receive buffers, which writes and copies trade
- *   log.c       where log lines go: stderr, or syslog once detached; traces
+ *   main.c       options, checks of SOURCE and MOUNTPOINT, the session, exit
+ *   optable.c    connection setup and the one table of operations
+ *   inodeops.c   handlers: lookup, getattr, setattr, names (mknod ... rename)
+ *   fileops.c    handlers: open, create, read, write, flush, release, fsync ...
+ *   dirops.c     handlers: opendir, readdir(plus), releasedir, fsyncdir
+ *   xattrops.c   handlers: xattrs, and the progress attributes
+ *   creds.c      acting as the caller for creating calls
+ *   table.c      the inode table, and what sessions ask of inodes (table.h)
+ *   lockops.c    handlers: getlk, setlk, flock, forwarded to SOURCE (lockops.h)
+ *   lockwait.c   blocking requests on threads of their own (lockwait.h)
+ *   reply_err.c  error replies; logging the failures that are the daemon's lot
+ *   forgotten.c  the last sessions of files the kernel forgot (forgotten.h)
+ *   session.c    an inode's open-file state, and committing a batch of them (session.h)
+ *   commit.c     the group commit's queue and thread (commit.h)
+ *   inodefd.c    descriptors of remembered inodes, by file handle (inodefd.h)
+ *   loop.c       the request threads: INIT through libfuse's loop, then threads
+ *                of its own; their receive buffers, which writes and copies trade
+ *   logsink.c    where log lines go: stderr, or syslog once detached; traces
  *
  * struct fs is one per mount and lives for the whole process; the locking
  * rules of what it holds are in table.h (inodes) and session.h (open files).
@@ -90,7 +90,7 @@ struct fs {
 	uint32_t max_request;	 /* max_write INIT asks for (loop.c) */
 	struct fs_loop *loop;	 /* while fs_loop_run runs */
 	/* The kernel checks POSIX ACLs and leaves the umask to us (modes of
-	 * creating calls arrive unmasked): multi-user mounts (ops.c). */
+	 * creating calls arrive unmasked): multi-user mounts (optable.c). */
 	bool acl;
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
@@ -109,7 +109,7 @@ static inline struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid)
 	return (struct fs_inode *)(uintptr_t)nodeid;
 }
 
-/* An O_PATH descriptor of ino for one call (ifd.h), or -errno; paired
+/* An O_PATH descriptor of ino for one call (inodefd.h), or -errno; paired
  * with fs_inode_fd_put. */
 static inline int fs_inode_fd(struct fs *fs, struct fs_inode *ino)
 {
@@ -171,16 +171,16 @@ char **fs_loop_swap_buf(const void *data);
 char **fs_loop_thread_buf(void);
 void fs_loop_inited(struct fs *fs);
 
-/* log.c: the sink the daemon and the engine log to (arg: struct fs). */
+/* logsink.c: the sink the daemon and the engine log to (arg: struct fs). */
 void fs_log_sink(void *arg, int level, const char *msg);
 #define fs_log(fs, level, ...) dfs_logf(fs_log_sink, (fs), (level), __VA_ARGS__)
 
-/* log.c: under -d each handler's first statement, before even its
+/* logsink.c: under -d each handler's first statement, before even its
  * declarations' initializers run, logs the request (inode, name, offset,
  * size, flags, the caller's pid), so that a bug report can say what the
  * kernel asked; libfuse's own lines (request number, opcode, the reply's
  * status) come with them.  "ino" is the FUSE inode number.  One table of
- * handlers (ops.c) serves both. */
+ * handlers (optable.c) serves both. */
 __attribute__((format(printf, 2, 3))) void fs_trace_line(fuse_req_t req, const char *fmt,
 							  ...);
 #define FS_TRACE(req, ...)                                                               \
@@ -191,7 +191,7 @@ __attribute__((format(printf, 2, 3))) void fs_trace_line(fuse_req_t req, const c
 #define INO(i) ((unsigned long long)(i))
 #define OFF(o) ((long long)(o))
 
-/* fail.c: reply -err to req (err <= 0; 0 is success, as with
+/* reply_err.c: reply -err to req (err <= 0; 0 is success, as with
  * fuse_reply_err, so a handler ends with one call); the failures that are the
  * daemon's lot (out of descriptors or memory, SOURCE's I/O errors) are
  * logged too, with op and the file (nodeid, and name within it), a line a
@@ -214,7 +214,7 @@ bool fs_caller_in_group(fuse_req_t req, gid_t gid);
 int fs_kill_privs(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid,
 		  struct fs_inode *ino);
 
-/* inode.c */
+/* inodeops.c */
 void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
@@ -234,7 +234,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 void fs_statfs(fuse_req_t req, fuse_ino_t ino);
 void fs_access(fuse_req_t req, fuse_ino_t ino, int mask);
 
-/* file.c */
+/* fileops.c */
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi);
@@ -255,14 +255,14 @@ void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 /* At exit, after the session: free the handles the kernel never released. */
 void fs_handles_free_all(void);
 
-/* lock.c */
+/* lockops.c */
 void fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	      struct flock *lock);
 void fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	      struct flock *lock, int sleep);
 void fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
 
-/* dir.c */
+/* dirops.c */
 void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi);
@@ -271,14 +271,14 @@ void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
 
-/* xattr.c */
+/* xattrops.c */
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		 size_t size, int flags);
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* ops.c */
+/* optable.c */
 extern const struct fuse_lowlevel_ops fs_ops;
 
 #endif /* DFS_FS_H */

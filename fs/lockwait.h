@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lockwait.h - blocking requests on threads of their own (lockwait.c),
- * for lock.c's F_SETLKW and blocking flock.  They know nothing of locks:
+ * for lockops.c's F_SETLKW and blocking flock.  They know nothing of locks:
  * the caller gives the call that blocks and what to do once it is over.
  *
  * Locking: waits->lock guards the list, n and stop; it is a leaf, never

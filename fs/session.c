@@ -3,7 +3,7 @@
  * session.c - the open-file state of one inode, from the first open to the
  * fsync after the last release: the state machine of session.h, the
  * references calls take on the engine file, the figures the progress
- * attributes and the memo of forgotten files read, and how a batch of
+ * attributes and the record of forgotten files read, and how a batch of
  * released sessions is made durable: FS_FINISH_BATCH files at a time with
  * one syncfs per filesystem, one journal commit and one cache flush for
  * the batch.  The queue and the thread that gather the batches are

@@ -190,7 +190,7 @@ void session_figures(struct fs_host *host, struct fs_session *s, struct dfs_file
 bool session_in_flight(struct fs_session *s, const struct dfs_file_stats *st);
 /* The figures the last session ended with, and whether they are worth
  * keeping past the inode (it wrote and did not fail); and giving them to
- * an inode not yet in use (the memo of forgotten files). */
+ * an inode not yet in use (the record of forgotten files, forgotten.h). */
 bool session_last(struct fs_session *s, struct dfs_file_stats *st);
 void session_restore(struct fs_session *s, const struct dfs_file_stats *st);
 

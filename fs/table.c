@@ -158,7 +158,7 @@ int fs_table_init(struct fs *fs, int rootfd, unsigned inode_fds)
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	if (!t->buckets)
 		return -ENOMEM;
-	if (fs_memo_init(&t->memo)) {
+	if (fs_forgotten_init(&t->forgotten)) {
 		free(t->buckets);
 		t->buckets = NULL;
 		return -ENOMEM;
@@ -190,7 +190,7 @@ void fs_table_destroy(struct fs *fs)
 	}
 	free(t->buckets);
 	t->buckets = NULL;
-	fs_memo_destroy(&t->memo);
+	fs_forgotten_destroy(&t->forgotten);
 	pthread_mutex_destroy(&t->lock);
 	ifd_cache_destroy(&fs->ifds);
 }
@@ -259,7 +259,7 @@ static bool remove_if_idle_locked(struct fs *fs, struct fs_inode *ino)
 	return idle;
 }
 
-/* Keep the last session of a file being freed in the memo, with the
+/* Keep the last session of a file being freed among the forgotten, with the
  * ctime and size it has now. */
 static void remember(struct fs *fs, struct fs_inode *ino)
 {
@@ -270,7 +270,7 @@ static void remember(struct fs *fs, struct fs_inode *ino)
 		return;
 	/* Gone from SOURCE, or deleted: nothing to remember. */
 	if (!fs_inode_fstat(fs, ino, &st) && st.st_nlink)
-		fs_memo_put(&fs->table.memo, &st, &last);
+		fs_forgotten_put(&fs->table.forgotten, &st, &last);
 }
 
 void fs_inode_unref(struct fs *fs, struct fs_inode *ino, uint64_t n)
@@ -366,7 +366,7 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 		if (!ino) {
 			struct dfs_file_stats last;
 
-			if (S_ISREG(st.st_mode) && fs_memo_take(&fs->table.memo, &st, &last))
+			if (S_ISREG(st.st_mode) && fs_forgotten_take(&fs->table.forgotten, &st, &last))
 				session_restore(&fresh->sess, &last);
 			table_insert(&fs->table, fresh);
 			ino = fresh;

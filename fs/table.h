@@ -4,7 +4,7 @@
  *
  * One struct fs_inode per backing inode the kernel has looked up, keyed by
  * (st_dev, st_ino).  It is reached through an O_PATH | O_NOFOLLOW
- * descriptor (ifd.h: kept while in use, else opened again from the inode's
+ * descriptor (inodefd.h: kept while in use, else opened again from the inode's
  * file handle), so every operation resolves names relative to a parent
  * descriptor and never walks a path from the root: a symlink inside SOURCE
  * cannot lead the daemon out of it.  The FUSE node id is the inode's address (the root is
@@ -15,9 +15,9 @@
  *    It is a leaf as far as inodes go: nobody takes it while holding an
  *    inode's session lock (session.h), and it is never held across I/O.
  *  - dev, ino and type never change after the inode is made; the
- *    descriptor is ifd.c's to keep, take with fs_inode_fd().
+ *    descriptor is inodefd.c's to keep, take with fs_inode_fd().
  *  - An inode is freed when nlookup drops to 0 and its session is not
- *    busy; a file's last session outlives it in the memo (memo.h).  The
+ *    busy; a file's last session outlives it among the forgotten (forgotten.h).  The
  *    kernel holds an inode until its release is answered; a session
  *    waiting for its commit after that pins the inode with one more
  *    lookup (fs_table_host_ops: hold, let_go).
@@ -36,15 +36,15 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "ifd.h"
-#include "lock.h"
-#include "memo.h"
+#include "inodefd.h"
+#include "lockops.h"
+#include "forgotten.h"
 #include "session.h"
 
 struct fs;
 
 struct fs_inode {
-	struct fs_ifd ifd; /* its O_PATH descriptor (ifd.c) */
+	struct fs_ifd ifd; /* its O_PATH descriptor (inodefd.c) */
 	dev_t dev;
 	ino_t ino;
 	mode_t type; /* S_IFMT bits */
@@ -56,21 +56,21 @@ struct fs_inode {
 	 * lock owner, as no read(2) sends) or a mapping's write-back.  Taken
 	 * back when they are dropped (table.c: host_let_go). */
 	atomic_bool paged;
-	/* Of the reads from that page cache (file.c: paged_read): where the
+	/* Of the reads from that page cache (fileops.c: paged_read): where the
 	 * next one of a sequential stream starts, and the offset below which
 	 * its pages were dropped. */
 	_Atomic int64_t paged_next, paged_dropped;
 	uint64_t nlookup;
 	struct fs_inode *hnext;
 	struct fs_session sess;	 /* regular files: the open-file state (session.c) */
-	struct fs_locks locks;	 /* regular files: locks held on SOURCE (lock.c) */
+	struct fs_locks locks;	 /* regular files: locks held on SOURCE (lockops.c) */
 };
 
 struct fs_table {
 	pthread_mutex_t lock;
 	struct fs_inode **buckets;
 	size_t nbuckets, count;
-	struct fs_memo memo; /* last sessions of forgotten files */
+	struct fs_forgotten forgotten; /* last sessions of forgotten files */
 };
 
 /* Make the table with the root inode on the O_PATH descriptor rootfd

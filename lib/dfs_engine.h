@@ -132,7 +132,7 @@ int dfs_file_close_flush(struct dfs_file *f);
 /* Write out everything staged, tail included, and wait for it. */
 int dfs_file_flush(struct dfs_file *f);
 /*
- * Locks shared with SOURCE's other users (fs/lock.c).  Before a lock is
+ * Locks shared with SOURCE's other users (fs/lockops.c).  Before a lock is
  * let go: write out everything staged, so that the next holder, who may
  * read SOURCE directly, finds it there; note the backing file's ctime and
  * size.  After a lock is taken: if the backing file's ctime or size moved

@@ -49,16 +49,16 @@ touch "$w/bench/new.sh"
 planted "a bench/ file left out of the map" "map lacks bench/new.sh"
 
 w=$work/5; copy "$w"
-printf '\nvoid fs_log_planted(void);\nvoid fs_log_planted(void)\n{\n\tfs_create(0, 0, 0, 0, 0);\n}\n' >>"$w/fs/log.c"
-planted "fs/: a call up the list" "fs/log.c calls fs_create of fs/file.c"
+printf '\nvoid fs_log_planted(void);\nvoid fs_log_planted(void)\n{\n\tfs_create(0, 0, 0, 0, 0);\n}\n' >>"$w/fs/logsink.c"
+planted "fs/: a call up the list" "fs/logsink.c calls fs_create of fs/fileops.c"
 
 w=$work/6; copy "$w"
 printf '\nvoid dfs_log_planted(void);\nvoid dfs_log_planted(void)\n{\n\tdfs_engine_now(0);\n}\n' >>"$w/lib/log.c"
 planted "lib/: a call up the list" "lib/log.c calls dfs_engine_now of lib/engine.c"
 
 w=$work/7; copy "$w"
-# fs.h's list with inode.c and file.c swapped.
-awk '/^ \*   inode\.c / { held = $0; next } { print } held && /^ \*   file\.c / { print held; held = "" }' \
+# fs.h's list with inodeops.c and fileops.c swapped.
+awk '/^ \*   inodeops\.c / { held = $0; next } { print } held && /^ \*   fileops\.c / { print held; held = "" }' \
 	"$top/fs/fs.h" >"$w/fs/fs.h"
 planted "fs/fs.h's list out of the map's order" "fs/fs.h lists fs/'s files as"
 echo PASS

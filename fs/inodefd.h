@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ifd.h - descriptors of remembered inodes, owned by ifd.c.
+ * inodefd.h - descriptors of remembered inodes, owned by inodefd.c.
  *
  * The kernel remembers every inode it has looked up until memory pressure
  * makes it forget them, and a tree copy looks up every file.  Holding an
@@ -29,8 +29,8 @@
  * descriptors of inodes with handles, and c->open + c->lent never
  * exceeds max while idle descriptors are left to evict.
  */
-#ifndef DFS_FS_IFD_H
-#define DFS_FS_IFD_H
+#ifndef DFS_FS_INODEFD_H
+#define DFS_FS_INODEFD_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -87,4 +87,4 @@ void ifd_put(struct fs_ifd_cache *c, struct fs_ifd *ifd);
  * when no descriptor can be had or the link cannot be read. */
 bool ifd_path(struct fs_ifd_cache *c, struct fs_ifd *ifd, char *name, size_t len);
 
-#endif /* DFS_FS_IFD_H */
+#endif /* DFS_FS_INODEFD_H */

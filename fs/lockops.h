@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock.h - file locks shared with SOURCE, owned by lock.c.
+ * lockops.h - file locks shared with SOURCE, owned by lockops.c.
  *
  * Every lock taken through the mount is taken on the backing file too, so
  * it conflicts with the same lock taken on SOURCE directly, through
@@ -26,8 +26,8 @@
  * Invariants (asserted): refs > 0 while reachable; an owner in the list
  * is not dead.
  */
-#ifndef DFS_FS_LOCK_H
-#define DFS_FS_LOCK_H
+#ifndef DFS_FS_LOCKOPS_H
+#define DFS_FS_LOCKOPS_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -55,4 +55,4 @@ void fs_locks_flush(struct fs_inode *ino, uint64_t owner);
 /* The open file fh (fi->fh) is released: its OFD locks and flock go. */
 void fs_locks_release(struct fs_inode *ino, uint64_t fh);
 
-#endif /* DFS_FS_LOCK_H */
+#endif /* DFS_FS_LOCKOPS_H */

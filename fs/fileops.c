@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file.c - the file handlers: open, create, read, write, copy_file_range,
+ * fileops.c - the file handlers: open, create, read, write, copy_file_range,
  * flush, release, fsync, fallocate and lseek, translated into calls on the
  * inode's engine file, which the inode's session owns (session.h): a
  * handler takes a reference on it for each call (session_get ..
@@ -11,7 +11,7 @@
  * the kernel's page cache for the mount, every byte written reaches
  * write_buf, and the engine stages it.  The mount's page cache is used
  * only where direct I/O cannot be: shared mappings (where the kernel and
- * libfuse allow them, ops.c) and splices between two mounts; those reads
+ * libfuse allow them, optable.c) and splices between two mounts; those reads
  * come through paged_read, and mapped writes through write_buf too.
  *
  * Close policy (README, "Using it"): flush, that is close(2), waits until
@@ -20,7 +20,7 @@
  * error at release cannot reach the application: session.c keeps it, the
  * log says it, and the next flush or fsync of the file returns it.
  *
- * Not here: locks (lock.c), which flush and release end.
+ * Not here: locks (lockops.c), which flush and release end.
  */
 #define _GNU_SOURCE
 #include <assert.h>

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ifd.c - descriptors of remembered inodes: kept while used or recently
+ * inodefd.c - descriptors of remembered inodes: kept while used or recently
  * used, evicted beyond a cap, opened again from the inode's kernel file
- * handle.  Locking rules and invariants: ifd.h.
+ * handle.  Locking rules and invariants: inodefd.h.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "dfs_io.h"
-#include "ifd.h"
+#include "inodefd.h"
 
 #ifndef MAX_HANDLE_SZ
 #define MAX_HANDLE_SZ 128

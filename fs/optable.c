@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ops.c - the connection setup and the one table of operations.
+ * optable.c - the connection setup and the one table of operations.
  *
  * Left out on purpose: bmap, ioctl and poll.  copy_file_range goes
- * through the stage (file.c).  Locks are forwarded
- * to SOURCE (lock.c): libfuse asks the kernel for POSIX and flock locks
+ * through the stage (fileops.c).  Locks are forwarded
+ * to SOURCE (lockops.c): libfuse asks the kernel for POSIX and flock locks
  * because the table has getlk, setlk and flock.
  */
 #include "fs.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log.c - where the daemon's log lines go (the engine's too): stderr in
+ * logsink.c - where the daemon's log lines go (the engine's too): stderr in
  * the foreground (-f, -d), syslog (daemon facility) once it has detached.
  * Formatting is lib/'s (dfs_log.h).  Under -d, the handlers' trace lines
  * (ending "io_uring" for a request that came over the ring).

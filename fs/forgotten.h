@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * memo.h - the last sessions of files the kernel has forgotten, owned by
- * memo.c.
+ * forgotten.h - the last sessions of files the kernel has forgotten, owned by
+ * forgotten.c.
  *
  * A file's progress figures after its last release (written, synced,
  * durable) live in its struct fs_inode, and the kernel frees inodes it has
@@ -14,18 +14,18 @@
  * SOURCE since (a write, a chmod, a rename, the inode number reused by a
  * new file) changes the ctime, and the record is dropped.
  *
- * At most FS_MEMO_MAX records are kept; the oldest goes first.  A lookup
+ * At most FS_FORGOTTEN_MAX records are kept; the oldest goes first.  A lookup
  * that comes between the inode's removal from the table and its record's
  * put (a few system calls) makes the inode without it.
  *
  * Locking rules: m->lock guards everything and is a leaf (table.c may hold
  * its table lock around a call).
  *
- * Invariants (asserted): count <= FS_MEMO_MAX; a record is on its
+ * Invariants (asserted): count <= FS_FORGOTTEN_MAX; a record is on its
  * bucket's chain exactly when it is in use.
  */
-#ifndef DFS_FS_MEMO_H
-#define DFS_FS_MEMO_H
+#ifndef DFS_FS_FORGOTTEN_H
+#define DFS_FS_FORGOTTEN_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -35,10 +35,10 @@
 
 #include "dfs_engine.h"
 
-#define FS_MEMO_MAX 4096
-#define FS_MEMO_BUCKETS 8192 /* a power of two */
+#define FS_FORGOTTEN_MAX 4096
+#define FS_FORGOTTEN_BUCKETS 8192 /* a power of two */
 
-struct fs_memo_rec {
+struct fs_forgotten_rec {
 	dev_t dev;
 	ino_t ino;
 	struct timespec ctime;
@@ -48,22 +48,24 @@ struct fs_memo_rec {
 	bool used;
 };
 
-struct fs_memo {
+struct fs_forgotten {
 	pthread_mutex_t lock;
-	struct fs_memo_rec *recs; /* FS_MEMO_MAX, reused in turn */
-	int32_t *buckets;	  /* FS_MEMO_BUCKETS chain heads, -1: empty */
-	uint32_t turn;		  /* the record the next put takes */
-	uint32_t count;		  /* records in use */
+	struct fs_forgotten_rec *recs; /* FS_FORGOTTEN_MAX, reused in turn */
+	int32_t *buckets;	       /* FS_FORGOTTEN_BUCKETS chain heads, -1: empty */
+	uint32_t turn;		       /* the record the next put takes */
+	uint32_t count;		       /* records in use */
 };
 
 /* 0 or -ENOMEM. */
-int fs_memo_init(struct fs_memo *m);
-void fs_memo_destroy(struct fs_memo *m);
+int fs_forgotten_init(struct fs_forgotten *m);
+void fs_forgotten_destroy(struct fs_forgotten *m);
 /* Keep last for the file whose stat (taken as its inode is freed) is st,
  * in place of any record it had. */
-void fs_memo_put(struct fs_memo *m, const struct stat *st, const struct dfs_file_stats *last);
-/* Take the record of the file whose stat is st out of the memo; true and
+void fs_forgotten_put(struct fs_forgotten *m, const struct stat *st,
+		      const struct dfs_file_stats *last);
+/* Take the record of the file whose stat is st out of the records; true and
  * *last filled when there was one and the file has not changed since. */
-bool fs_memo_take(struct fs_memo *m, const struct stat *st, struct dfs_file_stats *last);
+bool fs_forgotten_take(struct fs_forgotten *m, const struct stat *st,
+		       struct dfs_file_stats *last);
 
-#endif /* DFS_FS_MEMO_H */
+#endif /* DFS_FS_FORGOTTEN_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dir.c - opendir, readdir, readdirplus, releasedir and fsyncdir.
+ * dirops.c - opendir, readdir, readdirplus, releasedir and fsyncdir.
  *
  * A directory handle is a DIR stream on a descriptor opened from the
  * inode's O_PATH descriptor.  Offsets are the backing filesystem's d_off

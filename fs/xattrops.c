@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * xattr.c - setxattr, getxattr, listxattr and removexattr, passed through to
+ * xattrops.c - setxattr, getxattr, listxattr and removexattr, passed through to
  * SOURCE, and the progress attributes that directfs answers itself (names
  * and words: lib/dfs_progress.h; figures of a file: session_figures()).
  *

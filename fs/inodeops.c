@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * inode.c - the metadata handlers: lookup, forget, getattr, setattr,
+ * inodeops.c - the metadata handlers: lookup, forget, getattr, setattr,
  * readlink, mknod, mkdir, symlink, link, unlink, rmdir, rename and statfs.
  *
  * Names are resolved by the table (table.c), one component at a time
@@ -14,8 +14,8 @@
  * own, with access(2) answered here.  Creating calls run as the caller
  * (creds.c).
  *
- * Not here: opening and I/O (file.c), directories' contents (dir.c),
- * xattrs (xattr.c).
+ * Not here: opening and I/O (fileops.c), directories' contents (dirops.c),
+ * xattrs (xattrops.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>

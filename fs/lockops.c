@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lock.c - the lock handlers (getlk, setlk, flock) and the end of locks at
+ * lockops.c - the lock handlers (getlk, setlk, flock) and the end of locks at
  * close and release, forwarded to SOURCE as OFD locks and flocks on a
- * descriptor per lock owner.  Rules and invariants: lock.h.
+ * descriptor per lock owner.  Rules and invariants: lockops.h.
  *
  * POSIX locks go when their process closes any descriptor of the file
  * (the kernel sends that close as a flush with the process as owner), OFD

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fail.c - replying a failed request, and telling the log about the
+ * reply_err.c - replying a failed request, and telling the log about the
  * failures a user cannot act on from the application's side.
  *
  * Most errors a handler returns are the caller's own business (ENOENT,

@@ -162,7 +162,7 @@ END_TEST
 int main(void)
 {
 	return tu_main(&(struct tu_case){
-		.name = "cache", .odirect = true, .timeout = 120,
+		.name = "pagecache", .odirect = true, .timeout = 120,
 		.tests = (const struct tu_test[]){
 			TU_TEST(test_sync_leaves_no_pages),
 			TU_TEST(test_small_file_close_cached),
