@@ -280,8 +280,12 @@ static ssize_t list_visible(const char *path, char **out)
 			return -errno;
 		}
 	}
-	for (char *p = buf; p < buf + n; p += strlen(p) + 1) {
-		size_t l = strlen(p) + 1;
+	/* Each name's length is taken before a move, which may overwrite it
+	 * (a hidden name shorter than the one after it). */
+	for (size_t l, off = 0; off < (size_t)n; off += l) {
+		char *p = buf + off;
+
+		l = strlen(p) + 1;
 		if (dfs_attr_is_ours(p))
 			continue;
 		memmove(buf + keep, p, l);

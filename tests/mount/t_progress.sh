@@ -130,6 +130,15 @@ expect "len 10" xa list "$mnt/slow" 0 # "user.note\0" only
 expect user.note xa list "$mnt/slow" 64
 expect ERANGE xa list "$mnt/slow" 5
 expect ENODATA xa get "$mnt/slow" user.directfs.planted 64
+# A hidden name before a visible one longer than it (two names of a new
+# file: SOURCE lists them in the order they were set): the visible name
+# is listed whole, and alone.
+echo names >"$src/names"
+setfattr -n user.directfs.h -v 1 "$src/names"
+setfattr -n user.visible_name_longer_than_a_hidden_one -v 1 "$src/names"
+assert_eq "$(xa list "$mnt/names" 4096 | tr '\n' ' ')" "user.visible_name_longer_than_a_hidden_one " \
+	"names listed after a hidden one"
+rm "$src/names"
 getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1 | grep -q directfs && fail "getfattr -d lists user.directfs.*"
 mkdir "$T/out"
 cp -a "$mnt/slow" "$T/out/cp"
