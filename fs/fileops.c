@@ -500,6 +500,9 @@ void fs_write_buf(fuse_req_t req, fuse_ino_t nodeid, struct fuse_bufvec *bufv, o
 		sf = handle_get(h);
 		char **swap = fs_loop_swap_buf(data);
 
+		/* Bytes from a mapping: no order to sum them in. */
+		if (fi->writepage)
+			dfs_file_digest_give_up(session_file(sf));
 		if (h->append)
 			n = dfs_file_append(session_file(sf), data, (size_t)n, NULL);
 		else if (swap) {

@@ -54,6 +54,8 @@ enum fs_wake_signal {
 /* The largest read or write request INIT asks for unless -o request_size
  * says otherwise (loop.c). */
 #define FS_REQUEST_DEFAULT (1024u * 1024u)
+/* -o checksum: what a file copied from start to end is summed with. */
+#define FS_CHECKSUM_DEFAULT DFS_SUM_XXH128
 
 /* -o request_size's ceiling: 64 MiB (the kernel allows 256). */
 #define FS_REQUEST_MAX (64u * 1024u * 1024u)
@@ -73,6 +75,7 @@ struct fs_opts {
 	uint32_t request_size; /* -o request_size: the wish, in bytes */
 	bool io_uring;	       /* -o io_uring: libfuse's loop, over io_uring */
 	bool background;       /* -o priority=background: yield the disk (pace.c) */
+	enum dfs_sum_kind checksum; /* -o checksum (dfs_sum.h) */
 };
 
 struct fs {
@@ -94,6 +97,7 @@ struct fs {
 	bool acl;
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
+	atomic_bool said_no_tags; /* logged that SOURCE keeps no checksum tags */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)

@@ -110,9 +110,23 @@ static int set_times(struct fs *fs, struct fs_inode *ino, const struct stat *att
 	if (ino->type == S_IFLNK) {
 		r = utimensat(fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ? -errno
 									       : 0;
-	} else {
+	} else if (ino->type != S_IFREG || ts[1].tv_nsec == UTIME_OMIT) {
 		dfs_proc_path(path, sizeof(path), fd);
 		r = utimensat(AT_FDCWD, path, ts, 0) ? -errno : 0;
+	} else {
+		/* A new mtime for the same bytes (cp -p, rsync -t, tar): a
+		 * checksum tag current before is current after.  No tag is
+		 * kept meanwhile (session.h). */
+		struct stat before, after;
+
+		dfs_proc_path(path, sizeof(path), fd);
+		session_tagging_begin(&ino->sess);
+		r = stat(path, &before) ? -errno : 0;
+		if (!r)
+			r = utimensat(AT_FDCWD, path, ts, 0) ? -errno : 0;
+		if (!r && !stat(path, &after))
+			dfs_tag_follow(path, &before.st_mtim, &after.st_mtim);
+		session_tagging_end(&ino->sess);
 	}
 	fs_inode_fd_put(fs, ino);
 	return r;

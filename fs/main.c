@@ -40,7 +40,7 @@ struct cli {
 	char *source, *mountpoint;
 	unsigned extra; /* positional arguments past the two */
 	char *buffer_size, *depth, *memory_cap, *close, *fallback, *io_threads, *timeout,
-		*inode_fds, *small_files, *readahead, *request_size, *priority;
+		*inode_fds, *small_files, *readahead, *request_size, *priority, *checksum;
 	bool has_fsname, has_subtype;
 	bool allow_other; /* allow_other or allow_root: others use the mount */
 	bool io_uring;	  /* -o io_uring, for libfuse */
@@ -66,6 +66,7 @@ static const struct fuse_opt cli_opts[] = {
 	CLI_OPT("readahead=%s", readahead),
 	CLI_OPT("request_size=%s", request_size),
 	CLI_OPT("priority=%s", priority),
+	CLI_OPT("checksum=%s", checksum),
 	/* Words meant for mount(8), fstab and systemd, not for us. */
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
@@ -113,18 +114,21 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 1;
 }
 
+/* The strings fuse_opt_parse and cli_proc made: SOURCE, MOUNTPOINT and
+ * each CLI_OPT value, found through cli_opts itself, so that a new option
+ * cannot be left out of the list and leak. */
 static void cli_free(struct cli *c)
 {
-	char **strs[] = {&c->source,	 &c->mountpoint, &c->buffer_size, &c->depth,
-			 &c->memory_cap, &c->close,	 &c->fallback,	  &c->io_threads,
-			 &c->timeout,	 &c->inode_fds,	 &c->small_files, &c->readahead,
-			 &c->request_size, &c->priority};
-	size_t k;
-
-	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
-		free(*strs[k]);
-		*strs[k] = NULL;
+	for (const struct fuse_opt *o = cli_opts; o->templ; o++) {
+		if (!strstr(o->templ, "=%s")) /* a key, not a value kept */
+			continue;
+		char **str = (char **)((char *)c + o->offset);
+		free(*str);
+		*str = NULL;
 	}
+	free(c->source);
+	free(c->mountpoint);
+	c->source = c->mountpoint = NULL;
 }
 
 static void usage(const char *prog)
@@ -171,6 +175,11 @@ static void usage(const char *prog)
 	       "                           full: as fast as the disk (default); background:\n"
 	       "                           while other programs use SOURCE's disk, write one\n"
 	       "                           buffer at a time and leave it idle as long again\n"
+	       "    -o checksum=xxh128|sha256|off\n"
+	       "                           sum each file copied from start to end as it\n"
+	       "                           streams, and tag it on SOURCE once durable:\n"
+	       "                           user.directfs.xxh128 (default), or sha256 in\n"
+	       "                           shatag's user.shatag.sha256\n"
 	       "    -o request_size=SIZE   largest read or write request from the kernel\n"
 	       "                           (default 1M); more needs a raised\n"
 	       "                           /proc/sys/fs/fuse/max_pages_limit\n"
@@ -271,6 +280,10 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 		else if (strcmp(c->priority, "full"))
 			return bad_value("priority", c->priority, "full or background");
 	}
+	eo->checksum = FS_CHECKSUM_DEFAULT;
+	if (c->checksum && dfs_sum_parse(c->checksum, &eo->checksum))
+		return bad_value("checksum", c->checksum, "xxh128, sha256 or off");
+	o->checksum = eo->checksum;
 	if (c->readahead) {
 		if (!strcmp(c->readahead, "off"))
 			eo->no_readahead = 1;

@@ -31,6 +31,7 @@ struct fs_sfile {
 	int accmode;		    /* O_RDONLY or O_RDWR, as the backing file was opened */
 	unsigned refs;		    /* under s->lock: cur's or closing's one, and one per call */
 	int err;		    /* of the write-out at release */
+	bool no_tag;		    /* under s->lock: a change began after it */
 	LIST_ENTRY(fs_sfile) link;  /* s->committing */
 	struct fs_commit_item item; /* in the committer's queue */
 };
@@ -76,6 +77,26 @@ static void wait_settled(struct fs_session *s)
 {
 	while (s->state == FS_STARTING || s->state == FS_CLOSING)
 		pthread_cond_wait(&s->cv, &s->lock);
+}
+
+/*
+ * Under s->lock, before a change of the file may begin (a writer's open,
+ * a truncate): no session still committing may tag the file from now on,
+ * and a tag being kept is finished first, so that the change's engine
+ * file finds it and removes it.  Returns settled, as wait_settled.
+ */
+static void stop_tagging(struct fs_session *s)
+{
+	struct fs_sfile *sf;
+
+	LIST_FOREACH(sf, &s->committing, link)
+		sf->no_tag = true;
+	for (;;) {
+		wait_settled(s);
+		if (!s->tagging)
+			return;
+		pthread_cond_wait(&s->cv, &s->lock);
+	}
 }
 
 /* Under s->lock, state settled: take STARTING for I/O without the lock. */
@@ -263,8 +284,49 @@ static void keep_error(struct fs_host *host, struct fs_session *s, int err)
 	s->err_seen = false;
 }
 
+void session_tagging_begin(struct fs_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->tagging)
+		pthread_cond_wait(&s->cv, &s->lock);
+	s->tagging = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void session_tagging_end(struct fs_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	assert(s->tagging);
+	s->tagging = false;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A durable session that summed its file: keep the tag, unless a change
+ * began since (stop_tagging).  One tag at a time per file, none during a
+ * change of its times. */
+static void tag(struct fs_host *host, struct fs_sfile *sf)
+{
+	struct fs_session *s = sf->s;
+	bool go;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->tagging)
+		pthread_cond_wait(&s->cv, &s->lock);
+	go = !sf->no_tag;
+	s->tagging = go;
+	pthread_mutex_unlock(&s->lock);
+	if (!go)
+		return;
+	r = dfs_file_tag(sf->file);
+	if (r && r != -ENODATA)
+		host->ops->untagged(host->arg, s->owner, r);
+	session_tagging_end(s);
+}
+
 /* The rest of a finish whose sync returned r: record the session's
- * figures, close it, keep a failure. */
+ * figures, keep its tag, close it, keep a failure. */
 static int finish_with(struct fs_host *host, struct fs_sfile *sf, int r)
 {
 	struct fs_session *s = sf->s;
@@ -274,6 +336,8 @@ static int finish_with(struct fs_host *host, struct fs_sfile *sf, int r)
 	assert(sf->refs == 1);
 	if (sf->err)
 		r = sf->err;
+	if (!r)
+		tag(host, sf);
 	dfs_file_stats(sf->file, &st);
 	pthread_mutex_lock(&s->lock);
 	/* A session that only read leaves the one before as it was. */
@@ -378,7 +442,10 @@ int session_open(struct fs_host *host, struct fs_session *s, bool writable, bool
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	wait_settled(s);
+	if (writable || trunc)
+		stop_tagging(s);
+	else
+		wait_settled(s);
 	begin_io(s);
 	r = sfile_ready(host, s, writable || trunc, created);
 	if (!r && trunc) {
@@ -447,7 +514,7 @@ int session_truncate(struct fs_host *host, struct fs_session *s, off_t size)
 	int r;
 
 	pthread_mutex_lock(&s->lock);
-	wait_settled(s);
+	stop_tagging(s);
 	begin_io(s);
 	if (s->cur) {
 		r = sfile_ready(host, s, true, -1);

@@ -47,6 +47,13 @@
  * a disk.  The engine's own lock (lib/dfs_internal.h) is never taken
  * under s->lock.  The committer's lock (host->commit.lock) is a leaf.
  *
+ * Checksum tags (dfs_file_tag) are kept by the committer once a session
+ * is durable, and only one at a time per inode: tagging marks a tag being
+ * kept, or a change of the file's times carrying one over
+ * (session_tagging_begin).  A writer's open or a truncate marks every
+ * session still committing no_tag and waits for tagging to clear, so that
+ * the change's engine file finds any tag kept and removes it.
+ *
  * Invariants (under s->lock, asserted): OPEN has cur and opens > 0;
  * outside STARTING, cur exists exactly when opens > 0; CLOSING exactly
  * when closing != NULL; an engine file's refs never drop below 1 while it
@@ -83,6 +90,8 @@ struct fs_host_ops {
 	/* delta descriptors more (or fewer) held by sessions waiting for
 	 * their commit: the daemon's descriptor budget counts them. */
 	void (*lend)(void *arg, int delta);
+	/* A durable file's tag could not be kept (dfs_file_tag's err). */
+	void (*untagged)(void *arg, void *owner, int err);
 };
 
 /* The group commit: one thread makes released sessions durable in
@@ -118,6 +127,7 @@ struct fs_session {
 	unsigned err_seq;	  /* bumped with each failure kept in err */
 	bool err_seen;		  /* a flush or fsync has returned it */
 	struct dfs_file_stats last; /* what the previous session ended with */
+	bool tagging;		  /* a tag is being kept or its times changed */
 	atomic_bool busy;	  /* the inode table must keep the inode */
 };
 
@@ -161,6 +171,14 @@ int session_error(struct fs_host *host, struct fs_session *s, unsigned *seen);
 struct fs_sfile *session_get(struct fs_session *s);
 struct dfs_file *session_file(const struct fs_sfile *sf);
 void session_put(struct fs_session *s, struct fs_sfile *sf);
+
+/*
+ * Around a change of the file's times (setattr): no tag is kept
+ * meanwhile, so the caller may carry a current tag's timestamp over to
+ * the new mtime (dfs_tag_follow).  Not across a session's own I/O.
+ */
+void session_tagging_begin(struct fs_session *s);
+void session_tagging_end(struct fs_session *s);
 
 /* ---- calls without a handle ---- */
 

@@ -424,7 +424,9 @@ static int host_truncate(void *arg, void *owner, off_t size)
 	if (fd < 0)
 		return fd;
 	dfs_proc_path(path, sizeof(path), fd); /* O_PATH: no ftruncate */
-	r = truncate(path, size) ? -errno : 0;
+	r = dfs_tag_remove(path); /* the tag goes before the bytes change */
+	if (!r)
+		r = truncate(path, size) ? -errno : 0;
 	fs_inode_fd_put(fs, ino);
 	return r;
 }
@@ -444,6 +446,24 @@ static void host_failed(void *arg, void *owner, int err)
 	       "%s: writing out at release failed: %s; "
 	       "the next close or fsync of the file reports it",
 	       name, strerror(-err));
+}
+
+static void host_untagged(void *arg, void *owner, int err)
+{
+	struct fs *fs = arg;
+	char name[4096];
+
+	if (err == -EOPNOTSUPP) {
+		if (!atomic_exchange(&fs->said_no_tags, true))
+			fs_log(fs, LOG_WARNING,
+			       "SOURCE keeps no user xattrs: files are copied without a "
+			       "checksum tag (checksum=%s)",
+			       dfs_sum_name(fs->o.checksum));
+		return;
+	}
+	fs_inode_name(fs, owner, name, sizeof(name));
+	fs_log(fs, LOG_WARNING, "%s: its checksum tag could not be kept: %s", name,
+	       strerror(-err));
 }
 
 static void host_hold(void *arg, void *owner)
@@ -490,4 +510,5 @@ const struct fs_host_ops fs_table_host_ops = {
 	.hold = host_hold,
 	.let_go = host_let_go,
 	.lend = host_lend,
+	.untagged = host_untagged,
 };

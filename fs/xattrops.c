@@ -12,7 +12,9 @@
  * Progress attributes: every name under the prefix belongs to directfs.
  * They are answered from atomic counters (the engine file's, or the
  * figures its last session left on the inode), never listed, and cannot be
- * set or removed; the same names on SOURCE are hidden.
+ * set or removed; the same names on SOURCE are hidden.  The checksum tag
+ * user.directfs.xxh128 (and .ts) is SOURCE's, passed through like any
+ * other name; user.directfs.sha256 answers shatag's tag while current.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -220,6 +223,26 @@ static void reply_sized(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* user.directfs.sha256: SOURCE's user.shatag.sha256 while it is current
+ * (its ts the file's mtime); its length, or -ENODATA. */
+static ssize_t tag_alias(fuse_req_t req, fuse_ino_t nodeid, char hex[DFS_SUM_HEX_MAX])
+{
+	struct xattr_target t;
+	struct stat st;
+	bool current = false;
+	int r = target_open(req, nodeid, &t);
+
+	if (r)
+		return r == -EOPNOTSUPP ? -ENODATA : r;
+	r = t.ino->type != S_IFREG ? -ENODATA : stat(t.path, &st) ? -errno : 0;
+	if (!r)
+		r = dfs_tag_get(t.path, DFS_SUM_SHA256, &st.st_mtim, hex, &current);
+	target_close(&t);
+	if (!r && !current)
+		r = -ENODATA;
+	return r ? r : (ssize_t)strlen(hex);
+}
+
 void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t size)
 {
 	FS_TRACE(req, "getxattr ino=%llu name=%s size=%zu", INO(nodeid), name, size);
@@ -229,8 +252,13 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t nodeid, const char *name, size_t siz
 
 	if (dfs_attr_is_ours(name)) {
 		struct fs *fs = fs_of(req);
-		char val[64];
+		char val[DFS_SUM_HEX_MAX];
 
+		if (!strcmp(name, DFS_XATTR_PREFIX "sha256")) {
+			n = tag_alias(req, nodeid, val);
+			reply_sized(req, n, val, size);
+			return;
+		}
 		if (nodeid == FUSE_ROOT_ID && dfs_attr_lookup(name) == DFS_ATTR_FILES) {
 			n = root_files(fs, &buf);
 			reply_sized(req, n, buf, size);

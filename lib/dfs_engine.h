@@ -32,6 +32,7 @@
 #include "dfs_io.h"
 #include "dfs_log.h"
 #include "dfs_progress.h"
+#include "dfs_sum.h"
 
 #define DFS_MIB (1024u * 1024u)
 
@@ -69,6 +70,9 @@ struct dfs_engine_opts {
 	 * yield, as fast as the disk. */
 	int (*dev_counts)(void *arg, struct dfs_dev_counts *out);
 	void *dev_arg;
+	/* Sum each file written from 0 straight to its end as it streams,
+	 * for dfs_file_tag (digest.c).  DFS_SUM_OFF: never. */
+	enum dfs_sum_kind checksum;
 };
 
 /* dev_counts from sysfs (pace.c): *arg receives the dev_arg for the disk
@@ -201,6 +205,20 @@ ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *
  * caller to keep.  Anything else is copied.
  */
 ssize_t dfs_file_write_swap(struct dfs_file *f, char **buf, size_t len, off_t off);
+
+/* ---- checksums (digest.c) ---- */
+
+/* A write the sum cannot follow (through a shared mapping): this
+ * session's file gets no tag. */
+void dfs_file_digest_give_up(struct dfs_file *f);
+/* The sum of the file, if this session wrote it from 0 straight to its
+ * end, and it is not empty (and the mount sums): 0, or -ENODATA. */
+int dfs_file_digest(struct dfs_file *f, enum dfs_sum_kind *kind, char hex[DFS_SUM_HEX_MAX]);
+/* Once the file is durable (dfs_file_finish): keep that sum on the backing
+ * file as its tag, stamped with its mtime.  0, -ENODATA (no sum), -EBUSY
+ * (written since), or the -errno of setting it (-EOPNOTSUPP: SOURCE keeps
+ * no user xattrs). */
+int dfs_file_tag(struct dfs_file *f);
 
 /* ---- reads (read.c) ---- */
 

@@ -204,7 +204,21 @@ struct dfs_file {
 	off_t ra_next; /* where the last read ended: a read here is sequential */
 	/* Bumped after every change to the backing file's bytes or size. */
 	atomic_uint_fast64_t disk_gen;
+
+	/* The checksum of the session's bytes as they stream (digest.c),
+	 * under lock. */
+	struct dfs_digest {
+		struct dfs_sum sum;	 /* state NULL until first needed */
+		bool live;		 /* every byte so far summed, in file order */
+		off_t upto;		 /* [0, upto) is summed */
+		struct dfs_piece *ahead; /* staged beyond upto, by offset, apart */
+		size_t ahead_bytes;	 /* their bytes, <= DFS_DIGEST_AHEAD_MAX */
+		bool untagged;		 /* SOURCE's tags removed (or none found) */
+	} dg;
 };
+/* Bytes of out-of-order pieces one file keeps aside for its sum (and all
+ * files together: a quarter of mem_cap, struct dfs_engine's aside). */
+#define DFS_DIGEST_AHEAD_MAX (16u << 20)
 
 /* Yielding the disk to other programs (pace.c), under e->pace_lock. */
 #define DFS_PACE_SAMPLE_NS (100u * 1000u * 1000u) /* device counters, at most this often */
@@ -224,6 +238,9 @@ struct dfs_pace {
 struct dfs_engine {
 	struct dfs_engine_opts o;
 	const struct dfs_io_ops *io;
+	/* Bytes every file keeps aside for its sum (digest.c): at most a
+	 * quarter of mem_cap together, DFS_DIGEST_AHEAD_MAX each. */
+	atomic_size_t aside;
 
 	pthread_mutex_t lock;
 	pthread_cond_t pool_cv;	 /* a buffer came back */
@@ -440,6 +457,19 @@ bool dfs_stage_release_spare(struct dfs_file *f);
 void dfs_stage_write_oldest(struct dfs_file *f);
 /* Record the first error; it stays until close. */
 void dfs_stage_set_error(struct dfs_file *f, int err);
+
+/* digest.c, under f->lock: begin a session on a file of size (summed if
+ * it is empty and the mount sums), and end it; before a change of the
+ * file's bytes or size, remove SOURCE's tags (0 or -errno: then the
+ * change must not be made; the lock is dropped for it the first time);
+ * after bytes staged at off, a truncate, or a change the sum cannot
+ * follow. */
+void dfs_digest_open(struct dfs_file *f, off_t size);
+void dfs_digest_free(struct dfs_file *f);
+int dfs_digest_change(struct dfs_file *f);
+void dfs_digest_write(struct dfs_file *f, const char *p, size_t n, off_t off);
+void dfs_digest_truncate(struct dfs_file *f, off_t size);
+void dfs_digest_give_up(struct dfs_file *f);
 /* Wait for one window completion; returns the sticky error. */
 int dfs_stage_wait(struct dfs_file *f);
 /* Write out every staged window and wait for all; the sticky error. */

@@ -46,6 +46,12 @@ struct dfs_io_ops {
 			       unsigned int flags);
 	/* syncfs(): the whole filesystem fd is on. */
 	int (*syncfs)(void *arg, int fd);
+	/* fsetxattr(), fremovexattr(), flistxattr(): a file's checksum tag
+	 * (dfs_sum.h).  flistxattr returns the list's length. */
+	int (*fsetxattr)(void *arg, int fd, const char *name, const void *value, size_t size,
+			 int flags);
+	int (*fremovexattr)(void *arg, int fd, const char *name);
+	ssize_t (*flistxattr)(void *arg, int fd, char *list, size_t size);
 	void *arg;
 };
 

@@ -42,7 +42,9 @@ enum dfs_attr {
 
 /* The full name ("user.directfs.written") of an attribute. */
 const char *dfs_attr_name(enum dfs_attr a);
-/* Is name under the prefix (ours, whether known or not)? */
+/* Is name under the prefix (ours, whether known or not), and not a
+ * checksum tag kept on SOURCE (user.directfs.xxh128 and its .ts,
+ * dfs_sum.h), which is SOURCE's like any other attribute? */
 bool dfs_attr_is_ours(const char *name);
 /* The attribute a full name stands for, or -1. */
 int dfs_attr_lookup(const char *name);

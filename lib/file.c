@@ -185,7 +185,9 @@ int dfs_file_truncate(struct dfs_file *f, off_t size)
 	if (f->accmode == O_RDONLY)
 		return -EBADF;
 	pthread_mutex_lock(&f->lock);
-	int r = file_err(f);
+	int r = dfs_digest_change(f);
+	if (!r)
+		r = file_err(f);
 	while (!r && f->nflight)
 		r = dfs_stage_wait(f);
 	if (!r) {
@@ -193,6 +195,7 @@ int dfs_file_truncate(struct dfs_file *f, off_t size)
 		atomic_fetch_add(&f->disk_gen, 1);
 	}
 	if (!r) {
+		dfs_digest_truncate(f, size);
 		dfs_stage_trim(f, size);
 		size_set(f, size);
 		f->disk_size = size;
@@ -209,8 +212,18 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 
 	if (f->accmode == O_RDONLY)
 		return -EBADF;
+	/* Space kept for later changes no byte, nor does an allocation
+	 * within the size; anything else changes what the file holds. */
+	bool changes = mode != FALLOC_FL_KEEP_SIZE;
+
 	pthread_mutex_lock(&f->lock);
-	int r = dfs_stage_flush_locked(f);
+	if (mode == 0 && off <= f->size && len <= f->size - off)
+		changes = false;
+	int r = changes ? dfs_digest_change(f) : 0;
+	if (!r)
+		r = dfs_stage_flush_locked(f);
+	if (!r && changes)
+		dfs_digest_give_up(f);
 	if (!r) {
 		r = io->fallocate(io->arg, f->fd, mode, off, len);
 		atomic_fetch_add(&f->disk_gen, 1);
@@ -396,6 +409,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	assert(kind.size <= INT64_MAX);
 	size_set(f, (off_t)kind.size);
 	f->disk_size = (off_t)kind.size;
+	dfs_digest_open(f, (off_t)kind.size);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->extend_lock, NULL);
 	pthread_cond_init(&f->cv, NULL);
@@ -538,6 +552,7 @@ int dfs_file_close(struct dfs_file *f)
 	if (atomic_load(&f->dfd) >= 0)
 		close(atomic_load(&f->dfd));
 	close(f->fd);
+	dfs_digest_free(f);
 	pthread_cond_destroy(&f->cv);
 	pthread_mutex_destroy(&f->lock);
 	pthread_mutex_destroy(&f->extend_lock);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* Writes one io_submit queues, and events of a thread's context. */
@@ -191,6 +192,26 @@ static void sys_pwrite_batch(void *arg, int fd, struct dfs_io_piece *p, unsigned
 	}
 }
 
+static int sys_fsetxattr(void *arg, int fd, const char *name, const void *value, size_t size,
+			 int flags)
+{
+	(void)arg;
+	return fsetxattr(fd, name, value, size, flags) < 0 ? -errno : 0;
+}
+
+static int sys_fremovexattr(void *arg, int fd, const char *name)
+{
+	(void)arg;
+	return fremovexattr(fd, name) < 0 ? -errno : 0;
+}
+
+static ssize_t sys_flistxattr(void *arg, int fd, char *list, size_t size)
+{
+	(void)arg;
+	ssize_t n = flistxattr(fd, list, size);
+	return n < 0 ? -errno : n;
+}
+
 static const struct dfs_io_ops default_ops = {
 	.pwrite = sys_pwrite,
 	.pwrite_batch = sys_pwrite_batch,
@@ -201,6 +222,9 @@ static const struct dfs_io_ops default_ops = {
 	.fadvise = sys_fadvise,
 	.sync_file_range = sys_sync_file_range,
 	.syncfs = sys_syncfs,
+	.fsetxattr = sys_fsetxattr,
+	.fremovexattr = sys_fremovexattr,
+	.flistxattr = sys_flistxattr,
 	.arg = NULL,
 };
 

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "dfs_progress.h"
+#include "dfs_sum.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -42,7 +43,8 @@ const char *dfs_attr_name(enum dfs_attr a)
 
 bool dfs_attr_is_ours(const char *name)
 {
-	return !strncmp(name, DFS_XATTR_PREFIX, sizeof(DFS_XATTR_PREFIX) - 1);
+	return !strncmp(name, DFS_XATTR_PREFIX, sizeof(DFS_XATTR_PREFIX) - 1) &&
+	       !dfs_tag_is_attr(name);
 }
 
 int dfs_attr_lookup(const char *name)

@@ -379,6 +379,8 @@ static ssize_t stage_write_locked(struct dfs_file *f, const char *buf, char **sw
 				dfs_window_drop(f, w, true, NULL);
 			break;
 		}
+		/* Still in hand: swapped in, buf + done is the window's now. */
+		dfs_digest_write(f, buf + done, n, pos);
 		done += n;
 		if (dfs_window_full(f, w) && f->nflight < depth_for(f, w))
 			submit(f, w);
@@ -407,7 +409,9 @@ static ssize_t file_write(struct dfs_file *f, const char *buf, char **swap, size
 	if (len == 0)
 		return atomic_load(&f->err);
 	pthread_mutex_lock(&f->lock);
-	ssize_t r = stage_write_locked(f, buf, swap, len, off);
+	ssize_t r = dfs_digest_change(f);
+	if (!r)
+		r = stage_write_locked(f, buf, swap, len, off);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -429,13 +433,15 @@ ssize_t dfs_file_write_swap(struct dfs_file *f, char **buf, size_t len, off_t of
 ssize_t dfs_file_append(struct dfs_file *f, const void *buf, size_t len, off_t *at)
 {
 	pthread_mutex_lock(&f->lock);
+	ssize_t r = len ? dfs_digest_change(f) : 0;
 	/* Staging may drop the lock (waiting for a buffer or a window in
 	 * flight): no other append may take the same end of file meanwhile. */
 	while (f->appending)
 		pthread_cond_wait(&f->cv, &f->lock);
 	f->appending = true;
 	off_t off = f->size;
-	ssize_t r = check_write_range(f, len, off);
+	if (!r)
+		r = check_write_range(f, len, off);
 	if (!r && len)
 		r = stage_write_locked(f, buf, NULL, len, off);
 	f->appending = false;

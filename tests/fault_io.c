@@ -203,6 +203,27 @@ static int fi_syncfs(void *arg, int fd)
 	return r <= 0 ? r : dfs_io_default()->syncfs(NULL, fd);
 }
 
+/* FI_XATTR rules fail fsetxattr and fremovexattr (a SOURCE without user
+ * xattrs: EOPNOTSUPP); flistxattr always answers. */
+static int fi_fsetxattr(void *arg, int fd, const char *name, const void *value, size_t size,
+			int flags)
+{
+	int r = fi_simple(arg, FI_XATTR, fd);
+	return r <= 0 ? r : dfs_io_default()->fsetxattr(NULL, fd, name, value, size, flags);
+}
+
+static int fi_fremovexattr(void *arg, int fd, const char *name)
+{
+	int r = fi_simple(arg, FI_XATTR, fd);
+	return r <= 0 ? r : dfs_io_default()->fremovexattr(NULL, fd, name);
+}
+
+static ssize_t fi_flistxattr(void *arg, int fd, char *list, size_t size)
+{
+	(void)arg;
+	return dfs_io_default()->flistxattr(NULL, fd, list, size);
+}
+
 void fault_io_init(struct fault_io *fi)
 {
 	memset(fi, 0, sizeof(*fi));
@@ -218,6 +239,9 @@ void fault_io_init(struct fault_io *fi)
 		.fadvise = fi_fadvise,
 		.sync_file_range = fi_sfr,
 		.syncfs = fi_syncfs,
+		.fsetxattr = fi_fsetxattr,
+		.fremovexattr = fi_fremovexattr,
+		.flistxattr = fi_flistxattr,
 		.arg = fi,
 	};
 }

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include "dfs_io.h"
 
-enum fi_op { FI_PWRITE, FI_PREAD, FI_FSYNC, FI_FTRUNCATE, FI_SYNCFS, FI_SFR, FI_OPS };
+enum fi_op { FI_PWRITE, FI_PREAD, FI_FSYNC, FI_FTRUNCATE, FI_SYNCFS, FI_SFR, FI_XATTR, FI_OPS };
 enum fi_target { FI_ANY, FI_DIRECT, FI_PLAIN };
 enum fi_action { FI_ERRNO, FI_SHORT, FI_EINTR };
 

@@ -77,6 +77,10 @@ START_TEST(test_progress_protocol)
 	ck_assert(dfs_attr_is_ours("user.directfs.nosuch"));
 	ck_assert(!dfs_attr_is_ours("user.other"));
 	ck_assert(!dfs_attr_is_ours("user.directfs"));
+	/* Checksum tags are SOURCE's, under the prefix or not. */
+	ck_assert(!dfs_attr_is_ours("user.directfs.xxh128"));
+	ck_assert(!dfs_attr_is_ours("user.directfs.xxh128.ts"));
+	ck_assert(dfs_attr_is_ours("user.directfs.sha256"));
 }
 END_TEST
 

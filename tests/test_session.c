@@ -87,6 +87,13 @@ static void fake_lend(void *arg, int delta)
 	ck_assert_int_ge(atomic_load(&lent), 0);
 }
 
+static void fake_untagged(void *arg, void *owner, int err)
+{
+	(void)arg;
+	(void)owner;
+	ck_abort_msg("a tag failed: %s", strerror(-err));
+}
+
 static const struct fs_host_ops fake_ops = {
 	.open = fake_open,
 	.truncate = fake_truncate,
@@ -95,6 +102,7 @@ static const struct fs_host_ops fake_ops = {
 	.hold = fake_hold,
 	.let_go = fake_let_go,
 	.lend = fake_lend,
+	.untagged = fake_untagged,
 };
 
 static void sess_setup(void)

@@ -54,12 +54,14 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: directfs-progress [-i SECONDS] [-w SECONDS] [-s SIZE | --of SOURCE]\n"
 		"                         [--json] TARGET...\n"
-		"       directfs-progress --verify [-i SECONDS] [-w SECONDS] SRC DEST\n"
+		"       directfs-progress --verify [-i SECONDS] [-w SECONDS] [SRC] DEST\n"
 		"Show the progress of copies into a directfs mount.  A TARGET is a file\n"
 		"in the mount, or the mount's root for the whole mount (with the files\n"
 		"in flight listed below it).  With --verify, wait until DEST (a file or\n"
 		"directory in the mount) has reached the disk, then read it back from the\n"
-		"disk and compare it with SRC, leaving neither in the page cache.\n"
+		"disk and compare it with SRC, leaving neither in the page cache.  Without\n"
+		"SRC, read every file below DEST (in a mount, or on a plain disk) and\n"
+		"check it against its checksum tag: same, CORRUPT, stale or untagged.\n"
 		"  -i SECONDS     interval between lines (default 1 on a terminal, 10\n"
 		"                 otherwise)\n"
 		"  -w SECONDS     how long to wait for a TARGET to appear (default 10), or\n"
@@ -74,7 +76,9 @@ static void usage(FILE *out)
 		"Exit 0 when every copy has ended and is durable, 1 on a file in error or a\n"
 		"copy of another size than --of's, 2 on a bad invocation or a TARGET that\n"
 		"cannot be watched.  --verify: 0 the same, 1 a difference (the first, with\n"
-		"its offset), 2 trouble (unreadable, not in a mount, -w ran out).\n");
+		"its offset), 2 trouble (unreadable, not in a mount, -w ran out).  --verify\n"
+		"DEST: 0 no file corrupt (stale and untagged files are listed, and do not\n"
+		"count: nothing says they were damaged), 1 a file corrupt, 2 trouble.\n");
 }
 
 static uint64_t tree_bytes;
@@ -160,13 +164,15 @@ int main(int argc, char **argv)
 	}
 	wa.n = argc - optind;
 	if (verify) {
-		if (wa.n != 2 || of || size_arg || wa.out == OUT_JSON) {
-			fprintf(stderr, "directfs-progress: --verify takes SRC and DEST, "
+		if (wa.n < 1 || wa.n > 2 || of || size_arg || wa.out == OUT_JSON) {
+			fprintf(stderr, "directfs-progress: --verify takes [SRC] DEST, "
 					"and none of -s, --of, --json\n");
 			return 2;
 		}
 		if (!wa.interval)
 			wa.interval = isatty(STDOUT_FILENO) ? 0.25 : 10;
+		if (wa.n == 1)
+			return tags_main(argv[optind], wa.interval, wait_given ? wait : -1);
 		return verify_main(argv[optind], argv[optind + 1], wa.interval,
 				   wait_given ? wait : -1);
 	}

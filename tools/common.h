@@ -40,5 +40,10 @@ bool parse_seconds(const char *s, double *out);
  * DEST has reached the disk.  wait < 0: as long as it takes.  Returns the
  * exit status: 0 the same, 1 a difference (named on stderr), 2 trouble. */
 int verify_main(const char *src, const char *dest, double interval, double wait);
+/* The job behind --verify DEST (tags.c): check every regular file below
+ * DEST, in a mount once it has reached the disk or on a plain disk,
+ * against its checksum tags.  Returns the exit status: 0 no file corrupt,
+ * 1 a file corrupt, 2 trouble. */
+int tags_main(const char *dest, double interval, double wait);
 
 #endif

@@ -32,36 +32,11 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "verify.h"
 
 #ifndef RWF_DONTCACHE
 #define RWF_DONTCACHE 0x00000080
 #endif
-
-/* Bytes compared per read of each side: a multiple of any direct I/O
- * alignment, and a few FUSE requests. */
-#define CHUNK (4u << 20)
-/* How often the waits look again. */
-#define POLL 0.1
-
-enum { SAME = 0, DIFFER = 1, TROUBLE = 2 };
-
-/* How a file is read.  DEST: plainly (the mount caches nothing).  SRC:
- * without leaving it cached, the best its filesystem takes, found on the
- * first file and kept. */
-enum read_mode { READ_PLAIN, SRC_DIRECT, SRC_DONTCACHE, SRC_FADVISE };
-
-struct verify {
-	const char *src, *dest;
-	char root[PATH_MAX]; /* the mount root DEST is under */
-	char rel[PATH_MAX];  /* DEST's path below it; "" for the root */
-	double interval, deadline; /* deadline < 0: none */
-	double start, next_line;
-	bool tty, said_wait;
-	enum read_mode mode; /* SRC's */
-	uint64_t total, done; /* bytes of SRC's files, compared so far */
-	unsigned long nfiles, files; /* SRC's regular files, compared */
-	char *sbuf, *dbuf;
-};
 
 static const char *type_name(mode_t m)
 {
@@ -79,7 +54,7 @@ static const char *type_name(mode_t m)
 
 /* ---- progress lines ---- */
 
-static void line(struct verify *v, bool force)
+void verify_line(struct verify *v, bool force)
 {
 	double now = now_s(), el = now - v->start;
 	uint64_t rate = el > 0 ? (uint64_t)((double)v->done / el) : 0;
@@ -88,7 +63,14 @@ static void line(struct verify *v, bool force)
 	if (!force && now < v->next_line)
 		return;
 	v->next_line = now + v->interval;
-	if (v->tty) {
+	if (!v->src) { /* checking tags: no total to show */
+		if (v->tty)
+			printf("\r\033[Kchecking %s: %s read, %s/s, %lu files", v->dest,
+			       human(v->done, a, sizeof(a)), human(rate, r, sizeof(r)), v->files);
+		else
+			printf("%.1f check %s read=%" PRIu64 " rate=%" PRIu64 " files=%lu\n", el,
+			       v->dest, v->done, rate, v->files);
+	} else if (v->tty) {
 		printf("\r\033[Kverifying %s: %s of %s (%.0f%%), %s/s, %lu of %lu files",
 		       v->dest, human(v->done, a, sizeof(a)), human(v->total, b, sizeof(b)),
 		       v->total ? 100.0 * (double)v->done / (double)v->total : 100.0,
@@ -102,9 +84,7 @@ static void line(struct verify *v, bool force)
 }
 
 /* A difference or trouble on stderr, after the terminal's line. */
-static int say(struct verify *v, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int say(struct verify *v, int status, const char *fmt, ...)
+int verify_say(struct verify *v, int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -134,17 +114,16 @@ static void say_waiting(struct verify *v, const char *what)
 	fprintf(stderr, "directfs-progress: waiting for %s to reach the disk\n", what);
 }
 
-/* Find the directfs mount root above DEST (only the root answers its
- * pid attribute) and DEST's path below it.  0, or TROUBLE said. */
-static int find_root(struct verify *v)
+/* (Only the mount root answers its pid attribute.) */
+int verify_find_root(struct verify *v, bool quiet)
 {
 	char path[PATH_MAX], pid[32];
 	struct stat st, up;
 
 	if (!realpath(v->dest, path))
-		return say(v, TROUBLE, "%s: %s", v->dest, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", v->dest, strerror(errno));
 	if (stat(path, &st))
-		return say(v, TROUBLE, "%s: %s", v->dest, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", v->dest, strerror(errno));
 	for (;;) {
 		char *slash;
 		int r = get_text(path, DFS_ATTR_PID, pid, sizeof(pid));
@@ -155,14 +134,18 @@ static int find_root(struct verify *v)
 		}
 		slash = strrchr(path, '/');
 		if (!slash || slash == path)
-			return say(v, TROUBLE, "%s: not in a directfs mount", v->dest);
+			return quiet ? TROUBLE
+				     : verify_say(v, TROUBLE, "%s: not in a directfs mount",
+						  v->dest);
 		*slash = '\0';
 		/* Past the filesystem DEST is on: no mount root above. */
 		if (stat(path, &up) || up.st_dev != st.st_dev)
-			return say(v, TROUBLE, "%s: not in a directfs mount", v->dest);
+			return quiet ? TROUBLE
+				     : verify_say(v, TROUBLE, "%s: not in a directfs mount",
+						  v->dest);
 	}
 	if (!realpath(v->dest, path))
-		return say(v, TROUBLE, "%s: %s", v->dest, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", v->dest, strerror(errno));
 	const char *rest = path + strlen(v->root);
 	while (*rest == '/')
 		rest++;
@@ -179,7 +162,7 @@ static bool below_dest(const struct verify *v, const char *p)
 }
 
 /* Wait until no file below DEST is in flight.  0, or TROUBLE said. */
-static int wait_tree(struct verify *v)
+int verify_wait_tree(struct verify *v)
 {
 	static char buf[DFS_FILES_MAX + 1];
 
@@ -193,18 +176,18 @@ static int wait_tree(struct verify *v)
 		int r;
 
 		if (n < 0)
-			return say(v, TROUBLE, "%s: %s", v->root, strerror(errno));
+			return verify_say(v, TROUBLE, "%s: %s", v->root, strerror(errno));
 		buf[n] = '\0';
 		while ((r = dfs_flight_parse(&p, &f, &more)) > 0)
 			if (r == 1 && below_dest(v, f.path))
 				busy = true;
 		if (r < 0)
-			return say(v, TROUBLE, "%s: a list of files it cannot read", v->root);
+			return verify_say(v, TROUBLE, "%s: a list of files it cannot read", v->root);
 		busy = busy || more; /* those left out may be below DEST */
 		if (!busy)
 			return 0;
 		if (out_of_time(v))
-			return say(v, TROUBLE, "%s: files below it are still being written",
+			return verify_say(v, TROUBLE, "%s: files below it are still being written",
 				   v->dest);
 		say_waiting(v, v->dest);
 		sleep_s(POLL);
@@ -213,7 +196,7 @@ static int wait_tree(struct verify *v)
 
 /* Wait until one file of DEST has ended its copy.  0; DIFFER for a file
  * in error (its data did not all arrive); TROUBLE for the rest; said. */
-static int wait_file(struct verify *v, const char *path)
+int verify_wait_file(struct verify *v, const char *path)
 {
 	for (;;) {
 		char state[64];
@@ -230,16 +213,16 @@ static int wait_file(struct verify *v, const char *path)
 		if (!r && stat(path, &sb))
 			r = -errno;
 		if (r == -ENODATA || r == -ENOTSUP)
-			return say(v, TROUBLE, "%s: not a file in a directfs mount", path);
+			return verify_say(v, TROUBLE, "%s: not a file in a directfs mount", path);
 		if (r)
-			return say(v, TROUBLE, "%s: %s", path, strerror(-r));
+			return verify_say(v, TROUBLE, "%s: %s", path, strerror(-r));
 		if (st == DFS_STATE_ERROR)
-			return say(v, DIFFER, "%s: its copy failed (%s)", path,
+			return verify_say(v, DIFFER, "%s: its copy failed (%s)", path,
 				   err ? strerrorname_np(-err) : "error");
 		if (file_copy_ended(st, durable, (uint64_t)sb.st_size))
 			return 0;
 		if (out_of_time(v))
-			return say(v, TROUBLE, "%s: still being written (%s, %" PRIu64
+			return verify_say(v, TROUBLE, "%s: still being written (%s, %" PRIu64
 				   " of %jd bytes durable)", path, state, durable,
 				   (intmax_t)sb.st_size);
 		say_waiting(v, path);
@@ -253,7 +236,7 @@ static int wait_file(struct verify *v, const char *path)
  * and EINTR; the count (short only at the end of the file) or -errno.  A
  * mode SRC refuses is dropped for the next (for this file and the rest:
  * *mode is v->mode), and the chunk read again. */
-static ssize_t read_chunk(enum read_mode *mode, int *fd, const char *path, char *buf,
+ssize_t verify_read_chunk(enum read_mode *mode, int *fd, const char *path, char *buf,
 			  off_t off)
 {
 	size_t got = 0;
@@ -296,7 +279,7 @@ static ssize_t read_chunk(enum read_mode *mode, int *fd, const char *path, char 
 	return (ssize_t)got;
 }
 
-static int open_src(struct verify *v, const char *path)
+int verify_open_uncached(struct verify *v, const char *path)
 {
 	int fd = -1;
 
@@ -319,24 +302,24 @@ static int compare_file(struct verify *v, const char *s, const char *d)
 	int sfd, dfd, rc = SAME;
 	off_t off = 0;
 
-	rc = wait_file(v, d);
+	rc = verify_wait_file(v, d);
 	if (rc)
 		return rc;
-	sfd = open_src(v, s);
+	sfd = verify_open_uncached(v, s);
 	if (sfd < 0)
-		return say(v, TROUBLE, "%s: %s", s, strerror(-sfd));
+		return verify_say(v, TROUBLE, "%s: %s", s, strerror(-sfd));
 	dfd = open(d, O_RDONLY | O_CLOEXEC);
 	if (dfd < 0) {
 		close(sfd);
-		return say(v, TROUBLE, "%s: %s", d, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", d, strerror(errno));
 	}
 	for (;;) {
-		ssize_t a = read_chunk(&v->mode, &sfd, s, v->sbuf, off);
-		ssize_t b = a < 0 ? 0 : read_chunk(&dmode, &dfd, d, v->dbuf, off);
+		ssize_t a = verify_read_chunk(&v->mode, &sfd, s, v->sbuf, off);
+		ssize_t b = a < 0 ? 0 : verify_read_chunk(&dmode, &dfd, d, v->dbuf, off);
 		size_t n;
 
 		if (a < 0 || b < 0) {
-			rc = say(v, TROUBLE, "%s: %s", a < 0 ? s : d,
+			rc = verify_say(v, TROUBLE, "%s: %s", a < 0 ? s : d,
 				 strerror(a < 0 ? (int)-a : (int)-b));
 			break;
 		}
@@ -345,18 +328,18 @@ static int compare_file(struct verify *v, const char *s, const char *d)
 			size_t i = 0;
 			while (v->sbuf[i] == v->dbuf[i])
 				i++;
-			rc = say(v, DIFFER, "%s differs from %s at offset %jd", d, s,
+			rc = verify_say(v, DIFFER, "%s differs from %s at offset %jd", d, s,
 				 (intmax_t)(off + (off_t)i));
 			break;
 		}
 		if (a != b) {
-			rc = say(v, DIFFER, "%s is %s than %s: they differ at offset %jd", d,
+			rc = verify_say(v, DIFFER, "%s is %s than %s: they differ at offset %jd", d,
 				 a > b ? "shorter" : "longer", s, (intmax_t)(off + (off_t)n));
 			break;
 		}
 		v->done += (uint64_t)n;
 		off += (off_t)n;
-		line(v, false);
+		verify_line(v, false);
 		if ((size_t)a < CHUNK)
 			break;
 	}
@@ -369,7 +352,7 @@ static int compare_file(struct verify *v, const char *s, const char *d)
 
 static int compare(struct verify *v, const char *s, const char *d);
 
-static int filter_dots(const struct dirent *e)
+int verify_filter_dots(const struct dirent *e)
 {
 	return strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
 }
@@ -378,25 +361,25 @@ static int filter_dots(const struct dirent *e)
 static int compare_dir(struct verify *v, const char *s, const char *d)
 {
 	struct dirent **sl = NULL, **dl = NULL;
-	int ns = scandir(s, &sl, filter_dots, alphasort);
-	int nd = ns < 0 ? 0 : scandir(d, &dl, filter_dots, alphasort);
+	int ns = scandir(s, &sl, verify_filter_dots, alphasort);
+	int nd = ns < 0 ? 0 : scandir(d, &dl, verify_filter_dots, alphasort);
 	int rc = SAME, i = 0, j = 0;
 
 	if (ns < 0 || nd < 0)
-		rc = say(v, TROUBLE, "%s: %s", ns < 0 ? s : d, strerror(errno));
+		rc = verify_say(v, TROUBLE, "%s: %s", ns < 0 ? s : d, strerror(errno));
 	while (!rc && (i < ns || j < nd)) {
 		int c = i == ns ? 1 : j == nd ? -1 : strcmp(sl[i]->d_name, dl[j]->d_name);
 		char *sp, *dp;
 
 		if (c < 0)
-			rc = say(v, DIFFER, "%s/%s: missing (it is in %s)", d, sl[i]->d_name, s);
+			rc = verify_say(v, DIFFER, "%s/%s: missing (it is in %s)", d, sl[i]->d_name, s);
 		else if (c > 0)
-			rc = say(v, DIFFER, "%s/%s: not in %s", d, dl[j]->d_name, s);
+			rc = verify_say(v, DIFFER, "%s/%s: not in %s", d, dl[j]->d_name, s);
 		else if (asprintf(&sp, "%s/%s", s, sl[i]->d_name) < 0)
-			rc = say(v, TROUBLE, "%s", strerror(ENOMEM));
+			rc = verify_say(v, TROUBLE, "%s", strerror(ENOMEM));
 		else {
 			if (asprintf(&dp, "%s/%s", d, dl[j]->d_name) < 0)
-				rc = say(v, TROUBLE, "%s", strerror(ENOMEM));
+				rc = verify_say(v, TROUBLE, "%s", strerror(ENOMEM));
 			else {
 				rc = compare(v, sp, dp);
 				free(dp);
@@ -422,13 +405,13 @@ static int compare_link(struct verify *v, const char *s, const char *d)
 	ssize_t na = readlink(s, a, sizeof(a) - 1), nb;
 
 	if (na < 0)
-		return say(v, TROUBLE, "%s: %s", s, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", s, strerror(errno));
 	nb = readlink(d, b, sizeof(b) - 1);
 	if (nb < 0)
-		return say(v, TROUBLE, "%s: %s", d, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", d, strerror(errno));
 	a[na] = b[nb] = '\0';
 	if (strcmp(a, b))
-		return say(v, DIFFER, "%s points to '%s', %s to '%s'", d, b, s, a);
+		return verify_say(v, DIFFER, "%s points to '%s', %s to '%s'", d, b, s, a);
 	return SAME;
 }
 
@@ -437,12 +420,12 @@ static int compare(struct verify *v, const char *s, const char *d)
 	struct stat ss, ds;
 
 	if (lstat(s, &ss))
-		return say(v, TROUBLE, "%s: %s", s, strerror(errno));
+		return verify_say(v, TROUBLE, "%s: %s", s, strerror(errno));
 	if (lstat(d, &ds))
-		return errno == ENOENT ? say(v, DIFFER, "%s: missing", d)
-				       : say(v, TROUBLE, "%s: %s", d, strerror(errno));
+		return errno == ENOENT ? verify_say(v, DIFFER, "%s: missing", d)
+				       : verify_say(v, TROUBLE, "%s: %s", d, strerror(errno));
 	if ((ss.st_mode & S_IFMT) != (ds.st_mode & S_IFMT))
-		return say(v, DIFFER, "%s is %s, %s %s", d, type_name(ds.st_mode), s,
+		return verify_say(v, DIFFER, "%s is %s, %s %s", d, type_name(ds.st_mode), s,
 			   type_name(ss.st_mode));
 	switch (ss.st_mode & S_IFMT) {
 	case S_IFREG: return compare_file(v, s, d);
@@ -451,7 +434,7 @@ static int compare(struct verify *v, const char *s, const char *d)
 	case S_IFCHR:
 	case S_IFBLK:
 		if (ss.st_rdev != ds.st_rdev)
-			return say(v, DIFFER, "%s is another device than %s", d, s);
+			return verify_say(v, DIFFER, "%s is another device than %s", d, s);
 		return SAME;
 	default: return SAME; /* a fifo or a socket has no contents */
 	}
@@ -471,7 +454,7 @@ static void count(struct verify *v, const char *path)
 		v->total += (uint64_t)st.st_size;
 		return;
 	}
-	if (!S_ISDIR(st.st_mode) || (n = scandir(path, &l, filter_dots, NULL)) < 0)
+	if (!S_ISDIR(st.st_mode) || (n = scandir(path, &l, verify_filter_dots, NULL)) < 0)
 		return;
 	for (int i = 0; i < n; i++) {
 		char *p;
@@ -495,32 +478,32 @@ int verify_main(const char *src, const char *dest, double interval, double wait)
 	v.start = now_s();
 	v.deadline = wait < 0 ? -1 : v.start + wait;
 	if (stat(src, &st))
-		return say(&v, TROUBLE, "%s: %s", src, strerror(errno));
+		return verify_say(&v, TROUBLE, "%s: %s", src, strerror(errno));
 	if (lstat(dest, &st))
-		return errno == ENOENT ? say(&v, DIFFER, "%s: missing", dest)
-				       : say(&v, TROUBLE, "%s: %s", dest, strerror(errno));
-	rc = find_root(&v);
+		return errno == ENOENT ? verify_say(&v, DIFFER, "%s: missing", dest)
+				       : verify_say(&v, TROUBLE, "%s: %s", dest, strerror(errno));
+	rc = verify_find_root(&v, false);
 	if (rc)
 		return rc;
 	if (S_ISDIR(st.st_mode)) {
-		rc = wait_tree(&v);
+		rc = verify_wait_tree(&v);
 		if (rc)
 			return rc;
 	}
 	if (posix_memalign((void **)&v.sbuf, 4096, CHUNK) ||
 	    posix_memalign((void **)&v.dbuf, 4096, CHUNK))
-		return say(&v, TROUBLE, "%s", strerror(ENOMEM));
+		return verify_say(&v, TROUBLE, "%s", strerror(ENOMEM));
 	count(&v, src);
 	v.start = now_s(); /* the rate is of the reading, not the wait */
 	v.next_line = v.start;
-	line(&v, true);
+	verify_line(&v, true);
 	rc = compare(&v, src, dest);
 	free(v.sbuf);
 	free(v.dbuf);
 	if (rc)
 		return rc;
 	double el = now_s() - v.start;
-	line(&v, true);
+	verify_line(&v, true);
 	if (v.tty)
 		printf("\n");
 	printf("verified %s: the same as %s (%lu files, %s, %s/s)\n", dest, src, v.files,

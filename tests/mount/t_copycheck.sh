@@ -124,7 +124,7 @@ echo "terminal: ok"
 # --- trouble: exit 2 ---
 expect 2 "^directfs-progress: $T/data: not in a directfs mount$" "$data/big" "$T/data"
 expect 2 "^directfs-progress: $T/none: No such file or directory$" "$T/none" "$mnt/tree"
-for bad in "$data/big" "$data/big $mnt/tree extra" "--json $data/tree $mnt/tree" "-s 1K $data/tree $mnt/tree"; do
+for bad in "" "$data/big $mnt/tree extra" "--json $data/tree $mnt/tree" "-s 1K $data/tree $mnt/tree"; do
 	rc=0
 	# shellcheck disable=SC2086
 	verify $bad >/dev/null 2>&1 || rc=$?

@@ -43,7 +43,7 @@ mount -t proc proc "$root/proc"
 mount --bind /dev/fuse "$root/dev/fuse"
 in_root apt-get update -qq >"$T/deps.log" 2>&1 || fail "apt-get update in the root: $(tail "$T/deps.log")"
 in_root apt-get install -y -qq --no-install-recommends build-essential debhelper cmake pkgconf \
-	libfuse3-dev fuse3 mount dpkg-dev fakeroot attr >"$T/deps.log" 2>&1 ||
+	libfuse3-dev libssl-dev libxxhash-dev fuse3 mount dpkg-dev fakeroot attr >"$T/deps.log" 2>&1 ||
 	fail "build dependencies: $(tail -n 20 "$T/deps.log")"
 dev=$(in_root dpkg-query -W -f '${Version}' libfuse3-dev)
 echo "trixie root: ok (libfuse3-dev $dev)"

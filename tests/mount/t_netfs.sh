@@ -88,6 +88,9 @@ done
 assert_eq "$(attr "$mnt" fallback_files)" 0 "fallback files"
 grep -qi "fallback\|refused O_DIRECT" "$DFS_LOG" && fail "the daemon fell back: $(cat "$DFS_LOG")"
 echo "tree: ok (40 files and a symlink intact, 0 pages cached, $got fsyncs on the server, none in fallback)"
+# sshfs keeps no user xattrs: the copies went on without checksum tags,
+# and the log said so once.
+assert_eq "$(grep -c 'SOURCE keeps no user xattrs' "$DFS_LOG")" 1 "log lines about the missing tags"
 
 # --- --verify reads both back over the network ---
 "$DFS_PROGRESS" --verify "$data/big" "$mnt/big" >"$T/v.out" 2>&1 || fail "--verify big: $(cat "$T/v.out")"
@@ -109,5 +112,5 @@ done
 echo "random operations: ok (2 seeds x 400)"
 
 dfs_umount "$mnt"
-dfs_check_log
+dfs_check_log "SOURCE keeps no user xattrs"
 echo PASS

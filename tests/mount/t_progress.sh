@@ -126,8 +126,10 @@ grep -q "user.directfs.state cannot be removed" "$DFS_LOG" || fail "refused remo
 expect ok xa set "$mnt/slow" user.note copied
 [ "$(getfattr --absolute-names --only-values -n user.note "$src/slow")" = copied ] || fail "user.note did not reach SOURCE"
 setfattr -n user.directfs.planted -v 1 "$src/slow"
-expect "len 10" xa list "$mnt/slow" 0 # "user.note\0" only
-expect user.note xa list "$mnt/slow" 64
+# user.note and the file's checksum tag (SOURCE's, so listed: t_checksum).
+expect "len 55" xa list "$mnt/slow" 0
+expect "user.directfs.xxh128 user.directfs.xxh128.ts user.note " \
+	eval 'xa list "$mnt/slow" 64 | sort | tr "\n" " "'
 expect ERANGE xa list "$mnt/slow" 5
 expect ENODATA xa get "$mnt/slow" user.directfs.planted 64
 # A hidden name before a visible one longer than it (two names of a new
@@ -139,7 +141,8 @@ setfattr -n user.visible_name_longer_than_a_hidden_one -v 1 "$src/names"
 assert_eq "$(xa list "$mnt/names" 4096 | tr '\n' ' ')" "user.visible_name_longer_than_a_hidden_one " \
 	"names listed after a hidden one"
 rm "$src/names"
-getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1 | grep -q directfs && fail "getfattr -d lists user.directfs.*"
+getfattr --absolute-names -d -m '' "$mnt/slow" 2>&1 | grep -v '^user\.directfs\.xxh128' | grep -q directfs &&
+	fail "getfattr -d lists user.directfs.* beside the checksum tag"
 mkdir "$T/out"
 cp -a "$mnt/slow" "$T/out/cp"
 rsync -aX "$mnt/slow" "$T/out/rsync"
@@ -148,7 +151,10 @@ mkdir "$T/out/tar" && tar --xattrs --xattrs-include='*' -C "$T/out/tar" -xf "$T/
 for f in "$T/out/cp" "$T/out/rsync" "$T/out/tar/slow"; do
 	names=$(getfattr --absolute-names -d -m '' "$f" 2>/dev/null)
 	grep -q user.note <<<"$names" || fail "$f: user.note was not copied: $names"
-	grep -q directfs <<<"$names" && fail "$f: progress attributes were copied: $names"
+	# The checksum tag travels, as any attribute of SOURCE's does.
+	grep -q '^user.directfs.xxh128=' <<<"$names" || fail "$f: the checksum tag was not copied: $names"
+	grep -v '^user\.directfs\.xxh128' <<<"$names" | grep -q directfs &&
+		fail "$f: progress attributes were copied: $names"
 done
 echo "xattrs: ok (size 0, ERANGE, ENODATA, EPERM logged, hidden from list, cp -a, rsync -aX, tar --xattrs)"
 

@@ -55,6 +55,7 @@ expect "directfs -o buffer_size=4M,clo" 4M,close= 4M,clone_fd
 expect "directfs -o buffer_size=4M,fallback=r" refuse
 expect "directfs -o ro,readahead=" on off
 expect "directfs -o priority=" full background
+expect "directfs -o checksum=" xxh128 sha256 off
 expect "directfs -o de" debug default_permissions depth=
 expect "directfs -o ro,au" ro,auto_unmount
 expect "directfs -oclose=f" flush

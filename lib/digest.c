@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * digest.c - a file's checksum taken as it streams to the disk, and its
+ * tag on SOURCE (dfs_sum.h).  Everything here runs under f->lock.
+ *
+ * A session that begins on an empty file (created, or truncated to 0)
+ * sums the bytes staged, in file order: a write at the end of what was
+ * summed goes in at once, then whatever waits aside and is now next.  A
+ * write beyond it (the kernel may send the pieces of one write on several
+ * threads) is copied aside, DFS_DIGEST_AHEAD_MAX bytes at most, until the
+ * gap before it fills.  Anything else gives the sum up for the session:
+ * a write before the end of what was summed or over a piece aside (a
+ * rewrite), a truncate to anything but 0 or the size summed, an fallocate
+ * that changes the data, a write through a shared mapping, more aside
+ * than the cap.  A truncate to 0 starts the sum again.  So the sum is of
+ * a file written from 0 straight to its end, and of nothing else.
+ *
+ * The first change a session makes to the file removes every tag from
+ * SOURCE before the change is made, whatever the mount's checksum option:
+ * a tag never outlives the bytes it was made of.
+ */
+#include "dfs_internal.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct dfs_piece {
+	struct dfs_piece *next;
+	off_t off;
+	size_t len;
+	char data[];
+};
+
+/* The piece p leaves the aside list of f (unlinked by the caller). */
+static void piece_free(struct dfs_file *f, struct dfs_piece *p)
+{
+	f->dg.ahead_bytes -= p->len;
+	atomic_fetch_sub(&f->eng->aside, p->len);
+	free(p);
+}
+
+static void drop_ahead(struct dfs_file *f)
+{
+	while (f->dg.ahead) {
+		struct dfs_piece *p = f->dg.ahead;
+
+		f->dg.ahead = p->next;
+		piece_free(f, p);
+	}
+	assert(f->dg.ahead_bytes == 0);
+}
+
+static void give_up(struct dfs_file *f)
+{
+	f->dg.live = false;
+	f->dg.upto = 0;
+	drop_ahead(f);
+}
+
+/* Sum from byte 0 again (the file is empty). */
+static void start(struct dfs_file *f)
+{
+	struct dfs_digest *dg = &f->dg;
+
+	give_up(f);
+	if (!dg->sum.state && dfs_sum_init(&dg->sum, f->eng->o.checksum))
+		return; /* no memory for it: no tag, the copy goes on */
+	dfs_sum_reset(&dg->sum);
+	dg->live = true;
+}
+
+void dfs_digest_open(struct dfs_file *f, off_t size)
+{
+	memset(&f->dg, 0, sizeof(f->dg));
+	if (f->eng->o.checksum != DFS_SUM_OFF && size == 0 && f->accmode != O_RDONLY)
+		start(f);
+}
+
+void dfs_digest_free(struct dfs_file *f)
+{
+	drop_ahead(f);
+	dfs_sum_free(&f->dg.sum);
+}
+
+/* Every tag attribute on the backing file, removed; 0 or -errno. */
+static int untag(struct dfs_file *f)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	char list[4096];
+	ssize_t n = io->flistxattr(io->arg, f->fd, list, sizeof(list));
+
+	if (n == -EOPNOTSUPP || n == 0)
+		return 0; /* no user xattrs, or none at all: no tag */
+	if (n == -ERANGE) {
+		/* More attributes than the list holds: remove each name. */
+		for (int k = DFS_SUM_OFF + 1; k < DFS_SUM_KINDS; k++) {
+			const char *names[2] = {dfs_tag_attr(k), dfs_tag_ts_attr(k)};
+
+			for (int i = 0; i < 2; i++) {
+				int r = io->fremovexattr(io->arg, f->fd, names[i]);
+				if (r && r != -ENODATA && r != -EOPNOTSUPP)
+					return r;
+			}
+		}
+		return 0;
+	}
+	if (n < 0)
+		return (int)n;
+	for (char *p = list; p < list + n; p += strlen(p) + 1) {
+		if (!dfs_tag_is_attr(p))
+			continue;
+		int r = io->fremovexattr(io->arg, f->fd, p);
+		if (r && r != -ENODATA)
+			return r;
+	}
+	return 0;
+}
+
+int dfs_digest_change(struct dfs_file *f)
+{
+	int r;
+
+	if (f->dg.untagged)
+		return 0;
+	/* Without the lock: SOURCE's xattr calls may wait (a frozen
+	 * filesystem), and the pool's reclaim takes this lock.  Two changes
+	 * may both remove; either way the tags are gone before either. */
+	pthread_mutex_unlock(&f->lock);
+	r = untag(f);
+	pthread_mutex_lock(&f->lock);
+	if (!r)
+		f->dg.untagged = true;
+	return r;
+}
+
+/* Keep a piece beyond what was summed until the gap before it fills. */
+static void aside(struct dfs_file *f, const char *p, size_t n, off_t off)
+{
+	struct dfs_digest *dg = &f->dg;
+	struct dfs_piece *prev = NULL, *next = dg->ahead, *piece;
+	size_t all;
+
+	while (next && next->off < off) {
+		prev = next;
+		next = next->next;
+	}
+	/* Over the piece before it or the one after it: a rewrite. */
+	if ((prev && prev->off + (off_t)prev->len > off) ||
+	    (next && next->off < off + (off_t)n) || dg->ahead_bytes + n > DFS_DIGEST_AHEAD_MAX) {
+		give_up(f);
+		return;
+	}
+	all = atomic_fetch_add(&f->eng->aside, n) + n;
+	piece = all <= f->eng->o.mem_cap / 4 ? malloc(sizeof(*piece) + n) : NULL;
+	if (!piece) { /* over the mount's share, or no memory */
+		atomic_fetch_sub(&f->eng->aside, n);
+		give_up(f);
+		return;
+	}
+	piece->off = off;
+	piece->len = n;
+	memcpy(piece->data, p, n);
+	piece->next = next;
+	if (prev)
+		prev->next = piece;
+	else
+		dg->ahead = piece;
+	dg->ahead_bytes += n;
+}
+
+void dfs_digest_write(struct dfs_file *f, const char *p, size_t n, off_t off)
+{
+	struct dfs_digest *dg = &f->dg;
+
+	if (!dg->live || !n)
+		return;
+	if (off < dg->upto) {
+		give_up(f); /* a rewrite */
+		return;
+	}
+	if (off > dg->upto) {
+		aside(f, p, n, off);
+		return;
+	}
+	dfs_sum_update(&dg->sum, p, n);
+	dg->upto += (off_t)n;
+	while (dg->ahead && dg->ahead->off <= dg->upto) {
+		struct dfs_piece *q = dg->ahead;
+
+		if (q->off < dg->upto) { /* overlaps what was just summed */
+			give_up(f);
+			return;
+		}
+		dfs_sum_update(&dg->sum, q->data, q->len);
+		dg->upto += (off_t)q->len;
+		dg->ahead = q->next;
+		piece_free(f, q);
+	}
+}
+
+void dfs_digest_truncate(struct dfs_file *f, off_t size)
+{
+	struct dfs_digest *dg = &f->dg;
+
+	if (size == 0 && f->eng->o.checksum != DFS_SUM_OFF)
+		start(f);
+	else if (!(dg->live && size == dg->upto && !dg->ahead))
+		give_up(f);
+}
+
+void dfs_digest_give_up(struct dfs_file *f)
+{
+	give_up(f);
+}
+
+void dfs_file_digest_give_up(struct dfs_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	give_up(f);
+	pthread_mutex_unlock(&f->lock);
+}
+
+int dfs_file_digest(struct dfs_file *f, enum dfs_sum_kind *kind, char hex[DFS_SUM_HEX_MAX])
+{
+	struct dfs_digest *dg = &f->dg;
+	int r = -ENODATA;
+
+	pthread_mutex_lock(&f->lock);
+	/* An empty file has no bytes to rot: no tag (and none to remove
+	 * when it is written next, say after a touch). */
+	if (dg->live && !dg->ahead && dg->upto == f->size && dg->upto > 0 && !file_err(f)) {
+		dfs_sum_hex(&dg->sum, hex);
+		*kind = dg->sum.kind;
+		r = hex[0] ? 0 : -ENOMEM;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+int dfs_file_tag(struct dfs_file *f)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	enum dfs_sum_kind kind;
+	char hex[DFS_SUM_HEX_MAX], ts[DFS_TAG_TS_MAX];
+	struct stat st;
+	int r = dfs_file_digest(f, &kind, hex);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&f->lock);
+	/* Nothing staged, nothing in flight: the mtime is the data's last. */
+	if (f->dirty || f->nstaged || f->nflight)
+		r = -EBUSY;
+	else if (fstat(f->fd, &st))
+		r = -errno;
+	if (!r) {
+		dfs_tag_ts_format(&st.st_mtim, ts);
+		r = io->fsetxattr(io->arg, f->fd, dfs_tag_attr(kind), hex, strlen(hex), 0);
+	}
+	if (!r)
+		r = io->fsetxattr(io->arg, f->fd, dfs_tag_ts_attr(kind), ts, strlen(ts), 0);
+	if (!r)
+		f->dg.untagged = false; /* a later change has a tag to remove */
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
