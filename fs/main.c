@@ -251,17 +251,32 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 	dfs_engine_opts_init(eo);
 	memset(o, 0, sizeof(*o));
 	o->timeout = 1.0;
-	if (c->buffer_size && parse_size(c->buffer_size, &eo->buf_size))
-		return bad_value("buffer_size", c->buffer_size, "a size such as 1M");
-	if (c->memory_cap && parse_size(c->memory_cap, &eo->mem_cap))
-		return bad_value("memory_cap", c->memory_cap, "a size such as 64M");
-	if (c->depth && parse_uint(c->depth, &eo->depth))
-		return bad_value("depth", c->depth, "a count such as 2");
+	/* Each value is checked against its own range here, so that the
+	 * line names the option the user gave (the engine's own check below
+	 * only guards what no option can reach). */
+	if (c->buffer_size &&
+	    (parse_size(c->buffer_size, &eo->buf_size) || eo->buf_size < DFS_BUF_SIZE_MIN ||
+	     eo->buf_size > DFS_BUF_SIZE_MAX || eo->buf_size % DFS_BUF_SIZE_MIN))
+		return bad_value("buffer_size", c->buffer_size,
+				 "a multiple of 64K from 64K to 256M, such as 1M");
+	if (c->memory_cap && (parse_size(c->memory_cap, &eo->mem_cap) || eo->mem_cap < DFS_BUF_SIZE_MIN))
+		return bad_value("memory_cap", c->memory_cap,
+				 "a size of at least 64K, such as 64M");
+	if (c->buffer_size && c->memory_cap && eo->mem_cap < eo->buf_size) {
+		fprintf(stderr,
+			"directfs: bad value for memory_cap: '%s' (less than buffer_size=%s: "
+			"it must hold one buffer at least)\n",
+			c->memory_cap, c->buffer_size);
+		return -EINVAL;
+	}
+	if (c->depth && (parse_uint(c->depth, &eo->depth) || eo->depth < 1 || eo->depth > DFS_DEPTH_MAX))
+		return bad_value("depth", c->depth, "a count from 1 to 64, such as 2");
 	if (c->small_files && parse_size(c->small_files, &eo->small_max))
 		return bad_value("small_files", c->small_files,
 				 "a size such as 1M, or 0");
-	if (c->io_threads && parse_uint(c->io_threads, &eo->workers))
-		return bad_value("io_threads", c->io_threads, "a count such as 4");
+	if (c->io_threads &&
+	    (parse_uint(c->io_threads, &eo->workers) || eo->workers < 1 || eo->workers > DFS_WORKERS_MAX))
+		return bad_value("io_threads", c->io_threads, "a count from 1 to 64, such as 4");
 	if (c->close) {
 		if (!strcmp(c->close, "sync"))
 			o->close_policy = FS_CLOSE_SYNC;
@@ -309,10 +324,11 @@ static int options_from_cli(const struct cli *c, struct fs_opts *o,
 	eo->no_fallback = o->no_fallback;
 	if (eo->mem_cap < eo->buf_size && c->memory_cap && !c->buffer_size) {
 		v = eo->mem_cap; /* a small cap alone shrinks the buffer to fit */
-		eo->buf_size = v - v % (64 * 1024);
+		eo->buf_size = v - v % DFS_BUF_SIZE_MIN;
 	}
+	/* Every option was checked above: the engine refusing is a bug. */
 	if (dfs_engine_opts_check(eo, &why)) {
-		fprintf(stderr, "directfs: bad options: %s\n", why);
+		fprintf(stderr, "directfs: bad options (a directfs bug: please report): %s\n", why);
 		return -EINVAL;
 	}
 	return 0;

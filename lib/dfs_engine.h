@@ -35,6 +35,12 @@
 #include "dfs_sum.h"
 
 #define DFS_MIB (1024u * 1024u)
+/* The ranges dfs_engine_opts_check allows: buf_size a multiple of the
+ * least from it to the most; depth and workers from 1 to their most. */
+#define DFS_BUF_SIZE_MIN (64u * 1024u)
+#define DFS_BUF_SIZE_MAX (256u * DFS_MIB)
+#define DFS_DEPTH_MAX 64u
+#define DFS_WORKERS_MAX 64u
 
 /* Counters of SOURCE's disk since boot (/sys/dev/block/M:m/stat). */
 struct dfs_dev_counts {

@@ -23,8 +23,6 @@
 #include <syslog.h>
 #include <time.h>
 
-#define BUF_SIZE_MIN (64u * 1024u)
-#define BUF_SIZE_MAX (256u * DFS_MIB)
 
 void dfs_engine_opts_init(struct dfs_engine_opts *o)
 {
@@ -42,16 +40,16 @@ int dfs_engine_opts_check(const struct dfs_engine_opts *o, const char **why)
 {
 	const char *msg = NULL;
 
-	if (o->buf_size < BUF_SIZE_MIN || o->buf_size > BUF_SIZE_MAX ||
-	    o->buf_size % BUF_SIZE_MIN)
+	if (o->buf_size < DFS_BUF_SIZE_MIN || o->buf_size > DFS_BUF_SIZE_MAX ||
+	    o->buf_size % DFS_BUF_SIZE_MIN)
 		msg = "buffer size must be a multiple of 64 KiB from 64 KiB to 256 MiB";
-	else if (o->depth < 1 || o->depth > 64)
+	else if (o->depth < 1 || o->depth > DFS_DEPTH_MAX)
 		msg = "depth must be 1 to 64";
 	else if (o->mem_cap < o->buf_size)
 		msg = "memory cap must hold at least one buffer";
 	else if (o->max_staged < 1 || o->max_staged > 1024)
 		msg = "staged windows per file must be 1 to 1024";
-	else if (o->workers < 1 || o->workers > 64)
+	else if (o->workers < 1 || o->workers > DFS_WORKERS_MAX)
 		msg = "workers must be 1 to 64";
 	if (why)
 		*why = msg;

@@ -31,18 +31,19 @@ mkdir -p "$src/inner"
 refused 'inside source' "$src" "$src/inner"
 refused 'usage' "$src"
 refused 'usage' "$src" "$mnt" extra
-refused 'bad value for buffer_size' -o buffer_size=lots "$src" "$mnt"
-refused 'buffer' -o buffer_size=1000 "$src" "$mnt"
-refused 'bad value for depth' -o depth=-1 "$src" "$mnt"
-refused 'depth' -o depth=0 "$src" "$mnt"
-refused 'bad value for memory_cap' -o memory_cap=1X "$src" "$mnt"
-refused 'bad value for close' -o close=sometimes "$src" "$mnt"
-refused 'bad value for fallback' -o fallback=maybe "$src" "$mnt"
-refused 'bad value for request_size' -o request_size=5000 "$src" "$mnt"
-refused 'bad value for request_size' -o request_size=128M "$src" "$mnt"
-refused 'bad value for request_size' -o request_size=0 "$src" "$mnt"
-refused 'bad value for timeout' -o timeout=-3 "$src" "$mnt"
-refused 'bad value for priority' -o priority=low "$src" "$mnt"
+# Every option with values it refuses: the line names the option and the
+# value given (memory_cap=1K once blamed a buffer size nobody set).
+for ov in buffer_size=lots buffer_size=1000 buffer_size=0 buffer_size=512M \
+	depth=-1 depth=0 depth=65 depth=two memory_cap=1X memory_cap=1K memory_cap=0 \
+	close=sometimes fallback=maybe io_threads=0 io_threads=65 io_threads=x \
+	timeout=-1 timeout=3601 timeout=soon inode_fds=0 inode_fds=x small_files=x \
+	small_files=-1 readahead=maybe request_size=5000 request_size=128M request_size=0 \
+	priority=low checksum=md5 checksum=; do
+	refused "^directfs: bad value for ${ov%%=*}: '${ov#*=}' \(.+\)$" -o "$ov" "$src" "$mnt"
+done
+# A value refused in combination names both.
+refused "^directfs: bad value for memory_cap: '1M' \(less than buffer_size=4M" \
+	-o buffer_size=4M,memory_cap=1M "$src" "$mnt"
 refused 'unknown option' -o no_such_option "$src" "$mnt"
 
 # Busy: something is mounted there already.

@@ -97,7 +97,7 @@ echo "mount -t directfs, umount: ok"
 rc=0
 out=$(timeout 60 mount -t directfs "$src" "$mnt" -o buffer_size=3 2>&1) || rc=$?
 [ $rc -ne 0 ] || fail "mount -o buffer_size=3 succeeded"
-grep -q "buffer size" <<<"$out" || fail "mount -o buffer_size=3 said: $out"
+grep -q "bad value for buffer_size: '3'" <<<"$out" || fail "mount -o buffer_size=3 said: $out"
 mounted "$mnt" && fail "mount -o buffer_size=3 mounted anyway"
 echo "bad option: ok (exit $rc: $out)"
 
