@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,43 @@ static void drop_sys_resource(struct fs *fs)
 		       strerror(errno));
 }
 
+/*
+ * Ask the OOM killer to choose another process first.  The daemon holds
+ * data applications were told is written (memory_cap at most, and its
+ * own few MiB), and its death fails every copy through the mount, while
+ * the program that ran the machine short of memory goes on.  Lowering the
+ * score below 0 needs CAP_SYS_RESOURCE, so this comes before that is
+ * dropped; without it the score goes as low as the kernel lets anyone
+ * (0, from a positive score inherited: systemd gives user sessions 100).
+ * A score already lower (OOMScoreAdjust= in a unit) is kept.
+ */
+static void spare_from_oom(struct fs *fs)
+{
+	fs->oom_score_adj = FS_OOM_SCORE_ADJ; /* unless found otherwise */
+	static const int tries[] = {FS_OOM_SCORE_ADJ, 0};
+	char v[16];
+	int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC), now, n;
+	ssize_t got = fd < 0 ? -1 : read(fd, v, sizeof(v) - 1);
+
+	if (got <= 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	v[got] = '\0';
+	now = atoi(v);
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]) && tries[i] < now; i++) {
+		n = snprintf(v, sizeof(v), "%d", tries[i]);
+		if (pwrite(fd, v, (size_t)n, 0) == n)
+			now = tries[i];
+	}
+	close(fd);
+	fs->oom_score_adj = now; /* said once mounted (optable.c) */
+}
+
 void fs_creds_init(struct fs *fs)
 {
+	spare_from_oom(fs);
 	drop_sys_resource(fs);
 	fs->is_root = geteuid() == 0;
 	fs->ngroups = getgroups(0, NULL);

@@ -54,6 +54,9 @@ enum fs_wake_signal {
 /* The largest read or write request INIT asks for unless -o request_size
  * says otherwise (loop.c). */
 #define FS_REQUEST_DEFAULT (1024u * 1024u)
+/* The daemon's oom_score_adj where it may lower it (creds.c): far below
+ * any program's, short of -1000, which would never let it be chosen. */
+#define FS_OOM_SCORE_ADJ (-900)
 /* -o checksum: what a file copied from start to end is summed with. */
 #define FS_CHECKSUM_DEFAULT DFS_SUM_XXH128
 
@@ -98,6 +101,7 @@ struct fs {
 	gid_t *groups;	 /* the daemon's own supplementary groups */
 	int ngroups;
 	atomic_bool said_no_tags; /* logged that SOURCE keeps no checksum tags */
+	int oom_score_adj;	  /* what creds.c could set */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)

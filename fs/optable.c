@@ -126,6 +126,11 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		log_caps(fs, conn);
 	fs_log(fs, LOG_INFO, "mounted %s (requests up to %u KiB%s)", fs->o.source,
 	       conn->max_write >> 10, fs->acl ? ", POSIX ACLs" : "");
+	if (fs->oom_score_adj > FS_OOM_SCORE_ADJ)
+		fs_log(fs, LOG_INFO,
+		       "oom_score_adj %d, not %d (no CAP_SYS_RESOURCE): the OOM killer "
+		       "may choose this daemon like any process",
+		       fs->oom_score_adj, FS_OOM_SCORE_ADJ);
 	fs_loop_inited(fs);
 }
 

@@ -8,6 +8,10 @@
 # its request threads' buffers outside the cap).  Every file
 # arrives whole.  Under AddressSanitizer the RSS is the sanitizer's
 # (shadow memory, quarantine): there only the bytes are checked.
+# The daemon asks the OOM killer to choose others first: started with a
+# score of 500 (as a user session's programs get 100 or 200), it lowers
+# its oom_score_adj to -900 where it holds CAP_SYS_RESOURCE, else to 0,
+# the lowest anyone may set, says which, and keeps it through the writers.
 . "$(dirname "$0")/lib.sh"
 
 src=$T/src mnt=$T/mnt
@@ -19,8 +23,13 @@ want=$(sha "$src/r")
 asan=0
 ldd "$DFS_BIN" | grep -q libasan && asan=1
 
+if (echo -1 >/proc/self/oom_score_adj) 2>/dev/null; then lowest=-900; else lowest=0; fi
+score=$(cat /proc/self/oom_score_adj)
 for bs in 1048576 102400; do
+	echo 500 >/proc/self/oom_score_adj # the daemon inherits it
 	dfs_mount "$src" "$mnt"
+	echo "$score" >/proc/self/oom_score_adj 2>/dev/null || echo 0 >/proc/self/oom_score_adj
+	assert_eq "$(cat "/proc/$(dfs_pid "$mnt")/oom_score_adj")" $lowest "the daemon's oom_score_adj at mount"
 	pids=()
 	for i in $(seq 64); do
 		dd if=/dev/zero of="$mnt/w$i" bs=$bs count=$(((8 << 20) / bs)) status=none &
@@ -32,6 +41,7 @@ for bs in 1048576 102400; do
 	done
 	for p in "${pids[@]}"; do wait "$p" || fail "a writer or reader failed (bs=$bs)"; done
 	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$(dfs_pid "$mnt")/status")
+	assert_eq "$(cat "/proc/$(dfs_pid "$mnt")/oom_score_adj")" $lowest "the daemon's oom_score_adj after the writers"
 	dfs_umount "$mnt"
 	for i in 1 2 3 4; do
 		[ "$(cut -d' ' -f1 "$T/r$i.sum")" = "$want" ] || fail "reader $i read other bytes (bs=$bs)"
@@ -46,4 +56,7 @@ for bs in 1048576 102400; do
 	fi
 	echo "64 writers (bs=$bs) and 4 readers: peak RSS $((hwm >> 10)) MiB$([ $asan = 1 ] && echo ' (AddressSanitizer: not held to 80 MiB)')"
 done
-dfs_check_log
+[ $lowest = -900 ] || grep -q "oom_score_adj 0, not -900 (no CAP_SYS_RESOURCE)" "$DFS_LOG" ||
+	fail "the daemon did not say its oom_score_adj stays at 0"
+echo "oom_score_adj: $lowest at mount and after the writers, from 500 inherited"
+dfs_check_log "oom_score_adj 0, not -900"
