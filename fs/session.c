@@ -352,6 +352,10 @@ static int finish_with(struct fs_host *host, struct fs_sfile *sf, int r)
 	if (!r)
 		r = r2;
 	if (r)
+		atomic_fetch_add(&host->files_failed, 1);
+	else if (st.written)
+		atomic_fetch_add(&host->files_done, 1);
+	if (r)
 		host->ops->failed(host->arg, s->owner, r);
 	pthread_mutex_lock(&s->lock);
 	if (r)

@@ -107,6 +107,8 @@ struct fs_host {
 	const struct fs_host_ops *ops;
 	void *arg;
 	atomic_uint error_files; /* session objects holding an unseen error */
+	/* Sessions that wrote, ended since the mount: made durable, failed. */
+	atomic_uint_fast64_t files_done, files_failed;
 	struct fs_committer commit; /* commit.h */
 };
 

@@ -63,6 +63,8 @@ static int root_value(struct fs *fs, enum dfs_attr a, char *buf, size_t len)
 	case DFS_ATTR_ERROR_FILES:
 		v = es.error_files + atomic_load(&fs->host.error_files);
 		break;
+	case DFS_ATTR_FILES_DONE: v = atomic_load(&fs->host.files_done); break;
+	case DFS_ATTR_FILES_FAILED: v = atomic_load(&fs->host.files_failed); break;
 	default: return -ENODATA;
 	}
 	return snprintf(buf, len, "%" PRIu64, v);

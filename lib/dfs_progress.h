@@ -32,6 +32,8 @@ enum dfs_attr {
 	DFS_ATTR_STAGING,
 	DFS_ATTR_FALLBACK_FILES,
 	DFS_ATTR_ERROR_FILES,
+	DFS_ATTR_FILES_DONE,   /* files made durable since the mount (written, then released) */
+	DFS_ATTR_FILES_FAILED, /* files whose write-out or fsync failed since the mount */
 	DFS_ATTR_PID,
 	DFS_ATTR_FILES, /* the files in flight, lines of dfs_flight_format() */
 	DFS_ATTR_COUNT,

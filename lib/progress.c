@@ -25,6 +25,8 @@ static const char *const attr_names[DFS_ATTR_COUNT] = {
 	[DFS_ATTR_STAGING] = DFS_XATTR_PREFIX "staging",
 	[DFS_ATTR_FALLBACK_FILES] = DFS_XATTR_PREFIX "fallback_files",
 	[DFS_ATTR_ERROR_FILES] = DFS_XATTR_PREFIX "error_files",
+	[DFS_ATTR_FILES_DONE] = DFS_XATTR_PREFIX "files_done",
+	[DFS_ATTR_FILES_FAILED] = DFS_XATTR_PREFIX "files_failed",
 	[DFS_ATTR_PID] = DFS_XATTR_PREFIX "pid",
 	[DFS_ATTR_FILES] = DFS_XATTR_PREFIX "files",
 };

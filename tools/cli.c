@@ -55,6 +55,7 @@ static void usage(FILE *out)
 		"usage: directfs-progress [-i SECONDS] [-w SECONDS] [-s SIZE | --of SOURCE]\n"
 		"                         [--json] TARGET...\n"
 		"       directfs-progress --verify [-i SECONDS] [-w SECONDS] [SRC] DEST\n"
+		"       directfs-progress --prometheus [--output FILE] [MOUNT...]\n"
 		"Show the progress of copies into a directfs mount.  A TARGET is a file\n"
 		"in the mount, or the mount's root for the whole mount (with the files\n"
 		"in flight listed below it).  With --verify, wait until DEST (a file or\n"
@@ -72,6 +73,10 @@ static void usage(FILE *out)
 		"  --of SOURCE    the total is SOURCE's size (a directory: its files'); at\n"
 		"                 the end the copy must be that size\n"
 		"  --json         one JSON object per target per line\n"
+		"  --prometheus   the mount-wide figures of each MOUNT (default: every\n"
+		"                 directfs mount) in Prometheus's text format\n"
+		"  --output FILE  with --prometheus: replace FILE (atomically) instead of\n"
+		"                 printing\n"
 		"  -h, --help     this help\n"
 		"Exit 0 when every copy has ended and is durable, 1 on a file in error or a\n"
 		"copy of another size than --of's, 2 on a bad invocation or a TARGET that\n"
@@ -117,14 +122,16 @@ int main(int argc, char **argv)
 		{"of", required_argument, NULL, 'O'},
 		{"json", no_argument, NULL, 'J'},
 		{"verify", no_argument, NULL, 'V'},
+		{"prometheus", no_argument, NULL, 'P'},
+		{"output", required_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct watch wa = {.out = isatty(STDOUT_FILENO) ? OUT_TTY : OUT_PLAIN,
 			   .wait = -1};
 	double wait = 10;
-	bool wait_given = false, verify = false;
-	const char *of = NULL, *size_arg = NULL;
+	bool wait_given = false, verify = false, prometheus = false;
+	const char *of = NULL, *size_arg = NULL, *output = NULL;
 	uint64_t total = 0;
 	int opt, r;
 
@@ -158,11 +165,25 @@ int main(int argc, char **argv)
 		case 'O': of = optarg; break;
 		case 'J': wa.out = OUT_JSON; break;
 		case 'V': verify = true; break;
+		case 'P': prometheus = true; break;
+		case 'o': output = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
 	wa.n = argc - optind;
+	if (output && !prometheus) {
+		fprintf(stderr, "directfs-progress: --output is for --prometheus\n");
+		return 2;
+	}
+	if (prometheus) {
+		if (verify || of || size_arg || wa.out == OUT_JSON) {
+			fprintf(stderr, "directfs-progress: --prometheus takes [--output FILE] "
+					"[MOUNT...], and none of --verify, -s, --of, --json\n");
+			return 2;
+		}
+		return metrics_main(argv + optind, wa.n, output);
+	}
 	if (verify) {
 		if (wa.n < 1 || wa.n > 2 || of || size_arg || wa.out == OUT_JSON) {
 			fprintf(stderr, "directfs-progress: --verify takes [SRC] DEST, "

@@ -45,5 +45,9 @@ int verify_main(const char *src, const char *dest, double interval, double wait)
  * against its checksum tags.  Returns the exit status: 0 no file corrupt,
  * 1 a file corrupt, 2 trouble. */
 int tags_main(const char *dest, double interval, double wait);
+/* The job behind --prometheus (metrics.c): the mount-wide figures of the
+ * n mounts named (none: every directfs mount) in Prometheus's text format,
+ * on stdout or replacing output.  Returns the exit status: 0, or 2. */
+int metrics_main(char **mounts, int n, const char *output);
 
 #endif

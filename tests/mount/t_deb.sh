@@ -3,7 +3,8 @@
 # `dpkg-buildpackage -us -uc -b` builds directfs_VERSION_ARCH.deb with
 # debhelper's CMake support; lintian finds no error in it; it holds the
 # daemon, directfs-progress, the mount helpers (both names), the manual
-# pages, the bash completion and the example unit, and depends on fuse3.
+# pages, the bash completion, the example unit and the metrics service
+# and timer (valid by systemd-analyze, not enabled), and depends on fuse3.
 # `apt-get install ./directfs_*.deb` installs it on this machine; `man
 # directfs` shows the page, the completion loads; `mount -t directfs`
 # mounts through the installed helper and daemon, a copy reaches SOURCE
@@ -56,7 +57,8 @@ for f in /usr/bin/directfs /usr/bin/directfs-progress /sbin/mount.directfs /sbin
 	/usr/share/man/man1/directfs-progress.1.gz /usr/share/man/man8/mount.directfs.8.gz \
 	/usr/share/doc/directfs/examples/mnt-directfs.mount /usr/share/doc/directfs/copyright \
 	/usr/share/bash-completion/completions/directfs \
-	/usr/share/bash-completion/completions/directfs-progress; do
+	/usr/share/bash-completion/completions/directfs-progress \
+	/lib/systemd/system/directfs-metrics.service /lib/systemd/system/directfs-metrics.timer; do
 	grep -qxF "$f" "$T/contents" || fail "the package lacks $f: $(cat "$T/contents")"
 done
 dpkg-deb -f "$deb" Depends | grep -qw fuse3 || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
@@ -78,6 +80,12 @@ bash -c '. /usr/share/bash-completion/completions/directfs-progress && complete 
 # ... and offers the installed daemon's options, read from its -h.
 opts=$(bash -c '. /usr/share/bash-completion/completions/directfs && _directfs_read_help && echo "${_directfs_opts[*]}"')
 grep -qw -- small_files= <<<"$opts" || fail "the installed completion offers: $opts"
+# The metrics units: valid as installed (binary, man page), not enabled.
+out=$(systemd-analyze verify /lib/systemd/system/directfs-metrics.service \
+	/lib/systemd/system/directfs-metrics.timer 2>&1) || fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify said: $out"
+[ ! -e /etc/systemd/system/timers.target.wants/directfs-metrics.timer ] ||
+	fail "installing enabled the metrics timer"
 src=$T/src mnt=$T/mnt
 mkdir -p "$src" "$mnt"
 head -c $((20 << 20)) /dev/urandom >"$T/data"
@@ -86,6 +94,11 @@ mounted "$mnt" || fail "mount -t directfs: $(findmnt -n "$mnt" || echo nothing m
 pid=$(attr "$mnt" pid)
 assert_eq "$(readlink "/proc/$pid/exe")" /usr/bin/directfs "the daemon's executable"
 cp "$T/data" "$mnt/data"
+# What the service runs, as installed.
+/usr/bin/directfs-progress --prometheus --output "$T/directfs.prom" "$mnt" ||
+	fail "the installed directfs-progress --prometheus: exit $?"
+grep -q "^directfs_written_bytes_total{mountpoint=\"$mnt\",source=\"$src\"} $((20 << 20))$" "$T/directfs.prom" ||
+	fail "the installed --prometheus wrote: $(cat "$T/directfs.prom")"
 timeout 120 umount "$mnt" || fail "umount: exit $?"
 [ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
 	fail "umount returned with the daemon (pid $pid) still running"
@@ -99,7 +112,7 @@ installed=0
 dpkg-query -W -f '${Status}' directfs 2>/dev/null | grep -q installed && fail "still installed after purge"
 while read -r f; do
 	[ -f "$f" ] || [ -L "$f" ] || continue
-	case $f in /usr/bin/* | /sbin/* | /usr/share/man/* | /usr/share/doc/directfs/*)
+	case $f in /usr/bin/* | /sbin/* | /usr/share/man/* | /usr/share/doc/directfs/* | /lib/systemd/system/*)
 		fail "purge left $f" ;;
 	esac
 done <"$T/contents"
