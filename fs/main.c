@@ -354,7 +354,9 @@ static int check_source(const char *src, char *real)
 	return fd;
 }
 
-/* MOUNTPOINT: an existing directory, not already a mount, not in SOURCE. */
+/* MOUNTPOINT: an existing directory, not already a mount, not below
+ * SOURCE.  SOURCE itself is fine (mounting in place): the daemon reaches
+ * SOURCE only through the descriptor opened before the mount. */
 static int check_mountpoint(const char *mnt, const char *src_real, char *real)
 {
 	struct statx stx;
@@ -382,7 +384,7 @@ static int check_mountpoint(const char *mnt, const char *src_real, char *real)
 			mnt);
 		return -1;
 	}
-	if (!strncmp(real, src_real, n) && (real[n] == '/' || real[n] == '\0')) {
+	if (!strncmp(real, src_real, n) && real[n] == '/') {
 		fprintf(stderr, "directfs: mount point %s is inside source %s\n", mnt,
 			src_real);
 		return -1;

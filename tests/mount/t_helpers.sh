@@ -10,7 +10,8 @@
 # returns only once the daemon has written out, synced and exited: data
 # written just before is on SOURCE with no page resident.  The example
 # systemd unit passes systemd-analyze verify, and its type and options
-# mount and unmount as systemd would run them.  A busy mount is
+# mount and unmount as systemd would run them.  A directory mounted over
+# itself (mount -t directfs DIR DIR) too.  A busy mount is
 # refused and keeps its daemon; umount.directfs also waits for a daemon
 # started by hand; a bad option fails the mount with the daemon's reason.
 if [ -z "${DFS_HELPERS_NS:-}" ]; then
@@ -92,6 +93,18 @@ on_disk "$T/big" "$src/big"
 on_disk "$T/odd" "$src/odd"
 grep -q "$mnt" /run/mount/utab && fail "umount left $mnt in utab"
 echo "mount -t directfs, umount: ok"
+
+# --- in place: mount -t directfs DIR DIR; umount waits ---
+ip=$T/inplace
+mkdir -p "$ip"
+echo kept >"$ip/kept"
+timeout 60 mount -t directfs "$ip" "$ip" || fail "mount -t directfs DIR DIR: exit $?"
+adopt "$ip"
+assert_eq "$(cat "$ip/kept")" kept "a file of DIR through its own mount"
+dd if="$T/mid" of="$ip/mid" bs=1M status=none
+umount_waits "$ip"
+on_disk "$T/mid" "$ip/mid"
+echo "in place, mount -t directfs DIR DIR and umount: ok"
 
 # --- a bad option: the mount fails with the daemon's reason ---
 rc=0
