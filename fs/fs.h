@@ -102,6 +102,10 @@ struct fs {
 	int ngroups;
 	atomic_bool said_no_tags; /* logged that SOURCE keeps no checksum tags */
 	int oom_score_adj;	  /* what creds.c could set */
+	/* A mount point below SOURCE: the directory underneath (O_PATH) and
+	 * the mount's ID; under_fd -1 otherwise (main.c, table.c). */
+	int under_fd;
+	uint64_t own_mnt_id;
 };
 
 static inline struct fs *fs_of(fuse_req_t req)

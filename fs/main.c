@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dfs_size.h"
+#include "dfs_mountinfo.h"
 #include "fs.h"
 
 #ifndef INODE_FDS_DEFAULT /* -DINODE_FDS_DEFAULT=16 stresses eviction */
@@ -354,10 +355,12 @@ static int check_source(const char *src, char *real)
 	return fd;
 }
 
-/* MOUNTPOINT: an existing directory, not already a mount, not below
- * SOURCE.  SOURCE itself is fine (mounting in place): the daemon reaches
- * SOURCE only through the descriptor opened before the mount. */
-static int check_mountpoint(const char *mnt, const char *src_real, char *real)
+/* MOUNTPOINT: an existing directory, not already a mount.  SOURCE itself
+ * is fine (mounting in place): the daemon reaches SOURCE only through the
+ * descriptor opened before the mount.  So is a directory below SOURCE
+ * (*inner): the daemon's lookups that land on its own mount are given
+ * the directory underneath instead (fs_lookup_name). */
+static int check_mountpoint(const char *mnt, const char *src_real, char *real, bool *inner)
 {
 	struct statx stx;
 	size_t n = strlen(src_real);
@@ -384,11 +387,8 @@ static int check_mountpoint(const char *mnt, const char *src_real, char *real)
 			mnt);
 		return -1;
 	}
-	if (!strncmp(real, src_real, n) && real[n] == '/') {
-		fprintf(stderr, "directfs: mount point %s is inside source %s\n", mnt,
-			src_real);
-		return -1;
-	}
+	*inner = (!strncmp(real, src_real, n) && real[n] == '/') ||
+		 (n == 1 && real[1]); /* SOURCE "/" holds every other path */
 	return 0;
 }
 
@@ -536,6 +536,7 @@ int main(int argc, char **argv)
 	char src[PATH_MAX], mnt[PATH_MAX];
 	struct stat srcst;
 	void *dev_arg = NULL; /* SOURCE's disk's counters (priority=background) */
+	bool inner = false;   /* MOUNTPOINT is below SOURCE */
 	int srcfd, ret, r;
 
 	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) ||
@@ -550,7 +551,7 @@ int main(int argc, char **argv)
 	srcfd = check_source(c.source, src);
 	if (srcfd < 0)
 		goto out_args;
-	if (check_mountpoint(c.mountpoint, src, mnt) ||
+	if (check_mountpoint(c.mountpoint, src, mnt, &inner) ||
 	    (fs.o.no_fallback && check_odirect(srcfd, src))) {
 		close(srcfd);
 		goto out_args;
@@ -603,8 +604,20 @@ int main(int argc, char **argv)
 	fs.se = se;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
+	/* The directory under a mount point below SOURCE, and the mount's
+	 * ID, which marks a lookup that crossed into the mount itself. */
+	fs.under_fd = inner ? open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (inner && fs.under_fd < 0) {
+		fprintf(stderr, "directfs: mount point %s: %s\n", mnt, strerror(errno));
+		goto out_signals;
+	}
 	if (fuse_session_mount(se, mnt))
 		goto out_signals;
+	if (inner && (r = dfs_mountinfo_id(mnt, "fuse.directfs", &fs.own_mnt_id))) {
+		fprintf(stderr, "directfs: cannot find its own mount at %s: %s\n", mnt,
+			strerror(-r));
+		goto out_unmount;
+	}
 	if (!cmd.foreground) {
 		openlog("directfs", LOG_PID, LOG_DAEMON);
 		fs.foreground = false;

@@ -391,6 +391,27 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 	return 0;
 }
 
+/*
+ * A name that is the mount point, when it lies below SOURCE: openat
+ * crossed into this very mount.  As a non-recursive bind mount would,
+ * show the directory underneath instead (opened before the mount), so
+ * that nothing walks into the mount again.  Asked with
+ * AT_STATX_DONT_SYNC, which answers from the VFS without a request to
+ * this daemon.  fd is taken over; returns the descriptor to use, or
+ * -errno.
+ */
+static int below_own_mount(struct fs *fs, int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) ||
+	    !(stx.stx_mask & STATX_MNT_ID) || stx.stx_mnt_id != fs->own_mnt_id)
+		return fd;
+	close(fd);
+	fd = fcntl(fs->under_fd, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
 		   struct fuse_entry_param *e)
 {
@@ -404,7 +425,11 @@ int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	r = fd < 0 ? -errno : 0;
 	fs_inode_fd_put(fs, parent);
-	return r ? r : fs_lookup_fd(fs, fd, e);
+	if (r)
+		return r;
+	if (fs->under_fd >= 0 && (fd = below_own_mount(fs, fd)) < 0)
+		return fd;
+	return fs_lookup_fd(fs, fd, e);
 }
 
 /* ---- what the sessions ask of their inodes (session.h) ---- */

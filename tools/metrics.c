@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "dfs_mountinfo.h"
 
 static const struct {
 	enum dfs_attr attr;
@@ -65,23 +66,6 @@ static void label(FILE *out, const char *s)
 	}
 }
 
-/* mountinfo's octal escapes (\040 for a space ...) undone in place. */
-static void unescape(char *s)
-{
-	char *d = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*d++ = *s;
-		}
-	}
-	*d = '\0';
-}
-
 /* Every fuse.directfs mount, in mountinfo's order: 0 or -errno. */
 static int find_mounts(struct mount **out, int *n)
 {
@@ -115,8 +99,8 @@ static int find_mounts(struct mount **out, int *n)
 			break;
 		}
 		*out = m;
-		unescape(point);
-		unescape(source);
+		dfs_mountinfo_unescape(point);
+		dfs_mountinfo_unescape(source);
 		(*out)[(*n)++] = (struct mount){.point = point, .source = source};
 	}
 	free(line);

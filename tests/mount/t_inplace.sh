@@ -6,7 +6,10 @@
 # held a file open in DIR before the mount keeps reading that file
 # directly (what the README tells users); after the unmount the files
 # are where they were.  (mount -t directfs DIR DIR and umount: t_helpers.)
-# A mount point strictly inside SOURCE is still refused.
+# A mount point below SOURCE shows, through the mount, the directory
+# underneath it (a non-recursive bind mount's view): find, du and rsync
+# of the mount end, copies land in SOURCE uncached, and rmdir of the
+# mount point through the mount is EBUSY.
 . "$(dirname "$0")/lib.sh"
 
 dir=$T/data
@@ -39,11 +42,27 @@ echo "directfs DIR DIR: ok (old files shown, a 30 MiB copy durable and uncached 
 rm -f "$dir/big"
 exec 3<&- 4<&-
 
-# Strictly inside SOURCE: refused, before anything is mounted.
+# A mount point below SOURCE: through the mount, that directory shows
+# what lies underneath it (as a non-recursive bind mount does), never the
+# mount again; nothing walking the mount recurses or hangs.
 mkdir -p "$dir/inner"
-out=$("$DFS_BIN" "$dir" "$dir/inner" 2>&1) && fail "a mount point inside SOURCE was taken"
-grep -q "inside source" <<<"$out" || fail "inside SOURCE: $out"
-mounted "$dir/inner" && fail "mounted inside SOURCE anyway"
-echo "inside SOURCE: refused ($out)"
+echo underneath >"$dir/inner/marker"
+dfs_mount "$dir" "$dir/inner"
+m=$dir/inner
+assert_eq "$(ls "$m/inner")" marker "the mount point's directory seen through the mount"
+assert_eq "$(cat "$m/inner/marker")" underneath "a file under the mount point, through the mount"
+assert_eq "$(timeout 20 find "$m" | wc -l)" 25 "names find sees in the mount"
+timeout 20 du -s "$m" >/dev/null || fail "du of the mount did not end"
+timeout 60 rsync -a "$m/" "$T/copy/" || fail "rsync of the mount did not end: exit $?"
+assert_eq "$(ls "$T/copy/inner")" marker "what rsync copied of the mount point"
+head -c $((8 << 20)) /dev/urandom >"$T/mid"
+cp "$T/mid" "$m/sub/mid"
+dfs_settled "$m"
+assert_eq "$(resident "$dir/sub/mid")" 0 "pages of a copy through the inner mount"
+same_file "$T/mid" "$dir/sub/mid"
+out=$(rmdir "$m/inner" 2>&1) && fail "rmdir of the mount point through the mount succeeded"
+grep -q "busy" <<<"$out" || fail "rmdir of the mount point: $out"
+dfs_umount "$m"
+echo "a mount point below SOURCE: ok (it shows what is underneath; find, du, rsync end)"
 dfs_check_log
 echo PASS
