@@ -11,7 +11,8 @@
 # written just before is on SOURCE with no page resident.  The example
 # systemd unit passes systemd-analyze verify, and its type and options
 # mount and unmount as systemd would run them.  A directory mounted over
-# itself (mount -t directfs DIR DIR) too.  A busy mount is
+# itself (mount -t directfs DIR DIR, and from fstab) and a mount point
+# below SOURCE (from fstab) too.  A busy mount is
 # refused and keeps its daemon; umount.directfs also waits for a daemon
 # started by hand; a bad option fails the mount with the daemon's reason.
 if [ -z "${DFS_HELPERS_NS:-}" ]; then
@@ -158,6 +159,25 @@ for i in 2 3 4; do
 	on_disk "$T/odd" "$T/src$i/odd"
 done
 echo "fstab, mount -a, umount: ok"
+
+# --- fstab lines in place: DIR over itself, and a mount point below its
+# SOURCE (which shows the directory underneath through the mount) ---
+mkdir -p "$T/inp" "$T/outer/below"
+echo underneath >"$T/outer/below/marker"
+cat >"$T/fstab2" <<EOF
+$T/inp $T/inp directfs noauto 0 0
+$T/outer $T/outer/below fuse.directfs noauto,nofail 0 0
+EOF
+for m in "$T/inp" "$T/outer/below"; do
+	timeout 60 mount -T "$T/fstab2" "$m" || fail "mount -T FILE $m: exit $?"
+	adopt "$m"
+	cp "$T/mid" "$m/mid"
+done
+assert_eq "$(ls "$T/outer/below/below")" marker "the mount point below SOURCE, through the mount"
+for m in "$T/inp" "$T/outer/below"; do umount_waits "$m"; done
+on_disk "$T/mid" "$T/inp/mid"
+on_disk "$T/mid" "$T/outer/mid"
+echo "fstab in place and below SOURCE, umount: ok"
 
 # --- the example systemd unit ---
 unit=$(find "$stage" -name mnt-directfs.mount)
