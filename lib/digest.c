@@ -224,19 +224,24 @@ void dfs_file_digest_give_up(struct dfs_file *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-int dfs_file_digest(struct dfs_file *f, enum dfs_sum_kind *kind, char hex[DFS_SUM_HEX_MAX])
+/* Under f->lock: the sum into hex if the session wrote the file from 0
+ * straight to its end and it is not empty (no bytes to rot, and no tag
+ * to remove when it is written next, say after a touch). */
+static int digest_locked(struct dfs_file *f, enum dfs_sum_kind *kind, char *hex)
 {
 	struct dfs_digest *dg = &f->dg;
-	int r = -ENODATA;
 
+	if (!dg->live || dg->ahead || dg->upto != f->size || !dg->upto || file_err(f))
+		return -ENODATA;
+	dfs_sum_hex(&dg->sum, hex);
+	*kind = dg->sum.kind;
+	return hex[0] ? 0 : -ENOMEM;
+}
+
+int dfs_file_digest(struct dfs_file *f, enum dfs_sum_kind *kind, char hex[DFS_SUM_HEX_MAX])
+{
 	pthread_mutex_lock(&f->lock);
-	/* An empty file has no bytes to rot: no tag (and none to remove
-	 * when it is written next, say after a touch). */
-	if (dg->live && !dg->ahead && dg->upto == f->size && dg->upto > 0 && !file_err(f)) {
-		dfs_sum_hex(&dg->sum, hex);
-		*kind = dg->sum.kind;
-		r = hex[0] ? 0 : -ENOMEM;
-	}
+	int r = digest_locked(f, kind, hex);
 	pthread_mutex_unlock(&f->lock);
 	return r;
 }
@@ -247,15 +252,19 @@ int dfs_file_tag(struct dfs_file *f)
 	enum dfs_sum_kind kind;
 	char hex[DFS_SUM_HEX_MAX], ts[DFS_TAG_TS_MAX];
 	struct stat st;
-	int r = dfs_file_digest(f, &kind, hex);
+	int r;
 
-	if (r)
-		return r;
 	pthread_mutex_lock(&f->lock);
+	r = digest_locked(f, &kind, hex);
 	/* Nothing staged, nothing in flight: the mtime is the data's last. */
-	if (f->dirty || f->nstaged || f->nflight)
+	if (!r && (f->dirty || f->nstaged || f->nflight))
 		r = -EBUSY;
-	else if (fstat(f->fd, &st))
+	if (!r)
+		f->dg.untagged = false; /* a later change looks for a tag to remove */
+	pthread_mutex_unlock(&f->lock);
+	/* The xattr calls without the lock: the committer holds the only
+	 * reference to this session's file now. */
+	if (!r && fstat(f->fd, &st))
 		r = -errno;
 	if (!r) {
 		dfs_tag_ts_format(&st.st_mtim, ts);
@@ -263,8 +272,5 @@ int dfs_file_tag(struct dfs_file *f)
 	}
 	if (!r)
 		r = io->fsetxattr(io->arg, f->fd, dfs_tag_ts_attr(kind), ts, strlen(ts), 0);
-	if (!r)
-		f->dg.untagged = false; /* a later change has a tag to remove */
-	pthread_mutex_unlock(&f->lock);
 	return r;
 }

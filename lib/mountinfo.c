@@ -6,6 +6,7 @@
 #include "dfs_mountinfo.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,31 +28,61 @@ void dfs_mountinfo_unescape(char *s)
 	*d = '\0';
 }
 
-int dfs_mountinfo_id(const char *point, const char *fstype, uint64_t *id)
+int dfs_mountinfo_each(dfs_mount_fn *fn, void *arg)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
 	size_t cap = 0;
-	int r = -ENOENT;
+	int r = 0;
 
 	if (!f)
 		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char *at = NULL, *type = NULL, *sep = strstr(line, " - ");
-		uint64_t v;
+	while (!r && getline(&line, &cap, f) > 0) {
+		char *point = NULL, *type = NULL, *source = NULL, *sep = strstr(line, " - ");
+		uint64_t id;
 
-		if (sep && sscanf(line, "%" SCNu64 " %*s %*s %*s %ms", &v, &at) == 2 &&
-		    sscanf(sep + 3, "%ms", &type) == 1) {
-			dfs_mountinfo_unescape(at);
-			if (!strcmp(at, point) && !strcmp(type, fstype)) {
-				*id = v; /* later lines are newer mounts: keep looking */
-				r = 0;
-			}
+		if (sep && sscanf(line, "%" SCNu64 " %*s %*s %*s %ms", &id, &point) == 2 &&
+		    sscanf(sep + 3, "%ms %ms", &type, &source) == 2) {
+			dfs_mountinfo_unescape(point);
+			dfs_mountinfo_unescape(source);
+			r = fn(arg, id, point, type, source);
 		}
-		free(at);
+		free(point);
 		free(type);
+		free(source);
 	}
 	free(line);
 	fclose(f);
+	return r;
+}
+
+struct wanted {
+	const char *point, *type;
+	uint64_t id;
+	bool found;
+};
+
+static int match(void *arg, uint64_t id, const char *point, const char *type,
+		 const char *source)
+{
+	struct wanted *w = arg;
+
+	(void)source;
+	if (!strcmp(point, w->point) && !strcmp(type, w->type)) {
+		w->id = id; /* later lines are newer mounts: keep looking */
+		w->found = true;
+	}
+	return 0;
+}
+
+int dfs_mountinfo_id(const char *point, const char *fstype, uint64_t *id)
+{
+	struct wanted w = {.point = point, .type = fstype};
+	int r = dfs_mountinfo_each(match, &w);
+
+	if (!r && !w.found)
+		r = -ENOENT;
+	if (!r)
+		*id = w.id;
 	return r;
 }

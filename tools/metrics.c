@@ -66,45 +66,42 @@ static void label(FILE *out, const char *s)
 	}
 }
 
+struct found {
+	struct mount *ms;
+	int n;
+};
+
+static int add_mount(void *arg, uint64_t id, const char *point, const char *type,
+		     const char *source)
+{
+	struct found *fd = arg;
+	struct mount *m;
+
+	(void)id;
+	if (strcmp(type, "fuse.directfs"))
+		return 0;
+	m = realloc(fd->ms, (size_t)(fd->n + 1) * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	fd->ms = m;
+	m[fd->n] = (struct mount){.point = strdup(point), .source = strdup(source)};
+	if (!m[fd->n].point || !m[fd->n].source) {
+		free(m[fd->n].point);
+		free(m[fd->n].source);
+		return -ENOMEM;
+	}
+	fd->n++;
+	return 0;
+}
+
 /* Every fuse.directfs mount, in mountinfo's order: 0 or -errno. */
 static int find_mounts(struct mount **out, int *n)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int r = 0;
+	struct found fd = {0};
+	int r = dfs_mountinfo_each(add_mount, &fd);
 
-	if (!f)
-		return -errno;
-	*out = NULL;
-	*n = 0;
-	while (getline(&line, &cap, f) > 0) {
-		char *point = NULL, *type = NULL, *source = NULL, *sep = strstr(line, " - ");
-		struct mount *m;
-
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %ms", &point) != 1 ||
-		    sscanf(sep + 3, "%ms %ms", &type, &source) != 2 ||
-		    strcmp(type, "fuse.directfs")) {
-			free(point);
-			free(type);
-			free(source);
-			continue;
-		}
-		free(type);
-		m = realloc(*out, (size_t)(*n + 1) * sizeof(**out));
-		if (!m) {
-			free(point);
-			free(source);
-			r = -ENOMEM;
-			break;
-		}
-		*out = m;
-		dfs_mountinfo_unescape(point);
-		dfs_mountinfo_unescape(source);
-		(*out)[(*n)++] = (struct mount){.point = point, .source = source};
-	}
-	free(line);
-	fclose(f);
+	*out = fd.ms;
+	*n = fd.n;
 	return r;
 }
 
