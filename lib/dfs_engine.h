@@ -79,6 +79,15 @@ struct dfs_engine_opts {
 	/* Sum each file written from 0 straight to its end as it streams,
 	 * for dfs_file_tag (digest.c).  DFS_SUM_OFF: never. */
 	enum dfs_sum_kind checksum;
+	/* The last partial block of a file (and so a small file's close,
+	 * which goes through the page cache): DFS_TAIL_AUTO writes it
+	 * buffered and drops its pages where SOURCE's page cache is this
+	 * host's (a local filesystem: dfs_syncfs_covers); elsewhere, and
+	 * always with DFS_TAIL_PADDED, it goes as a whole block with
+	 * O_DIRECT, zero-padded, and the file is then cut to its size, so
+	 * that a server that honours O_DIRECT (GlusterFS) keeps no pages of
+	 * it either. */
+	enum dfs_tail_mode { DFS_TAIL_AUTO, DFS_TAIL_PADDED } tail;
 };
 
 /* dev_counts from sysfs (pace.c): *arg receives the dev_arg for the disk

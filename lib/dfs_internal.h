@@ -159,6 +159,10 @@ struct dfs_file {
 	bool appending;		/* an append is staging (it may drop the lock) */
 	bool flush_cached;	/* windows submitted now go through the page cache */
 	off_t disk_size;	/* what the backing file holds, as far as we wrote */
+	/* The backing file's size as the writes that ended and the
+	 * truncates left it: written by the window that extends it, under
+	 * extend_lock; else under f->lock with no window in flight. */
+	off_t disk_end;
 	struct dfs_window *windows;
 	struct dfs_window *free_windows;
 	/* Windows not in flight: staged (dirty blocks to write) and clean
@@ -175,6 +179,13 @@ struct dfs_file {
 
 	atomic_bool fallback;
 	atomic_bool no_dontcache;
+	/* SOURCE's page cache is this host's (dfs_fd_syncfs_covers, asked
+	 * once at adopt): a syncfs commits it, and buffered writes' pages
+	 * can be dropped from here. */
+	bool cache_local;
+	/* The tail goes padded with O_DIRECT, then a cut (dfs_engine_opts
+	 * tail); never a small file's close through the page cache. */
+	bool tail_padded;
 	/* After an O_DIRECT read, drop the range from the page cache: the
 	 * filesystem may have read it buffered (dfs_direct_reads_uncached).
 	 * -1 until the first read asks fstatfs. */

@@ -20,6 +20,14 @@
 
 _Static_assert(sizeof(off_t) == 8, "64-bit file offsets required");
 
+/* The backing file's size is known again (disk_end), with no window in
+ * flight: under f->lock, or before the file is shared. */
+static void disk_end_set(struct dfs_file *f, off_t size)
+{
+	assert(f->nflight == 0 && size >= 0);
+	f->disk_end = size;
+}
+
 int dfs_file_flush(struct dfs_file *f)
 {
 	pthread_mutex_lock(&f->lock);
@@ -72,6 +80,7 @@ int dfs_file_lock_acquired(struct dfs_file *f)
 			if (!r) {
 				size_set(f, f->seen_size);
 				f->disk_size = f->seen_size;
+				disk_end_set(f, f->seen_size);
 			}
 		}
 	}
@@ -87,7 +96,8 @@ int dfs_file_close_flush(struct dfs_file *f)
 	/* Reserve the file's size against the cap on cached bytes; the sync
 	 * that drops the pages gives it back. */
 	uint64_t n = (uint64_t)f->size;
-	if (e->o.small_max && n <= e->o.small_max && atomic_load(&f->pending)) {
+	if (e->o.small_max && n <= e->o.small_max && atomic_load(&f->pending) &&
+	    !f->tail_padded) {
 		if (atomic_fetch_add(&e->cached, n) + n <= e->o.cached_max) {
 			atomic_fetch_add(&f->cached, n);
 			f->flush_cached = true;
@@ -199,6 +209,7 @@ int dfs_file_truncate(struct dfs_file *f, off_t size)
 		dfs_stage_trim(f, size);
 		size_set(f, size);
 		f->disk_size = size;
+		disk_end_set(f, size);
 		f->dirty = true;
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -236,6 +247,7 @@ int dfs_file_fallocate(struct dfs_file *f, int mode, off_t off, off_t len)
 		if (fstat(f->fd, &st) == 0) {
 			size_set(f, st.st_size);
 			f->disk_size = st.st_size;
+			disk_end_set(f, st.st_size);
 		} else {
 			r = -errno;
 		}
@@ -402,6 +414,8 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	if (r)
 		goto err_close;
 	atomic_store(&f->no_dontcache, e->o.no_dontcache != 0);
+	f->cache_local = dfs_fd_syncfs_covers(fd);
+	f->tail_padded = e->o.tail == DFS_TAIL_PADDED || !f->cache_local;
 	atomic_store(&f->drop_reads, -1);
 	f->blk = atomic_load(&f->fallback) ? DFS_ALIGN_FALLBACK : f->align.off;
 	f->wsize = e->o.buf_size;
@@ -409,6 +423,7 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	assert(kind.size <= INT64_MAX);
 	size_set(f, (off_t)kind.size);
 	f->disk_size = (off_t)kind.size;
+	disk_end_set(f, (off_t)kind.size);
 	dfs_digest_open(f, (off_t)kind.size);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_init(&f->extend_lock, NULL);
@@ -480,7 +495,7 @@ static void finish_batch(struct dfs_file **files, size_t n, int *res)
 			fsres[i] = fsres[j];
 			continue;
 		}
-		if (!dfs_fd_syncfs_covers(f->fd))
+		if (!f->cache_local)
 			continue;
 		do
 			fsres[i] = io->syncfs(io->arg, f->fd);

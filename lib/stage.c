@@ -105,7 +105,9 @@ static bool submit_begin(struct dfs_file *f, struct dfs_window *w)
 	off_t end = dfs_win_off(f, w) + (off_t)last * f->blk;
 	if (end > w->eof)
 		end = w->eof;
-	w->extends = end > f->disk_size;
+	/* A padded tail reaches past eof, beyond whatever the disk held:
+	 * it extends, and is cut back (window_write_runs). */
+	w->extends = end > f->disk_size || (f->tail_padded && end % f->blk);
 	if (end > f->disk_size)
 		f->disk_size = end;
 	assert(f->disk_size <= f->size);
@@ -153,6 +155,25 @@ static unsigned run_end(const struct dfs_file *f, const struct dfs_window *w, un
 /* Runs of a window written with O_DIRECT in one batch, at most. */
 #define RUN_BATCH 64
 
+/* After a padded tail: the backing file ends at the end of that block,
+ * or further where a window beyond was written first (f->disk_end).  Cut
+ * it back to eof.  Under extend_lock. */
+static int cut_padding(struct dfs_file *f, off_t eof)
+{
+	const struct dfs_io_ops *io = f->eng->io;
+	const off_t blk = f->blk;
+	const off_t padded_end = (eof + blk - 1) / blk * blk;
+	const off_t to = f->disk_end > eof ? f->disk_end : eof;
+	int r = 0;
+
+	assert(eof % blk);
+	if (to < padded_end)
+		do
+			r = io->ftruncate(io->arg, f->fd, to);
+		while (r == -EINTR);
+	return r;
+}
+
 /* Write one window's dirty blocks.  Worker thread, without f->lock (and
  * with f->extend_lock where the window grows the file).  The
  * whole-block runs go to the disk in batches, all at once; a run holding
@@ -163,6 +184,11 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 	const off_t base = dfs_win_off(f, w);
 	const off_t blk = f->blk;
 	struct dfs_io_piece batch[RUN_BATCH];
+	/* A padded tail (f->tail_padded) is written as an extension of the
+	 * file: w->extends, so under extend_lock. */
+	const bool padded = f->tail_padded && !w->cached && w->extends;
+	bool cut = false;
+	off_t hi = 0; /* the end of what was written, at most eof */
 	unsigned b = 0, n = 0;
 	int r = 0;
 
@@ -175,6 +201,12 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 			if (end > w->eof)
 				end = w->eof;
 			r = dfs_disk_write_cached(f, src, (size_t)(end - off), off);
+		} else if (end > w->eof && padded) {
+			/* The partial block at end of file goes whole (its
+			 * bytes past eof are zero: dfs_internal.h), the cut
+			 * after the last batch. */
+			batch[n++] = (struct dfs_io_piece){src, (size_t)(end - off), off, 0};
+			cut = true;
 		} else if (end > w->eof) {
 			/* The run holds the partial block at end of file. */
 			off_t whole = (w->eof - off) / blk * blk;
@@ -187,6 +219,8 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 		} else {
 			batch[n++] = (struct dfs_io_piece){src, (size_t)(end - off), off, 0};
 		}
+		if (hi < (end < w->eof ? end : w->eof))
+			hi = end < w->eof ? end : w->eof;
 		if (n == RUN_BATCH && !r) {
 			r = dfs_disk_write_direct_batch(f, batch, n);
 			n = 0;
@@ -195,6 +229,10 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 	}
 	if (n && !r)
 		r = dfs_disk_write_direct_batch(f, batch, n);
+	if (cut && !r)
+		r = cut_padding(f, w->eof);
+	if (w->extends && !r && f->disk_end < hi)
+		f->disk_end = hi;
 	return r;
 }
 

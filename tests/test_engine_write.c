@@ -471,6 +471,78 @@ START_TEST(test_write_swap)
 }
 END_TEST
 
+/* An engine whose tails go padded with O_DIRECT (DFS_TAIL_PADDED, as on a
+ * network SOURCE): for tail_padded_case. */
+static struct dfs_engine *padded_engine(void)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine *pe;
+
+	setup_opts(&o);
+	o.tail = DFS_TAIL_PADDED;
+	ck_assert_int_eq(dfs_engine_create(&o, &pe), 0);
+	return pe;
+}
+
+/* A padded tail: no byte goes through the page cache, a small file's
+ * close included, and the file is cut back to its size. */
+START_TEST(test_tail_padded)
+{
+	struct dfs_engine *pe = padded_engine();
+	char path[4200];
+	size_t total = 2 * MiB + 1000;
+	char *want = malloc(total);
+	struct dfs_file *f = tu_engine_create(pe, path, sizeof(path), "padbig");
+
+	tu_pattern(want, total, 0, 21);
+	ck_assert_int_eq(dfs_file_write(f, want, total, 0), (ssize_t)total);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+	ck_assert_uint_eq(fio.plain_writes, 0);
+	ck_assert_uint_eq(fio.calls[FI_FTRUNCATE], 1);
+
+	/* A small file: the close writes it with O_DIRECT too. */
+	f = tu_engine_create(pe, path, sizeof(path), "padsmall");
+	ck_assert_int_eq(dfs_file_write(f, want, 5000, 0), 5000);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, 5000);
+	ck_assert_uint_eq(fio.plain_writes, 0);
+	ck_assert_uint_eq(fio.calls[FI_FTRUNCATE], 2);
+
+	/* The tail block rewritten and grown after its cut (read-modify-write
+	 * of a block the disk holds in part), then a write far beyond it. */
+	f = tu_engine_open(pe, path, O_RDWR);
+	tu_pattern(want + 5000, 1500, 5000, 22);
+	ck_assert_int_eq(dfs_file_write(f, want + 5000, 1500, 5000), 1500);
+	ck_assert_int_eq(dfs_file_flush(f), 0);
+	assert_disk(path, want, 6500);
+	tu_pattern(want + 6500, 100, 6500, 23);
+	ck_assert_int_eq(dfs_file_write(f, want + 6500, 100, 6500), 100);
+	ck_assert_int_eq(dfs_file_write(f, want + 2 * MiB, 1000, 2 * MiB), 1000);
+	memset(want + 6600, 0, 2 * MiB - 6600);
+	ck_assert_int_eq(dfs_file_close(f), 0);
+	assert_disk(path, want, total);
+
+	/* Both orders of a tail and a window beyond it: whichever reaches
+	 * the disk first, the cut never takes the other's bytes. */
+	for (int round = 0; round < 8; round++) {
+		f = tu_engine_create(pe, path, sizeof(path), "padorder");
+		tu_pattern(want, total, 0, 30 + round);
+		memset(want + 3000, 0, 2 * MiB - 3000);
+		ck_assert_int_eq(dfs_file_write(f, want, 3000, 0), 3000);
+		if (round % 2)
+			ck_assert_int_eq(dfs_file_flush(f), 0);
+		ck_assert_int_eq(dfs_file_write(f, want + 2 * MiB, 1000, 2 * MiB), 1000);
+		ck_assert_int_eq(dfs_file_close(f), 0);
+		assert_disk(path, want, total);
+		unlink(path);
+	}
+	ck_assert_uint_eq(fio.plain_writes, 0);
+	dfs_engine_destroy(pe);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	return tu_main(&(struct tu_case){
@@ -489,6 +561,7 @@ int main(void)
 			TU_TEST(test_two_appenders),
 			TU_TEST(test_two_appenders_one_buffer),
 			TU_TEST(test_write_swap),
+			TU_TEST(test_tail_padded),
 			{ NULL },
 		},
 	});
