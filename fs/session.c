@@ -488,7 +488,11 @@ void session_release(struct fs_host *host, struct fs_session *s, bool writable)
 		sf = detach_locked(s);
 	update_busy(s);
 	pthread_mutex_unlock(&s->lock);
-	if (sf && !commit(host, sf))
+	/* A session that changed nothing has nothing to make durable: it
+	 * ends here, and its figures never show as syncing. */
+	if (sf && (sf->err || dfs_file_finish_pending(sf->file)) && commit(host, sf))
+		return;
+	if (sf)
 		finish_with(host, sf, dfs_file_finish(sf->file));
 }
 

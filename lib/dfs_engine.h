@@ -24,6 +24,7 @@
 #ifndef DFS_ENGINE_H
 #define DFS_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -175,6 +176,9 @@ int dfs_file_error(struct dfs_file *f);
  * The file stays open: its stats show the fsync running and its result.
  */
 int dfs_file_finish(struct dfs_file *f);
+/* Has dfs_file_finish anything to do: a sync to run (something written,
+ * truncated or allocated since the last fsync) or an error to return? */
+bool dfs_file_finish_pending(struct dfs_file *f);
 /*
  * dfs_file_finish of many files at once (group commit): one syncfs per
  * filesystem writes them back together and stands for their fsyncs;

@@ -459,6 +459,13 @@ int dfs_file_finish(struct dfs_file *f)
 	return needs_sync(f, &r) ? dfs_file_sync(f, 0) : r;
 }
 
+bool dfs_file_finish_pending(struct dfs_file *f)
+{
+	int r;
+
+	return needs_sync(f, &r) || r;
+}
+
 /* Files of one dfs_file_finish_many batch; a longer list goes in turns. */
 #define FINISH_BATCH 64
 

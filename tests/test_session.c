@@ -361,6 +361,39 @@ START_TEST(test_commit_never_blocks_open)
 }
 END_TEST
 
+/* A session that changed nothing (a reader's, or a writer's that wrote
+ * nothing) has nothing to make durable: its release closes it there and
+ * then, without the committer, and the figures stay the last writer's. */
+START_TEST(test_clean_release_skips_commit)
+{
+	char buf[300];
+	struct dfs_file_stats st;
+	unsigned seen;
+
+	tu_pattern(buf, sizeof(buf), 0, 9);
+	ck_assert_int_eq(session_commit_start(&host, 16), 0);
+	ck_assert_int_eq(session_open(&host, &sess, true, false, -1, &seen), 0);
+	swrite(buf, sizeof(buf), 0);
+	session_release(&host, &sess, true);
+	session_commit_stop(&host); /* drains: the writer's commit is done */
+	ck_assert_int_eq(session_commit_start(&host, 16), 0);
+	unsigned long syncs = fsyncs();
+
+	for (int writable = 0; writable < 2; writable++) {
+		ck_assert_int_eq(session_open(&host, &sess, writable, false, -1, &seen), 0);
+		session_release(&host, &sess, writable);
+		ck_assert_int_eq(atomic_load(&pins), 0); /* not queued */
+		ck_assert(!atomic_load(&sess.busy));
+		session_figures(&host, &sess, &st);
+		ck_assert_int_eq(st.state, DFS_STATE_IDLE);
+		ck_assert_uint_eq(st.written, 300);
+		ck_assert_uint_eq(st.durable, 300);
+	}
+	ck_assert_uint_eq(fsyncs(), syncs);
+	ck_assert_int_eq(atomic_load(&failures), 0);
+}
+END_TEST
+
 /* A release whose fsync fails: logged once, kept, and returned by the
  * next flush or fsync of every handle open when it failed or opened
  * before anyone saw it, once each; not to a handle opened after it was
@@ -506,6 +539,7 @@ int main(void)
 			TU_TEST(test_read_only_then_writer),
 			TU_TEST(test_open_waits_for_write_out),
 			TU_TEST(test_commit_never_blocks_open),
+			TU_TEST(test_clean_release_skips_commit),
 			TU_TEST(test_release_error_reaches_handles),
 			TU_TEST(test_truncates),
 			TU_TEST(test_failed_first_open),
