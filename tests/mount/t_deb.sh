@@ -55,7 +55,8 @@ dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$T/contents"
 for f in /usr/bin/directfs /usr/bin/directfs-progress /sbin/mount.directfs /sbin/umount.directfs \
 	/sbin/mount.fuse.directfs /sbin/umount.fuse.directfs /usr/share/man/man1/directfs.1.gz \
 	/usr/share/man/man1/directfs-progress.1.gz /usr/share/man/man8/mount.directfs.8.gz \
-	/usr/share/doc/directfs/examples/mnt-directfs.mount /usr/share/doc/directfs/copyright \
+	/usr/share/doc/directfs/examples/mnt-directfs.mount /usr/share/doc/directfs/examples/srv-backup.mount \
+	/usr/share/doc/directfs/copyright \
 	/usr/share/bash-completion/completions/directfs \
 	/usr/share/bash-completion/completions/directfs-progress \
 	/lib/systemd/system/directfs-metrics.service /lib/systemd/system/directfs-metrics.timer; do

@@ -9,8 +9,8 @@
 # with `mount -a -T FILE` and `mount -T FILE MNT`, and `umount`, which
 # returns only once the daemon has written out, synced and exited: data
 # written just before is on SOURCE with no page resident.  The example
-# systemd unit passes systemd-analyze verify, and its type and options
-# mount and unmount as systemd would run them.  A directory mounted over
+# systemd units (to another directory, and a directory over itself) pass
+# systemd-analyze verify, and mount and unmount as systemd runs them.  A directory mounted over
 # itself (mount -t directfs DIR DIR, and from fstab) and a mount point
 # below SOURCE (from fstab) too.  A busy mount is
 # refused and keeps its daemon; umount.directfs also waits for a daemon
@@ -65,7 +65,7 @@ done
 [ "$(readlink "$sbin/umount.fuse.directfs")" = umount.directfs ] ||
 	fail "umount.fuse.directfs is not a link to umount.directfs"
 for f in man1/directfs.1 man1/directfs-progress.1 man8/mount.directfs.8 \
-	examples/mnt-directfs.mount; do
+	examples/mnt-directfs.mount examples/srv-backup.mount; do
 	[ -n "$(find "$stage" -path "*/$f")" ] || fail "not installed: $f"
 done
 echo "install: ok ($(find "$stage" -type f -o -type l | sed "s|^$stage||" | sort | tr '\n' ' '))"
@@ -179,23 +179,39 @@ on_disk "$T/mid" "$T/inp/mid"
 on_disk "$T/mid" "$T/outer/mid"
 echo "fstab in place and below SOURCE, umount: ok"
 
-# --- the example systemd unit ---
-unit=$(find "$stage" -name mnt-directfs.mount)
+# --- the example systemd units: to another directory, and in place ---
+verified="systemd-analyze not installed: unit syntax not checked"
 if command -v systemd-analyze >/dev/null; then
-	systemd-analyze verify "$unit" >"$T/verify.out" 2>&1 ||
-		fail "systemd-analyze verify $unit: $(cat "$T/verify.out")"
 	verified="systemd-analyze verify: ok"
-else
-	verified="systemd-analyze not installed: unit syntax not checked"
 fi
-# What systemd runs for it: mount WHAT WHERE -t TYPE -o OPTIONS, then umount.
-utype=$(sed -n 's/^Type=//p' "$unit") uopts=$(sed -n 's/^Options=//p' "$unit")
-timeout 60 mount "$src" "$mnt" -t "$utype" -o "$uopts" || fail "the unit's mount: exit $?"
-adopt "$mnt"
-cp "$T/mid" "$mnt/mid"
-umount_waits "$mnt"
-on_disk "$T/mid" "$src/mid"
-echo "systemd unit: ok ($verified; mount -t $utype -o $uopts, umount)"
+mkdir -p "$T/unitdir"
+for name in mnt-directfs srv-backup; do
+	unit=$(find "$stage" -name "$name.mount")
+	[ -n "$unit" ] || fail "not installed: $name.mount"
+	if command -v systemd-analyze >/dev/null; then
+		systemd-analyze verify "$unit" >"$T/verify.out" 2>&1 ||
+			fail "systemd-analyze verify $unit: $(cat "$T/verify.out")"
+	fi
+	uwhat=$(sed -n 's/^What=//p' "$unit") uwhere=$(sed -n 's/^Where=//p' "$unit")
+	utype=$(sed -n 's/^Type=//p' "$unit") uopts=$(sed -n 's/^Options=//p' "$unit")
+	# What systemd runs for it: mount WHAT WHERE -t TYPE -o OPTIONS, then
+	# umount; here with the test's directories, one and the same where
+	# the unit's are.
+	if [ "$uwhat" = "$uwhere" ]; then
+		what=$T/unitdir where=$T/unitdir
+	else
+		what=$src where=$mnt
+	fi
+	echo old >"$what/old-$name"
+	timeout 60 mount "$what" "$where" -t "$utype" -o "$uopts" || fail "$name's mount: exit $?"
+	adopt "$where"
+	assert_eq "$(cat "$where/old-$name")" old "$name: a file from before, through the mount"
+	cp "$T/mid" "$where/mid"
+	umount_waits "$where"
+	on_disk "$T/mid" "$what/mid"
+	verified+="; $name: mount -t $utype -o $uopts"
+done
+echo "systemd units: ok ($verified, umount)"
 
 # --- a busy mount is refused, and its daemon keeps serving ---
 timeout 60 mount -t directfs "$src" "$mnt" || fail "mount -t directfs: exit $?"
