@@ -277,6 +277,33 @@ static int create_backing(int dfd, const char *name, mode_t mode, bool excl, int
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * The O_PATH descriptor of a file just created (or opened) as fd, for its
+ * inode, and its stat into *st: opened by name in the directory, if the
+ * name still is that file (a rename may have put another there since),
+ * else through /proc (twice the cost: a walk through procfs).  The
+ * descriptor, or -errno.
+ */
+static int path_fd_of(int dfd, const char *name, int fd, struct stat *st)
+{
+	struct stat made;
+	int pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (pfd >= 0 && !fstat(fd, &made) && !fstat(pfd, st) && st->st_dev == made.st_dev &&
+	    st->st_ino == made.st_ino)
+		return pfd;
+	if (pfd >= 0)
+		close(pfd);
+	pfd = dfs_reopen(fd, O_PATH);
+	if (pfd >= 0 && fstat(pfd, st)) {
+		int r = -errno;
+
+		close(pfd);
+		return r;
+	}
+	return pfd;
+}
+
 /* A create failed after making name: take the file away again, if name
  * is still that file (dev, ino). */
 static void uncreate(struct fs *fs, struct fs_inode *dir, const char *name, dev_t dev,
@@ -315,19 +342,18 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		return;
 	}
 	dfd = fs_inode_fd(fs, dir);
+	pfd = fd = dfd;
 	if (dfd >= 0) {
 		fd = create_backing(dfd, name, mode, fi->flags & O_EXCL, &acc, &made);
+		pfd = fd < 0 ? fd : path_fd_of(dfd, name, fd, &st);
 		fs_inode_fd_put(fs, dir);
-	} else {
-		fd = dfd;
 	}
 	fs_creds_leave(fs, as_caller);
 	if (fd < 0) {
 		fs_reply_err(req, fd, "create", parent, name);
 		return;
 	}
-	pfd = dfs_reopen(fd, O_PATH);
-	r = pfd < 0 ? pfd : fs_lookup_fd(fs, pfd, &e);
+	r = pfd < 0 ? pfd : fs_lookup_fd_stat(fs, pfd, &st, &e);
 	if (r) {
 		if (made && !fstat(fd, &st))
 			uncreate(fs, dir, name, st.st_dev, st.st_ino);

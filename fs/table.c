@@ -337,7 +337,6 @@ int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 
 int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 {
-	struct fs_inode *ino, *fresh = NULL;
 	struct stat st;
 	int r;
 
@@ -346,6 +345,14 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 		close(fd);
 		return r;
 	}
+	return fs_lookup_fd_stat(fs, fd, &st, e);
+}
+
+int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *stp,
+		      struct fuse_entry_param *e)
+{
+	struct fs_inode *ino, *fresh = NULL;
+	const struct stat st = *stp;
 
 	pthread_mutex_lock(&fs->table.lock);
 	ino = table_find(&fs->table, st.st_dev, st.st_ino);

@@ -106,5 +106,8 @@ int fs_lookup_name(struct fs *fs, struct fs_inode *parent, const char *name,
 		   struct fuse_entry_param *e);
 /* The same for an O_PATH descriptor the caller opened (taken over). */
 int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e);
+/* fs_lookup_fd with fd's stat already taken (st, fstat of fd itself). */
+int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *st,
+		      struct fuse_entry_param *e);
 
 #endif /* DFS_FS_TABLE_H */

@@ -8,8 +8,10 @@
  * Reopens (DFS_FAIL_OPEN): while GATE1 exists, every open(2) of a
  * /proc/self/fd/N name (how the daemon opens an inode again: dfs_reopen)
  * whose flags hold the kind GATE1 names fails with EMFILE: "path" fails
- * O_PATH reopens (the descriptor a create keeps for the new inode),
- * "direct" O_DIRECT ones (the engine's, at open with fallback=refuse).
+ * O_PATH reopens (the descriptor a create keeps for the new inode), and
+ * the O_PATH openat(2) of the name the same thread has just created;
+ * "procpath" the reopens only; "direct" O_DIRECT ones (the engine's, at
+ * open with fallback=refuse).
  *
  * Disk calls (DFS_FAIL_IO): while GATE2 exists and holds "KIND ERRNO
  * TEXT", calls of that kind on a descriptor whose path contains TEXT fail
@@ -79,14 +81,17 @@ static void gate_hit(const char *env)
 
 /* ---- reopens ---- */
 
-/* Should an open of path with flags fail now? */
-static bool refused(const char *path, int flags)
+/* Should an open of path with flags fail now?  byname: the O_PATH open
+ * of a name just created, which "procpath" lets through. */
+static bool refused(const char *path, int flags, bool byname)
 {
 	char kind[32];
 	int want;
 
 	if (strncmp(path, "/proc/self/fd/", 14) ||
 	    !gate_read("DFS_FAIL_OPEN", kind, sizeof(kind)))
+		return false;
+	if (byname && strstr(kind, "procpath"))
 		return false;
 	want = strstr(kind, "direct") ? O_DIRECT : strstr(kind, "path") ? O_PATH : 0;
 	if (!want || !(flags & want))
@@ -106,7 +111,7 @@ static bool refused(const char *path, int flags)
 		if (flags & (O_CREAT | O_TMPFILE))                              \
 			mode = va_arg(ap, mode_t);                              \
 		va_end(ap);                                                     \
-		if (refused(path, flags)) {                                     \
+		if (refused(path, flags, false)) {                              \
 			errno = EMFILE;                                         \
 			return -1;                                              \
 		}                                                               \
@@ -115,6 +120,37 @@ static bool refused(const char *path, int flags)
 
 OPEN_WRAPPER(open)
 OPEN_WRAPPER(open64)
+
+/* The name this thread last created with openat(O_CREAT): a create's
+ * descriptor for the new inode is opened by that name. */
+static __thread char created[256];
+
+#define OPENAT_WRAPPER(sym)                                                     \
+	int sym(int dfd, const char *path, int flags, ...)                      \
+	{                                                                       \
+		mode_t mode = 0;                                                \
+		va_list ap;                                                     \
+		int fd;                                                         \
+		REAL(#sym, int (*)(int, const char *, int, ...));               \
+		va_start(ap, flags);                                            \
+		if (flags & (O_CREAT | O_TMPFILE))                              \
+			mode = va_arg(ap, mode_t);                              \
+		va_end(ap);                                                     \
+		if ((flags & O_PATH) && created[0] && !strcmp(path, created)) { \
+			created[0] = '\0';                                      \
+			if (refused("/proc/self/fd/", flags, true)) {           \
+				errno = EMFILE;                                 \
+				return -1;                                      \
+			}                                                       \
+		}                                                               \
+		fd = real(dfd, path, flags, mode);                              \
+		if (fd >= 0 && (flags & O_CREAT) && strlen(path) < sizeof(created)) \
+			strcpy(created, path);                                  \
+		return fd;                                                      \
+	}
+
+OPENAT_WRAPPER(openat)
+OPENAT_WRAPPER(openat64)
 
 /* ---- disk calls ---- */
 

@@ -5,7 +5,8 @@
 # later step fails, the application gets the error and SOURCE must not
 # keep the file.  The failures are made with a preload shim
 # (failshim.c) that refuses the daemon's reopens with EMFILE, and for
-# real under a descriptor limit of 40 with many files held open.  A file
+# real under a descriptor limit of 40 with many files held open.  The new
+# inode's descriptor is opened by name, not through /proc.  A file
 # that existed before a failed open keeps its bytes.  The daemon stays up,
 # logs why (once a minute), and creates again once descriptors are back.
 . "$(dirname "$0")/lib.sh"
@@ -57,6 +58,20 @@ assert_eq "$(cat "$src/d/path7")" y "what path7 holds"
 rm -f "$mnt"/d/path*
 dfs_umount "$mnt"
 echo "failed creates (no descriptor for the new inode): nothing left behind"
+
+# 1b. A create opens the new inode's descriptor by its name in the
+#     directory (checked to be the file it made), not through /proc:
+#     with /proc reopens refused, creates go on.
+mount_shim
+echo procpath >"$gate"
+for i in $(seq 20); do
+	sh -c "echo p$i >'$mnt/d/byname$i'" || fail "create byname$i failed while only /proc reopens are refused"
+done
+assert_eq "$(cat "$src/d/byname7")" p7 "what byname7 holds"
+[ ! -s "$gate.hits" ] || fail "creates reopened through /proc $(wc -l <"$gate.hits") times"
+rm -f "$gate" "$gate.hits" "$src"/d/byname*
+dfs_umount "$mnt"
+echo "creates: the new inode's descriptor opened by name, not through /proc"
 
 # 2. The engine cannot open its O_DIRECT descriptor (fallback=refuse
 #    opens it at open).
