@@ -85,17 +85,39 @@ void ifd_cache_destroy(struct fs_ifd_cache *c)
 	pthread_mutex_destroy(&c->lock);
 }
 
+/* Under c->lock: the handle of an inode about to give up its descriptor,
+ * taken now (most inodes are forgotten before they are ever evicted).
+ * False where there is none on SOURCE's own mount (another filesystem
+ * mounted inside SOURCE): the inode then keeps its descriptor. */
+static bool take_handle_locked(struct fs_ifd *ifd, int mount_id)
+{
+	int id;
+
+	if (!ifd->handle) {
+		ifd->handle = handle_of(ifd->fd, &id);
+		if (ifd->handle && id != mount_id) {
+			free(ifd->handle);
+			ifd->handle = NULL;
+		}
+	}
+	return ifd->handle != NULL;
+}
+
 /* Under c->lock: close idle descriptors beyond the cap, oldest first. */
 static void evict_locked(struct fs_ifd_cache *c)
 {
 	struct fs_ifd *old;
 
 	while (c->open + c->lent > c->max && (old = TAILQ_FIRST(&c->lru))) {
-		assert(!old->users && old->handle && old->fd >= 0);
+		assert(!old->users && atomic_load(&old->evictable) && old->fd >= 0);
 		TAILQ_REMOVE(&c->lru, old, lru);
+		c->open--;
+		if (!take_handle_locked(old, c->mount_id)) {
+			atomic_store(&old->evictable, false); /* kept for life */
+			continue;
+		}
 		close(old->fd);
 		old->fd = -1;
-		c->open--;
 		atomic_fetch_add(&c->evictions, 1);
 	}
 	assert(c->open + c->lent <= c->max || TAILQ_EMPTY(&c->lru));
@@ -103,19 +125,10 @@ static void evict_locked(struct fs_ifd_cache *c)
 
 void ifd_init(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
 {
-	int mount_id;
-
 	memset(ifd, 0, sizeof(*ifd));
 	ifd->fd = fd;
-	if (c->handles) {
-		ifd->handle = handle_of(fd, &mount_id);
-		if (ifd->handle && mount_id != c->mount_id) {
-			/* Another filesystem mounted inside SOURCE. */
-			free(ifd->handle);
-			ifd->handle = NULL;
-		}
-	}
-	if (!ifd->handle)
+	atomic_init(&ifd->evictable, c->handles);
+	if (!c->handles)
 		return;
 	pthread_mutex_lock(&c->lock);
 	c->open++;
@@ -126,16 +139,14 @@ void ifd_init(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
 
 void ifd_destroy(struct fs_ifd_cache *c, struct fs_ifd *ifd)
 {
-	if (ifd->handle) {
-		pthread_mutex_lock(&c->lock);
-		assert(!ifd->users);
-		if (ifd->fd >= 0) {
-			TAILQ_REMOVE(&c->lru, ifd, lru);
-			c->open--;
-		}
-		pthread_mutex_unlock(&c->lock);
-		free(ifd->handle);
+	pthread_mutex_lock(&c->lock);
+	assert(!ifd->users);
+	if (atomic_load(&ifd->evictable) && ifd->fd >= 0) {
+		TAILQ_REMOVE(&c->lru, ifd, lru);
+		c->open--;
 	}
+	pthread_mutex_unlock(&c->lock);
+	free(ifd->handle);
 	if (ifd->fd >= 0)
 		close(ifd->fd);
 	ifd->fd = -1;
@@ -145,7 +156,7 @@ void ifd_offer(struct fs_ifd_cache *c, struct fs_ifd *ifd, int fd)
 {
 	bool taken = false;
 
-	if (ifd->handle) {
+	if (atomic_load(&ifd->evictable)) {
 		pthread_mutex_lock(&c->lock);
 		if (ifd->fd < 0) {
 			ifd->fd = fd;
@@ -181,9 +192,14 @@ int ifd_get(struct fs_ifd_cache *c, struct fs_ifd *ifd)
 {
 	int fd;
 
-	if (!ifd->handle)
+	if (!atomic_load(&ifd->evictable))
 		return ifd->fd; /* kept for the inode's life */
 	pthread_mutex_lock(&c->lock);
+	if (!atomic_load(&ifd->evictable)) { /* just now */
+		fd = ifd->fd;
+		pthread_mutex_unlock(&c->lock);
+		return fd;
+	}
 	if (ifd->fd >= 0) {
 		if (!ifd->users++)
 			TAILQ_REMOVE(&c->lru, ifd, lru);
@@ -191,6 +207,7 @@ int ifd_get(struct fs_ifd_cache *c, struct fs_ifd *ifd)
 		pthread_mutex_unlock(&c->lock);
 		return fd;
 	}
+	assert(ifd->handle);
 	pthread_mutex_unlock(&c->lock);
 
 	/* Evicted: open it again without the lock; a racing call may have
@@ -216,7 +233,8 @@ int ifd_get(struct fs_ifd_cache *c, struct fs_ifd *ifd)
 
 void ifd_put(struct fs_ifd_cache *c, struct fs_ifd *ifd)
 {
-	if (!ifd->handle)
+	/* A user keeps it on the LRU's side: never made unevictable under one. */
+	if (!atomic_load(&ifd->evictable))
 		return;
 	pthread_mutex_lock(&c->lock);
 	assert(ifd->users > 0 && ifd->fd >= 0);

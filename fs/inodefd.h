@@ -10,9 +10,10 @@
  * daemon may open them (CAP_DAC_READ_SEARCH), and its O_PATH descriptor is
  * kept only while it is in use or among the most recently used ones (at
  * most max of them); an evicted one is opened again from the handle
- * (open_by_handle_at), which never resolves a path.  An inode without a
- * handle (another filesystem mounted inside SOURCE, no capability) keeps
- * its descriptor for as long as it is remembered.
+ * (open_by_handle_at), which never resolves a path.  The handle is taken
+ * as the descriptor is evicted, not before: most inodes never are.  An
+ * inode without a handle (another filesystem mounted inside SOURCE, no
+ * capability) keeps its descriptor for as long as it is remembered.
  *
  * Files waiting for their group commit (session.c) hold descriptors of
  * their own; they are lent against the same budget (ifd_lend), so idle
@@ -20,14 +21,17 @@
  * near max however slowly SOURCE commits.
  *
  * Locking rules, the one place they are written down: c->lock guards
- * everything in the cache and every fs_ifd's fd, users and lru; it is a
- * leaf, held only across close(2) of an evicted descriptor, never across
+ * everything in the cache and every fs_ifd's fd, users, handle and lru,
+ * and evictable's change (read without it: it only ever goes from true to
+ * false, on an inode nobody uses); it is a leaf, held only across the
+ * name_to_handle_at and close(2) of an evicted descriptor, never across
  * an open.
  *
  * Invariants (under c->lock, asserted): an fs_ifd is on the LRU exactly
- * when it has a handle, a descriptor and no users; c->open counts the
- * descriptors of inodes with handles, and c->open + c->lent never
- * exceeds max while idle descriptors are left to evict.
+ * when it is evictable, has a descriptor and no users; an evicted one has
+ * its handle; c->open counts the descriptors of evictable inodes, and
+ * c->open + c->lent never exceeds max while idle descriptors are left to
+ * evict.
  */
 #ifndef DFS_FS_INODEFD_H
 #define DFS_FS_INODEFD_H
@@ -42,9 +46,13 @@ struct file_handle;
 
 /* One inode's descriptor (embedded in struct fs_inode). */
 struct fs_ifd {
-	int fd;			    /* O_PATH | O_NOFOLLOW, or -1 while evicted */
-	unsigned users;		    /* calls using fd now */
-	struct file_handle *handle; /* NULL: fd stays open while remembered */
+	int fd;		 /* O_PATH | O_NOFOLLOW, or -1 while evicted */
+	unsigned users;	 /* calls using fd now */
+	/* May give fd up (the cache has handles).  Made false, once and
+	 * for good, when the handle cannot be had at eviction: fd then
+	 * stays open while the inode is remembered. */
+	atomic_bool evictable;
+	struct file_handle *handle; /* taken at the first eviction */
 	TAILQ_ENTRY(fs_ifd) lru;
 };
 
