@@ -350,6 +350,8 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 		if (dfd >= 0)
 			fs_inode_fd_put(fs, dir);
 	}
+	if (!r && !(flags & AT_REMOVEDIR))
+		session_names_removed(&fs->host);
 	fs_reply_err(req, r, "remove", parent, name);
 }
 
@@ -392,6 +394,8 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	if (bfd >= 0)
 		fs_inode_fd_put(fs, b);
 	fs_inode_fd_put(fs, a);
+	if (!r && !(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)))
+		session_names_removed(&fs->host); /* newname may have been a file */
 	fs_reply_err(req, r, "rename", parent, name);
 }
 

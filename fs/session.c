@@ -32,6 +32,7 @@ struct fs_sfile {
 	unsigned refs;		    /* under s->lock: cur's or closing's one, and one per call */
 	int err;		    /* of the write-out at release */
 	bool no_tag;		    /* under s->lock: a change began after it */
+	uint64_t removals;	    /* host->removals when it began */
 	LIST_ENTRY(fs_sfile) link;  /* s->committing */
 	struct fs_commit_item item; /* in the committer's queue */
 };
@@ -144,6 +145,7 @@ static int sfile_new(struct fs_host *host, struct fs_session *s, int acc, int cr
 	sf->s = s;
 	sf->accmode = acc;
 	sf->refs = 1; /* cur's */
+	sf->removals = atomic_load(&host->removals);
 	*out = sf;
 	return 0;
 }
@@ -392,22 +394,66 @@ static int retire_locked(struct fs_host *host, struct fs_session *s)
 
 /* ---- the committer's batches ---- */
 
+void session_names_removed(struct fs_host *host)
+{
+	atomic_fetch_add(&host->removals, 1);
+}
+
+/* Has a session waiting for its commit lost every name?  Asked only if
+ * a name was removed through the mount since the session began. */
+static bool gone(struct fs_host *host, struct fs_sfile *sf)
+{
+	struct stat st;
+	int r;
+
+	if (atomic_load(&host->removals) == sf->removals || sf->err)
+		return false;
+	r = host->ops->stat(host->arg, sf->s->owner, &st);
+	return r == -ENOENT || (!r && st.st_nlink == 0);
+}
+
+/* A session whose file has no name left: closed without its sync, the
+ * figures it had kept (durable short of written: it never got there). */
+static void finish_gone(struct fs_sfile *sf)
+{
+	struct fs_session *s = sf->s;
+	struct dfs_file_stats st;
+
+	assert(sf->refs == 1);
+	dfs_file_stats(sf->file, &st);
+	pthread_mutex_lock(&s->lock);
+	if (st.written)
+		s->last = st;
+	LIST_REMOVE(sf, link);
+	pthread_mutex_unlock(&s->lock);
+	dfs_file_close_unsynced(sf->file); /* nobody left to see an error */
+	free(sf);
+	pthread_mutex_lock(&s->lock);
+	update_busy(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* fs_commit_fn: make a batch durable, FS_FINISH_BATCH sessions at a time. */
 static void commit_batch(void *arg, struct fs_commit_item *batch)
 {
 	struct fs_host *host = arg;
 	struct fs_sfile *sfs[FS_FINISH_BATCH];
 	void *owners[FS_FINISH_BATCH];
-	size_t n;
+	size_t n, live;
 
 	while (batch) {
-		for (n = 0; batch && n < FS_FINISH_BATCH; n++) {
-			sfs[n] = (struct fs_sfile *)((char *)batch -
-						     offsetof(struct fs_sfile, item));
-			owners[n] = sfs[n]->s->owner;
+		for (n = live = 0; batch && n < FS_FINISH_BATCH; n++) {
+			struct fs_sfile *sf = (struct fs_sfile *)((char *)batch -
+								  offsetof(struct fs_sfile, item));
+			owners[n] = sf->s->owner;
 			batch = batch->next;
+			if (gone(host, sf))
+				finish_gone(sf);
+			else
+				sfs[live++] = sf;
 		}
-		finish_many(host, sfs, n);
+		if (live)
+			finish_many(host, sfs, live);
 		host->ops->lend(host->arg, -(int)n);
 		/* Last: letting go may free the inode and its session. */
 		for (size_t i = 0; i < n; i++)

@@ -109,6 +109,9 @@ struct fs_host {
 	atomic_uint error_files; /* session objects holding an unseen error */
 	/* Sessions that wrote, ended since the mount: made durable, failed. */
 	atomic_uint_fast64_t files_done, files_failed;
+	/* Names removed through the mount (unlinks, renames over a name):
+	 * the committer asks whether a file is gone only when this moved. */
+	atomic_uint_fast64_t removals;
 	struct fs_committer commit; /* commit.h */
 };
 
@@ -183,6 +186,12 @@ void session_tagging_begin(struct fs_session *s);
 void session_tagging_end(struct fs_session *s);
 
 /* ---- calls without a handle ---- */
+
+/* A name was removed through the mount (unlink, or a rename that may
+ * have replaced one): a file waiting for its commit may have no name
+ * left, and then it is not made durable (never promised: nobody can
+ * open it again).  Its figures stay as they were, durable short. */
+void session_names_removed(struct fs_host *host);
 
 /* Change the size of the regular file, open or not. */
 int session_truncate(struct fs_host *host, struct fs_session *s, off_t size);

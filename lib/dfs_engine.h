@@ -190,6 +190,9 @@ void dfs_file_finish_many(struct dfs_file **files, size_t n, int *res);
 /* Finish and free.  Returns the file's error, if any; the staged data of a
  * file in error is dropped (and logged). */
 int dfs_file_close(struct dfs_file *f);
+/* Free without the sync, for a file with no name left (nobody can read
+ * it again): what is still staged is dropped.  The file's error, if any. */
+int dfs_file_close_unsynced(struct dfs_file *f);
 
 struct dfs_file_stats {
 	uint64_t written; /* bytes accepted from applications */

@@ -542,10 +542,11 @@ void dfs_file_finish_many(struct dfs_file **files, size_t n, int *res)
 			     res + i);
 }
 
-int dfs_file_close(struct dfs_file *f)
+/* dfs_file_close, and with no_sync dfs_file_close_unsynced. */
+static int file_close(struct dfs_file *f, bool no_sync)
 {
 	struct dfs_engine *e = f->eng;
-	int r = dfs_file_finish(f);
+	int r = no_sync ? file_err(f) : dfs_file_finish(f);
 
 	pthread_mutex_lock(&f->lock);
 	/* In error: wait out what is in flight, then drop what is staged. */
@@ -555,7 +556,7 @@ int dfs_file_close(struct dfs_file *f)
 	dfs_ra_release(f, true);
 	uint64_t lost = dfs_stage_discard(f);
 	pthread_mutex_unlock(&f->lock);
-	if (lost)
+	if (lost && !no_sync)
 		dfs_log(e, LOG_ERR,
 			"closing a file in error: %llu staged bytes were not written",
 			(unsigned long long)lost);
@@ -580,4 +581,14 @@ int dfs_file_close(struct dfs_file *f)
 	pthread_mutex_destroy(&f->extend_lock);
 	free(f);
 	return r;
+}
+
+int dfs_file_close(struct dfs_file *f)
+{
+	return file_close(f, false);
+}
+
+int dfs_file_close_unsynced(struct dfs_file *f)
+{
+	return file_close(f, true);
 }

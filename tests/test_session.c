@@ -394,6 +394,44 @@ START_TEST(test_clean_release_skips_commit)
 }
 END_TEST
 
+/* A file whose every name went (through the mount: session_names_removed)
+ * before its commit ran is not synced; one that keeps a name is, and so
+ * is a deleted one when no removal was seen (nothing asked). */
+START_TEST(test_gone_skips_sync)
+{
+	char buf[200];
+	struct dfs_file_stats st;
+	unsigned seen;
+
+	tu_pattern(buf, sizeof(buf), 0, 11);
+	for (int c = 0; c < 3; c++) { /* gone; a name kept; gone, not told */
+		ck_assert_int_eq(session_commit_start(&host, 16), 0);
+		fault_io_hold_sync(&fio, false);
+		unsigned long syncs = fsyncs() + fio.calls[FI_SYNCFS];
+		ck_assert_int_eq(session_open(&host, &sess, true, false, -1, &seen), 0);
+		swrite(buf, sizeof(buf), 0);
+		if (c != 1)
+			ck_assert_int_eq(unlink(path), 0);
+		if (c != 2)
+			session_names_removed(&host);
+		session_release(&host, &sess, true);
+		session_commit_stop(&host); /* drains */
+		unsigned long now = fsyncs() + fio.calls[FI_SYNCFS];
+		if (c == 0)
+			ck_assert_uint_eq(now, syncs);
+		else
+			ck_assert_uint_gt(now, syncs);
+		ck_assert(!atomic_load(&sess.busy));
+		ck_assert_int_eq(atomic_load(&pins), 0);
+		ck_assert_int_eq(atomic_load(&failures), 0);
+		session_figures(&host, &sess, &st);
+		ck_assert_uint_eq(st.written, 200);
+		if (c != 1) /* the test's own path: back for the next round */
+			close(tu_create(path, sizeof(path), "sess", O_RDWR));
+	}
+}
+END_TEST
+
 /* A release whose fsync fails: logged once, kept, and returned by the
  * next flush or fsync of every handle open when it failed or opened
  * before anyone saw it, once each; not to a handle opened after it was
@@ -540,6 +578,7 @@ int main(void)
 			TU_TEST(test_open_waits_for_write_out),
 			TU_TEST(test_commit_never_blocks_open),
 			TU_TEST(test_clean_release_skips_commit),
+			TU_TEST(test_gone_skips_sync),
 			TU_TEST(test_release_error_reaches_handles),
 			TU_TEST(test_truncates),
 			TU_TEST(test_failed_first_open),
