@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "dfs_size.h"
@@ -568,6 +569,13 @@ int main(int argc, char **argv)
 	    !dfs_dev_counts_sysfs_arg(srcst.st_dev, &dev_arg))
 		eo.dev_counts = dfs_dev_counts_sysfs;
 	eo.dev_arg = dev_arg;
+	/* SOURCE's own filesystem stays mounted while srcfd is open: its
+	 * type is asked once, not at every file. */
+	struct statfs srcfs;
+	if (!fstat(srcfd, &srcst) && !fstatfs(srcfd, &srcfs)) {
+		eo.source_dev = (uint64_t)srcst.st_dev;
+		eo.source_local = dfs_syncfs_covers((long)srcfs.f_type);
+	}
 
 	raise_fd_limit();
 	umask(0);	      /* the kernel has applied the caller's umask already */

@@ -543,6 +543,38 @@ START_TEST(test_tail_padded)
 }
 END_TEST
 
+/* What the caller says of SOURCE's filesystem (source_dev, source_local)
+ * stands for asking it: told "not local", a file in the test directory
+ * gets its tail padded like one on a network SOURCE; told of another
+ * device, the file is asked, and its local filesystem answers. */
+START_TEST(test_source_fs_given)
+{
+	struct dfs_engine_opts o;
+	struct dfs_engine *pe;
+	struct stat st;
+	char path[4200], buf[5000];
+
+	ck_assert_int_eq(stat(tu_dir(), &st), 0);
+	tu_pattern(buf, sizeof(buf), 0, 40);
+	for (int other = 0; other < 2; other++) {
+		setup_opts(&o);
+		o.source_dev = (uint64_t)st.st_dev + (uint64_t)other;
+		o.source_local = false;
+		ck_assert_int_eq(dfs_engine_create(&o, &pe), 0);
+		unsigned long plain = fio.plain_writes;
+		struct dfs_file *f = tu_engine_create(pe, path, sizeof(path), "given");
+		ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+		ck_assert_int_eq(dfs_file_close(f), 0);
+		assert_disk(path, buf, sizeof(buf));
+		if (other)
+			ck_assert_uint_gt(fio.plain_writes, plain);
+		else
+			ck_assert_uint_eq(fio.plain_writes, plain);
+		dfs_engine_destroy(pe);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	return tu_main(&(struct tu_case){
@@ -562,6 +594,7 @@ int main(void)
 			TU_TEST(test_two_appenders_one_buffer),
 			TU_TEST(test_write_swap),
 			TU_TEST(test_tail_padded),
+			TU_TEST(test_source_fs_given),
 			{ NULL },
 		},
 	});
