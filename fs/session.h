@@ -92,6 +92,10 @@ struct fs_host_ops {
 	void (*lend)(void *arg, int delta);
 	/* A durable file's tag could not be kept (dfs_file_tag's err). */
 	void (*untagged)(void *arg, void *owner, int err);
+	/* Has the file pages in the mount's own page cache (a mapping) that
+	 * the committer's let_go drops?  Then its release goes there even
+	 * when there is nothing to sync. */
+	bool (*paged)(void *arg, void *owner);
 };
 
 /* The group commit: one thread makes released sessions durable in

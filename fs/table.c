@@ -524,6 +524,14 @@ static void host_let_go(void *arg, void *owner)
 	fs_inode_unref(fs, owner, 1);
 }
 
+static bool host_paged(void *arg, void *owner)
+{
+	struct fs_inode *ino = owner;
+
+	(void)arg;
+	return atomic_load(&ino->paged);
+}
+
 static void host_lend(void *arg, int delta)
 {
 	struct fs *fs = arg;
@@ -543,4 +551,5 @@ const struct fs_host_ops fs_table_host_ops = {
 	.let_go = host_let_go,
 	.lend = host_lend,
 	.untagged = host_untagged,
+	.paged = host_paged,
 };

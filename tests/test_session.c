@@ -73,11 +73,14 @@ static void fake_hold(void *arg, void *owner)
 	atomic_fetch_add(&pins, 1);
 }
 
+static atomic_int lets_go; /* let_go calls */
+
 static void fake_let_go(void *arg, void *owner)
 {
 	(void)arg;
 	ck_assert_ptr_eq(owner, &sess);
 	ck_assert_int_gt(atomic_fetch_sub(&pins, 1), 0);
+	atomic_fetch_add(&lets_go, 1);
 }
 
 static void fake_lend(void *arg, int delta)
@@ -94,6 +97,14 @@ static void fake_untagged(void *arg, void *owner, int err)
 	ck_abort_msg("a tag failed: %s", strerror(-err));
 }
 
+static atomic_bool paged; /* the file has pages of a mapping */
+
+static bool fake_paged(void *arg, void *owner)
+{
+	(void)arg, (void)owner;
+	return atomic_load(&paged);
+}
+
 static const struct fs_host_ops fake_ops = {
 	.open = fake_open,
 	.truncate = fake_truncate,
@@ -103,6 +114,7 @@ static const struct fs_host_ops fake_ops = {
 	.let_go = fake_let_go,
 	.lend = fake_lend,
 	.untagged = fake_untagged,
+	.paged = fake_paged,
 };
 
 static void sess_setup(void)
@@ -119,6 +131,7 @@ static void sess_setup(void)
 	atomic_store(&failures, 0);
 	atomic_store(&deny_rdwr, 0);
 	atomic_store(&deny_open, 0);
+	atomic_store(&paged, false);
 	session_host_init(&host, eng, &fake_ops, &host);
 	session_init(&sess, &sess);
 }
@@ -389,6 +402,15 @@ START_TEST(test_clean_release_skips_commit)
 		ck_assert_uint_eq(st.written, 300);
 		ck_assert_uint_eq(st.durable, 300);
 	}
+	ck_assert_uint_eq(fsyncs(), syncs);
+	/* A reader whose mapping left pages in the mount's cache goes to the
+	 * committer, which drops them as it lets the inode go. */
+	int before = atomic_load(&lets_go);
+	atomic_store(&paged, true);
+	ck_assert_int_eq(session_open(&host, &sess, false, false, -1, &seen), 0);
+	session_release(&host, &sess, false);
+	session_commit_stop(&host);
+	ck_assert_int_eq(atomic_load(&lets_go), before + 1);
 	ck_assert_uint_eq(fsyncs(), syncs);
 	ck_assert_int_eq(atomic_load(&failures), 0);
 }
