@@ -154,13 +154,17 @@ done
 if [ $quick = 1 ]; then
 	: "${rounds:=1}"
 	big=128 w4k=16 multi=64 smallfiles=300 mdrounds=200 sqlrows=20000 sqltx=4 fiosize=16
+	mixed=(200 40 4 1 8)
 	treesrc=(/usr/include/linux)
 else
 	: "${rounds:=3}"
 	big=2048 w4k=256 multi=2048 smallfiles=5000 mdrounds=2000 sqlrows=200000 sqltx=20 fiosize=256
+	# The mixed tree, a home directory's shape: files of 0.5-16 KiB,
+	# 16-256 KiB, 1-8 MiB, and big ones of BIG MiB (counts, then BIG).
+	mixed=(3000 400 40 4 64)
 	treesrc=(/usr/include /usr/share/doc)
 fi
-all="seqwrite write4k cp read bigwrite bigread tmpfs multi small rsync tar meta sqlite fio4k fio64k neighbour"
+all="seqwrite write4k cp read bigwrite bigread tmpfs multi small rsync tar mixed meta sqlite fio4k fio64k neighbour"
 only=${only:-$all}
 only=${only//,/ }
 [ ${#alts[@]} -le 3 ] || { echo "bench/run.sh: at most 3 --alt" >&2; exit 2; }
@@ -204,6 +208,25 @@ done
 mkdir -p "$shm/tree"
 cp -a "${treesrc[@]}" "$shm/tree/"
 tar -cf "$shm/tree.tar" -C "$shm" tree
+# The mixed tree: sizes drawn from a fixed seed, spread over nested
+# directories as a home directory's are (many small files, some big).
+mkdir -p "$shm/mixed"
+awk -v n1="${mixed[0]}" -v n2="${mixed[1]}" -v n3="${mixed[2]}" -v n4="${mixed[3]}" \
+	-v big="${mixed[4]}" 'BEGIN {
+	srand(36)
+	for (i = 0; i < n1 + n2 + n3 + n4; i++) {
+		if (i < n1) s = int(512 + rand() * 16 * 1024)
+		else if (i < n1 + n2) s = int(16384 + rand() * 240 * 1024)
+		else if (i < n1 + n2 + n3) s = int(1048576 + rand() * 7 * 1048576)
+		else s = big * 1048576 + int(rand() * 4096)
+		printf "d%d/e%d/f%d %d\n", i % 17, i % 5, i, s
+	}
+}' | while read -r f s; do
+	mkdir -p "$shm/mixed/${f%/*}"
+	head -c "$s" /dev/urandom >"$shm/mixed/$f"
+done
+mixedmib=$(du -sm "$shm/mixed" | cut -f1)
+mixedfiles=$(find "$shm/mixed" -type f | wc -l)
 treemib=$(du -sm "$shm/tree" | cut -f1)
 treefiles=$(find "$shm/tree" -type f | wc -l)
 {
@@ -366,6 +389,11 @@ contenders_tar="native directfs pt"
 run_tar() { bytes=$((treemib << 20)); tar -xf "$shm/tree.tar" -C "$T"; }
 check_tar() { check_rsync; }
 
+# A home directory's shape copied with its metadata, timed to sync.
+contenders_mixed="native directfs pt"
+run_mixed() { bytes=$((mixedmib << 20)); cp -a "$shm/mixed" "$T/"; }
+check_mixed() { diff -r "$shm/mixed" "$SRC/mixed"; }
+
 contenders_meta="native directfs pt"
 run_meta() { bytes=$((mdrounds * 4 * 1024)); "$mdstress" "$T" 4 $mdrounds 512 >/dev/null; }
 # mdstress checks its own bytes; what it made must all be gone.
@@ -457,7 +485,7 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /p
 {
 	echo "bench/run.sh$([ $quick = 1 ] && echo ' --quick')${opts:+ --opts $opts}$(for ((a = 0; a < ${#alts[@]}; a++)); do echo -n " --alt ${alts[a]} (directfs-alt$((a + 1)))"; done): $rounds round(s), $(date -u '+%F %H:%M UTC'), $machine, $(($(date +%s) - t_start)) s"
 	echo
-	echo "Sizes: sequential ${big} MiB, dd bs=4k ${w4k} MiB, 8 files ${multi} MiB in all, $smallfiles small files of 4 KiB, tree of $treefiles files ($treemib MiB: ${treesrc[*]}), mdstress 4 × $mdrounds rounds, sqlite $sqlrows rows in $sqltx transactions, fio ${fiosize} MiB."
+	echo "Sizes: sequential ${big} MiB, dd bs=4k ${w4k} MiB, 8 files ${multi} MiB in all, $smallfiles small files of 4 KiB, tree of $treefiles files ($treemib MiB: ${treesrc[*]}), mixed tree of $mixedfiles files ($mixedmib MiB), mdstress 4 × $mdrounds rounds, sqlite $sqlrows rows in $sqltx transactions, fio ${fiosize} MiB."
 } >"$out/header.md"
 report "$out"
 # What a copy costs the other programs (bench/neighbour.sh): its own

@@ -17,7 +17,8 @@ bash "$top/bench/run.sh" --quick --build "$DFS_BUILD_DIR" --out "$out" "$T/bench
 want="seqwrite:raw,fio-qd8,directfs,pt,pt-never write4k:native,directfs,pt,pt-never
 cp:native,directfs,pt,pt-never read:raw,directfs,pt,pt-never bigwrite:raw,directfs,pt-never
 bigread:raw,directfs,pt-never tmpfs:raw,directfs,pt-never multi:raw,directfs,pt,pt-never
-small:native,directfs,pt rsync:native,directfs,pt tar:native,directfs,pt meta:native,directfs,pt
+small:native,directfs,pt rsync:native,directfs,pt tar:native,directfs,pt mixed:native,directfs,pt
+meta:native,directfs,pt
 sqlite:native,directfs,pt fio4k:native,directfs,pt fio64k:native,directfs,pt"
 n=0
 for wc in $want; do
