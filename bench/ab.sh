@@ -2,15 +2,19 @@
 # bench/ab.sh - two builds of the daemon against each other, in alternating
 # rounds (A B A B ...), for a change the harness's --alt cannot express.
 #
-#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi|read|fio4k ROUNDS [DIR]
+#   bench/ab.sh OLD-DAEMON NEW-DAEMON tmpfs|disk|multi|read|fio4k|small|meta ROUNDS [DIR]
 #
 # tmpfs: dd bs=1M count=4096 conv=fsync into a SOURCE on a tmpfs; disk: the
 # same with 2 GiB into DIR (default /var/tmp/dfs-ab); multi: 8 files of
 # 256 MiB at once there; read: dd bs=1M of a 2 GiB file there, caches
 # dropped, with raw dd iflag=direct of it in each round as well; fio4k:
-# the harness's fio4k (fio randwrite 4k, 256 MiB, verify=crc32c).  Prints
-# one line per case (seconds, daemon CPU-seconds), then the medians.  Runs
-# as root (mounts, drops caches).
+# the harness's fio4k (fio randwrite 4k, 256 MiB, verify=crc32c); small:
+# the harness's small (cp -r of 5,000 files of 4 KiB, then sync); meta:
+# its metadata stress (bench/mdstress, 4 x 2,000 rounds of 512 bytes; the
+# binary from ./build, or MDSTRESS).  The daemon's CPU is taken once the
+# mount is idle (every release committed).  Prints one line per case
+# (seconds, daemon CPU-seconds), then the medians.  Runs as root (mounts,
+# drops caches).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/bench/common.sh"
@@ -28,6 +32,15 @@ cleanup() {
 trap cleanup EXIT
 hz=$(getconf CLK_TCK)
 [ "$kind" = read ] && dd if=/dev/urandom of="$src/f" bs=1M count=2048 oflag=direct status=none
+mdstress=${MDSTRESS:-$top/build/bench/mdstress}
+if [ "$kind" = small ]; then
+	small=$(mktemp -d /dev/shm/dfs-ab.XXXXXX)
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		mkdir "$small/d$i"
+		head -c $((500 * 4096)) /dev/urandom | (cd "$small/d$i" && split -b 4096 -a 4 - f)
+	done
+	trap 'cleanup; rm -rf "$small"' EXIT
+fi
 for ((r = 1; r <= rounds; r++)); do
 	if [ "$kind" = read ]; then
 		echo 3 >/proc/sys/vm/drop_caches
@@ -59,6 +72,8 @@ for ((r = 1; r <= rounds; r++)); do
 			grep -q 'err= 0' "$dir.fio" || { echo "ab.sh: fio failed" >&2; exit 1; }
 			sync -f "$mnt/r"
 			;;
+		small) cp -r "$small" "$mnt/small" && sync ;;
+		meta) "$mdstress" "$mnt" 4 2000 512 >/dev/null ;;
 		multi)
 			pids=()
 			for i in 1 2 3 4 5 6 7 8; do
@@ -70,6 +85,7 @@ for ((r = 1; r <= rounds; r++)); do
 		*) echo "ab.sh: no kind $kind" >&2; exit 2 ;;
 		esac
 		t1=$(date +%s.%N)
+		bench_settled "$mnt"
 		c1=$(awk '{print $14 + $15}' "/proc/$dpid/stat")
 		fusermount3 -u "$mnt"
 		wait "$dpid"
