@@ -64,6 +64,12 @@ void dfs_tag_ts_format(const struct timespec *t, char buf[DFS_TAG_TS_MAX]);
 /* Every tag of the file at path, removed (before a change made without
  * the engine).  0 or -errno; a file system without user xattrs has none. */
 int dfs_tag_remove(const char *path);
+/* The same for a file whose attribute names are in list (n: what
+ * listxattr returned for it, a length or -errno), each removed through
+ * rm (0 or -errno): -ERANGE (more names than the list holds) removes
+ * every tag name blindly.  Both ways, a name not there is no error. */
+int dfs_tag_remove_listed(const char *list, long n, int (*rm)(void *arg, const char *name),
+			  void *arg);
 /* The file's mtime moved from old to now, its bytes unchanged (a
  * utimens): each tag that was current becomes current again. */
 void dfs_tag_follow(const char *path, const struct timespec *old, const struct timespec *now);

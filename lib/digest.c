@@ -86,6 +86,13 @@ void dfs_digest_free(struct dfs_file *f)
 	dfs_sum_free(&f->dg.sum);
 }
 
+static int fd_rm(void *arg, const char *name)
+{
+	struct dfs_file *f = arg;
+
+	return f->eng->io->fremovexattr(f->eng->io->arg, f->fd, name);
+}
+
 /* Every tag attribute on the backing file, removed; 0 or -errno. */
 static int untag(struct dfs_file *f)
 {
@@ -93,31 +100,7 @@ static int untag(struct dfs_file *f)
 	char list[4096];
 	ssize_t n = io->flistxattr(io->arg, f->fd, list, sizeof(list));
 
-	if (n == -EOPNOTSUPP || n == 0)
-		return 0; /* no user xattrs, or none at all: no tag */
-	if (n == -ERANGE) {
-		/* More attributes than the list holds: remove each name. */
-		for (int k = DFS_SUM_OFF + 1; k < DFS_SUM_KINDS; k++) {
-			const char *names[2] = {dfs_tag_attr(k), dfs_tag_ts_attr(k)};
-
-			for (int i = 0; i < 2; i++) {
-				int r = io->fremovexattr(io->arg, f->fd, names[i]);
-				if (r && r != -ENODATA && r != -EOPNOTSUPP)
-					return r;
-			}
-		}
-		return 0;
-	}
-	if (n < 0)
-		return (int)n;
-	for (char *p = list; p < list + n; p += strlen(p) + 1) {
-		if (!dfs_tag_is_attr(p))
-			continue;
-		int r = io->fremovexattr(io->arg, f->fd, p);
-		if (r && r != -ENODATA)
-			return r;
-	}
-	return 0;
+	return dfs_tag_remove_listed(list, (long)n, fd_rm, f);
 }
 
 int dfs_digest_change(struct dfs_file *f)

@@ -155,17 +155,42 @@ void dfs_tag_ts_format(const struct timespec *t, char buf[DFS_TAG_TS_MAX])
 	snprintf(buf, DFS_TAG_TS_MAX, "%010lld.%09ld", (long long)t->tv_sec, t->tv_nsec);
 }
 
+int dfs_tag_remove_listed(const char *list, long n, int (*rm)(void *arg, const char *name),
+			  void *arg)
+{
+	int r = 0;
+
+	if (n == -EOPNOTSUPP || n == 0)
+		return 0; /* no user xattrs, or none at all: no tag */
+	if (n == -ERANGE) {
+		for (int k = DFS_SUM_OFF + 1; k < DFS_SUM_KINDS && !r; k++) {
+			r = rm(arg, kinds[k].attr);
+			if (!r || r == -ENODATA || r == -EOPNOTSUPP)
+				r = rm(arg, kinds[k].ts_attr);
+			if (r == -ENODATA || r == -EOPNOTSUPP)
+				r = 0;
+		}
+		return r;
+	}
+	if (n < 0)
+		return (int)n;
+	for (const char *p = list; p < list + n && !r; p += strlen(p) + 1)
+		if (dfs_tag_is_attr(p) && (r = rm(arg, p)) == -ENODATA)
+			r = 0;
+	return r;
+}
+
+static int path_rm(void *arg, const char *name)
+{
+	return removexattr(arg, name) ? -errno : 0;
+}
+
 int dfs_tag_remove(const char *path)
 {
-	for (int k = DFS_SUM_OFF + 1; k < DFS_SUM_KINDS; k++) {
-		const char *names[2] = {kinds[k].attr, kinds[k].ts_attr};
+	char list[4096];
+	ssize_t n = listxattr(path, list, sizeof(list));
 
-		for (int i = 0; i < 2; i++)
-			if (removexattr(path, names[i]) && errno != ENODATA &&
-			    errno != EOPNOTSUPP)
-				return -errno;
-	}
-	return 0;
+	return dfs_tag_remove_listed(list, n < 0 ? -errno : (long)n, path_rm, (void *)path);
 }
 
 void dfs_tag_follow(const char *path, const struct timespec *old, const struct timespec *now)
