@@ -157,13 +157,13 @@ void fs_handles_free_all(void)
 /*
  * Open ino (the kernel's nodeid) for the request and reply (e: it was just
  * created, and created is an O_RDWR descriptor of it, or -1; both taken
- * over).  Returns 0 once the open is replied; -errno when nothing was
+ * over; made: this create made the file, so it carries no tag).  Returns 0 once the open is replied; -errno when nothing was
  * opened and nothing replied (the caller replies); 1 when the reply did
  * not reach the caller (interrupted), who then holds nothing open.
  */
 static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct fs_inode *ino,
 		      struct fuse_file_info *fi, const struct fuse_entry_param *e,
-		      int created)
+		      int created, bool made)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
 	int acc = fi->flags & O_ACCMODE, r;
@@ -204,6 +204,8 @@ static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct f
 			close(h->fd);
 		goto fail;
 	}
+	if (made && h->fd < 0)
+		session_made(&ino->sess); /* its open holds the engine file */
 	pthread_mutex_lock(&handles_lock);
 	LIST_INSERT_HEAD(&all_handles, h, link);
 	pthread_mutex_unlock(&handles_lock);
@@ -234,7 +236,7 @@ void fs_open(fuse_req_t req, fuse_ino_t nodeid, struct fuse_file_info *fi)
 	FS_TRACE(req, "open ino=%llu flags=0%o", INO(nodeid), (unsigned)fi->flags);
 	struct fs *fs = fs_of(req);
 	struct fs_inode *ino = fs_inode_get(fs, nodeid);
-	int r = ino->type == S_IFDIR ? -EISDIR : open_reply(req, fs, nodeid, ino, fi, NULL, -1);
+	int r = ino->type == S_IFDIR ? -EISDIR : open_reply(req, fs, nodeid, ino, fi, NULL, -1, false);
 
 	if (r < 0)
 		fs_reply_err(req, r, "open", nodeid, NULL);
@@ -366,7 +368,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		fd = -1;
 	}
 	st = e.attr;
-	r = open_reply(req, fs, e.ino, fs_inode_get(fs, e.ino), fi, &e, fd);
+	r = open_reply(req, fs, e.ino, fs_inode_get(fs, e.ino), fi, &e, fd, made);
 	if (r && made)
 		uncreate(fs, dir, name, st.st_dev, st.st_ino);
 	if (r < 0)

@@ -310,18 +310,14 @@ void session_tagging_end(struct fs_session *s)
 static void tag(struct fs_host *host, struct fs_sfile *sf)
 {
 	struct fs_session *s = sf->s;
-	bool go;
-	int r;
+	int r = -ENODATA;
 
+	session_tagging_begin(s);
 	pthread_mutex_lock(&s->lock);
-	while (s->tagging)
-		pthread_cond_wait(&s->cv, &s->lock);
-	go = !sf->no_tag;
-	s->tagging = go;
+	bool go = !sf->no_tag; /* no change has begun: stop_tagging waits for us now */
 	pthread_mutex_unlock(&s->lock);
-	if (!go)
-		return;
-	r = dfs_file_tag(sf->file);
+	if (go)
+		r = dfs_file_tag(sf->file);
 	if (r && r != -ENODATA)
 		host->ops->untagged(host->arg, s->owner, r);
 	session_tagging_end(s);
@@ -628,6 +624,14 @@ int session_shut(struct fs_host *host, struct fs_session *s)
 	update_busy(s);
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+void session_made(struct fs_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	assert(s->cur);
+	dfs_file_made(s->cur->file);
+	pthread_mutex_unlock(&s->lock);
 }
 
 bool session_forget_error(struct fs_host *host, struct fs_session *s)

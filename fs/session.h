@@ -204,6 +204,9 @@ int session_truncate(struct fs_host *host, struct fs_session *s, off_t size);
 int session_write_out(struct fs_session *s);
 /* At exit: write out, fsync and close the engine file, open or not. */
 int session_shut(struct fs_host *host, struct fs_session *s);
+/* The open that started the session made the file (an exclusive create):
+ * its first change looks for no checksum tag to remove (dfs_file_made). */
+void session_made(struct fs_session *s);
 /* The file was deleted: an unseen error has nobody left to go to; drop
  * it.  Whether the inode is still busy. */
 bool session_forget_error(struct fs_host *host, struct fs_session *s);

@@ -239,6 +239,9 @@ ssize_t dfs_file_write_swap(struct dfs_file *f, char **buf, size_t len, off_t of
 /* A write the sum cannot follow (through a shared mapping): this
  * session's file gets no tag. */
 void dfs_file_digest_give_up(struct dfs_file *f);
+/* The caller has just made the backing file (O_CREAT | O_EXCL): it carries
+ * no tag, and the session's first change looks for none to remove. */
+void dfs_file_made(struct dfs_file *f);
 /* The sum of the file, if this session wrote it from 0 straight to its
  * end, and it is not empty (and the mount sums): 0, or -ENODATA. */
 int dfs_file_digest(struct dfs_file *f, enum dfs_sum_kind *kind, char hex[DFS_SUM_HEX_MAX]);

@@ -200,6 +200,13 @@ void dfs_digest_give_up(struct dfs_file *f)
 	give_up(f);
 }
 
+void dfs_file_made(struct dfs_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->dg.untagged = true;
+	pthread_mutex_unlock(&f->lock);
+}
+
 void dfs_file_digest_give_up(struct dfs_file *f)
 {
 	pthread_mutex_lock(&f->lock);

@@ -204,7 +204,7 @@ static int fi_syncfs(void *arg, int fd)
 }
 
 /* FI_XATTR rules fail fsetxattr and fremovexattr (a SOURCE without user
- * xattrs: EOPNOTSUPP); flistxattr always answers. */
+ * xattrs: EOPNOTSUPP); flistxattr always answers, counted in xattr_lists. */
 static int fi_fsetxattr(void *arg, int fd, const char *name, const void *value, size_t size,
 			int flags)
 {
@@ -220,7 +220,11 @@ static int fi_fremovexattr(void *arg, int fd, const char *name)
 
 static ssize_t fi_flistxattr(void *arg, int fd, char *list, size_t size)
 {
-	(void)arg;
+	struct fault_io *fi = arg;
+
+	pthread_mutex_lock(&fi->lock);
+	fi->xattr_lists++;
+	pthread_mutex_unlock(&fi->lock);
 	return dfs_io_default()->flistxattr(NULL, fd, list, size);
 }
 

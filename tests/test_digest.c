@@ -322,6 +322,35 @@ START_TEST(test_tag)
 }
 END_TEST
 
+/* A file the caller has just made (dfs_file_made) carries no tag: its
+ * first write lists no xattrs; an ordinary new file's does, once; and
+ * once tagged, a change lists them again. */
+START_TEST(test_made_looks_for_no_tag)
+{
+	char path[4200];
+	char *want = pattern(MiB, 10);
+
+	for (int made = 0; made < 2; made++) {
+		struct dfs_file *f = ecreate(path, sizeof(path), made ? "made" : "plain");
+		unsigned long before = fio.xattr_lists;
+
+		if (made)
+			dfs_file_made(f);
+		ck_assert_int_eq(dfs_file_write(f, want, MiB, 0), MiB);
+		ck_assert_int_eq(dfs_file_write(f, want, 10, MiB), 10);
+		ck_assert_uint_eq(fio.xattr_lists - before, (unsigned long)(made ? 0 : 1));
+		ck_assert_int_eq(dfs_file_finish(f), 0);
+		ck_assert_int_eq(dfs_file_tag(f), 0);
+		/* Once tagged, a change looks again. */
+		before = fio.xattr_lists;
+		ck_assert_int_eq(dfs_file_write(f, "y", 1, 5), 1);
+		ck_assert_uint_eq(fio.xattr_lists - before, 1);
+		ck_assert_int_eq(dfs_file_close(f), 0);
+	}
+	free(want);
+}
+END_TEST
+
 /* SOURCE's xattr calls fail: a copy without a tag goes on; a change whose
  * tag cannot be removed is refused with that error, the bytes unchanged. */
 START_TEST(test_xattr_faults)
@@ -368,6 +397,7 @@ int main(void)
 			TU_TEST(test_not_from_empty),
 			TU_TEST(test_tag),
 			TU_TEST(test_xattr_faults),
+			TU_TEST(test_made_looks_for_no_tag),
 			{ NULL },
 		},
 	});
