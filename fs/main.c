@@ -563,16 +563,16 @@ int main(int argc, char **argv)
 	fs.o.io_uring = c.io_uring || (getenv("FUSE_URING_ENABLE") &&
 				       atoi(getenv("FUSE_URING_ENABLE")));
 
+	struct statfs srcfs;
+	bool srcst_ok = !fstat(srcfd, &srcst);
 	/* priority=background: the engine yields SOURCE's disk to other
 	 * programs' I/O, seen in the disk's counters. */
-	if (fs.o.background && !stat(src, &srcst) &&
-	    !dfs_dev_counts_sysfs_arg(srcst.st_dev, &dev_arg))
+	if (fs.o.background && srcst_ok && !dfs_dev_counts_sysfs_arg(srcst.st_dev, &dev_arg))
 		eo.dev_counts = dfs_dev_counts_sysfs;
 	eo.dev_arg = dev_arg;
 	/* SOURCE's own filesystem stays mounted while srcfd is open: its
 	 * type is asked once, not at every file. */
-	struct statfs srcfs;
-	if (!fstat(srcfd, &srcst) && !fstatfs(srcfd, &srcfs)) {
+	if (srcst_ok && !fstatfs(srcfd, &srcfs)) {
 		eo.source_dev = (uint64_t)srcst.st_dev;
 		eo.source_local = dfs_syncfs_covers((long)srcfs.f_type);
 	}

@@ -348,32 +348,31 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 	return fs_lookup_fd_stat(fs, fd, &st, e);
 }
 
-int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *stp,
+int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *st,
 		      struct fuse_entry_param *e)
 {
 	struct fs_inode *ino, *fresh = NULL;
-	const struct stat st = *stp;
 
 	pthread_mutex_lock(&fs->table.lock);
-	ino = table_find(&fs->table, st.st_dev, st.st_ino);
+	ino = table_find(&fs->table, st->st_dev, st->st_ino);
 	if (ino)
 		ino->nlookup++;
 	pthread_mutex_unlock(&fs->table.lock);
 	if (ino) {
-		fs_inode_saw(ino, &st);
+		fs_inode_saw(ino, st);
 		ifd_offer(&fs->ifds, &ino->ifd, fd); /* saves a reopen */
 	} else {
 		/* Made without the table lock (finding the handle is a system
 		 * call); another lookup may have put the inode in meanwhile. */
-		fresh = inode_new(fs, fd, &st);
+		fresh = inode_new(fs, fd, st);
 		if (!fresh)
 			return -ENOMEM;
 		pthread_mutex_lock(&fs->table.lock);
-		ino = table_find(&fs->table, st.st_dev, st.st_ino);
+		ino = table_find(&fs->table, st->st_dev, st->st_ino);
 		if (!ino) {
 			struct dfs_file_stats last;
 
-			if (S_ISREG(st.st_mode) && fs_forgotten_take(&fs->table.forgotten, &st, &last))
+			if (S_ISREG(st->st_mode) && fs_forgotten_take(&fs->table.forgotten, st, &last))
 				session_restore(&fresh->sess, &last);
 			table_insert(&fs->table, fresh);
 			ino = fresh;
@@ -388,7 +387,7 @@ int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *stp,
 	/* The stat taken above serves: an engine file, if any, knows the
 	 * size better anyway. */
 	memset(e, 0, sizeof(*e));
-	e->attr = st;
+	e->attr = *st;
 	off_t size;
 	bool open = session_size(&ino->sess, &size);
 	stat_shown(fs, open, size, &e->attr);

@@ -185,10 +185,10 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 	const off_t blk = f->blk;
 	struct dfs_io_piece batch[RUN_BATCH];
 	/* A padded tail (f->tail_padded) is written as an extension of the
-	 * file: w->extends, so under extend_lock. */
-	const bool padded = f->tail_padded && !w->cached && w->extends;
+	 * file (submit_begin set w->extends), so under extend_lock. */
+	const bool padded = f->tail_padded && !w->cached;
 	bool cut = false;
-	off_t hi = 0; /* the end of what was written, at most eof */
+	off_t hi = 0; /* the end of the last run, at most eof */
 	unsigned b = 0, n = 0;
 	int r = 0;
 
@@ -205,6 +205,7 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 			/* The partial block at end of file goes whole (its
 			 * bytes past eof are zero: dfs_internal.h), the cut
 			 * after the last batch. */
+			assert(w->extends);
 			batch[n++] = (struct dfs_io_piece){src, (size_t)(end - off), off, 0};
 			cut = true;
 		} else if (end > w->eof) {
@@ -219,8 +220,7 @@ static int window_write_runs(struct dfs_file *f, struct dfs_window *w)
 		} else {
 			batch[n++] = (struct dfs_io_piece){src, (size_t)(end - off), off, 0};
 		}
-		if (hi < (end < w->eof ? end : w->eof))
-			hi = end < w->eof ? end : w->eof;
+		hi = end < w->eof ? end : w->eof; /* runs come in file order */
 		if (n == RUN_BATCH && !r) {
 			r = dfs_disk_write_direct_batch(f, batch, n);
 			n = 0;
