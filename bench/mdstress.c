@@ -4,24 +4,65 @@
  * under DIR, run ROUNDS rounds of: create a file and write SIZE bytes to it,
  * rename it, hard-link it, stat the link, append to it through the link,
  * unlink the first name; every 8th round makes a directory and renames the
- * file into it.  Then each lists its directory, reads every file back
- * (checking its bytes) and removes everything.  Prints the wall seconds.
+ * file into it.  Then each reads every file back (checking its bytes),
+ * lists its directory and removes everything.  Prints the wall seconds.
  *
- *   mdstress DIR [PROCS [ROUNDS [SIZE]]]     (defaults 4, 2000, 512)
+ *   mdstress [-o] DIR [PROCS [ROUNDS [SIZE]]]     (defaults 4, 2000, 512)
+ *
+ * -o also prints, on standard error, a line per operation type: its name,
+ * a tab and the seconds it took (a process's mean over the processes; the
+ * calls in the order above): which of them a filesystem makes dear.
  *
  * Exits 1 on any failed call or wrong byte, naming it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The operation types -o times, in the order a round calls them. */
+enum op {
+	OP_CREATE, OP_WRITE, OP_CLOSE, OP_RENAME, OP_LINK, OP_STAT, OP_OPEN,
+	OP_APPEND, OP_CLOSE2, OP_UNLINK, OP_MKDIR, OP_MOVE, OP_READBACK,
+	OP_LIST, OP_REMOVE, OP_RMDIR, OPS
+};
+
+static const char *const op_name[OPS] = {
+	"create", "write", "close", "rename", "link", "stat", "open (append)",
+	"append", "close (append)", "unlink", "mkdir", "rename into dir",
+	"read back (open, read, close)", "list", "unlink (removal)", "rmdir",
+};
+
+/* Seconds this process spent in each operation type; sent to the parent
+ * as one write, which a pipe keeps whole up to PIPE_BUF bytes. */
+static double spent[OPS];
+_Static_assert(sizeof(spent) <= PIPE_BUF, "one record per write");
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Run stmt, adding its time to spent[op]. */
+#define TIMED(op, stmt)                       \
+	do {                                  \
+		double t_ = now();            \
+		stmt;                         \
+		spent[op] += now() - t_;      \
+	} while (0)
 
 static void die(const char *what, const char *name)
 {
@@ -83,7 +124,7 @@ static void worker(const char *top, int p, unsigned rounds, size_t size)
 	struct stat st;
 	unsigned r;
 	size_t i;
-	int dir, fd;
+	int dir, fd, err;
 
 	if (!data)
 		die("malloc", "");
@@ -99,58 +140,69 @@ static void worker(const char *top, int p, unsigned rounds, size_t size)
 		snprintf(a, sizeof(a), "new%u", r);
 		snprintf(b, sizeof(b), "f%u", r);
 		snprintf(c, sizeof(c), "l%u", r);
-		fd = openat(dir, a, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		TIMED(OP_CREATE, fd = openat(dir, a, O_WRONLY | O_CREAT | O_EXCL, 0644));
 		if (fd < 0)
 			die("create", a);
-		put(fd, data, size, a);
-		if (close(fd))
+		TIMED(OP_WRITE, put(fd, data, size, a));
+		TIMED(OP_CLOSE, err = close(fd));
+		if (err)
 			die("close", a);
-		if (renameat(dir, a, dir, b))
+		TIMED(OP_RENAME, err = renameat(dir, a, dir, b));
+		if (err)
 			die("rename", a);
-		if (linkat(dir, b, dir, c, 0))
+		TIMED(OP_LINK, err = linkat(dir, b, dir, c, 0));
+		if (err)
 			die("link", b);
-		if (fstatat(dir, c, &st, 0))
+		TIMED(OP_STAT, err = fstatat(dir, c, &st, 0));
+		if (err)
 			die("stat", c);
 		if (st.st_nlink != 2 || st.st_size != (off_t)size) {
 			fprintf(stderr, "mdstress: %s: nlink %lu size %lld\n", c,
 				(unsigned long)st.st_nlink, (long long)st.st_size);
 			exit(1);
 		}
-		fd = openat(dir, c, O_WRONLY | O_APPEND);
+		TIMED(OP_OPEN, fd = openat(dir, c, O_WRONLY | O_APPEND));
 		if (fd < 0)
 			die("open", c);
-		put(fd, data, size, c);
-		if (close(fd))
+		TIMED(OP_APPEND, put(fd, data, size, c));
+		TIMED(OP_CLOSE2, err = close(fd));
+		if (err)
 			die("close", c);
-		if (unlinkat(dir, b, 0))
+		TIMED(OP_UNLINK, err = unlinkat(dir, b, 0));
+		if (err)
 			die("unlink", b);
 		if (r % 8 == 7) {
 			snprintf(sub, sizeof(sub), "d%u", r);
-			if (mkdirat(dir, sub, 0755))
+			TIMED(OP_MKDIR, err = mkdirat(dir, sub, 0755));
+			if (err)
 				die("mkdir", sub);
 			snprintf(path, sizeof(path), "d%u/%s", r, c);
-			if (renameat(dir, c, dir, path))
+			TIMED(OP_MOVE, err = renameat(dir, c, dir, path));
+			if (err)
 				die("rename", c);
 		}
 	}
-	/* List, read back and remove. */
+	/* Read back, list and remove. */
 	for (r = 0; r < rounds; r++) {
 		if (r % 8 == 7)
 			snprintf(c, sizeof(c), "d%u/l%u", r, r);
 		else
 			snprintf(c, sizeof(c), "l%u", r);
-		check(dir, c, r, size);
+		TIMED(OP_READBACK, check(dir, c, r, size));
 	}
 	{
-		DIR *d = fdopendir(dup(dir));
+		DIR *d;
 		struct dirent *e;
 		unsigned n = 0;
+		double t0 = now();
 
+		d = fdopendir(dup(dir));
 		if (!d)
 			die("opendir", top);
 		while ((e = readdir(d)))
 			n++;
 		closedir(d);
+		spent[OP_LIST] += now() - t0;
 		/* ., .., one name per round. */
 		if (n != rounds + 2) {
 			fprintf(stderr, "mdstress: w%d lists %u names, not %u\n", p, n, rounds + 2);
@@ -160,14 +212,17 @@ static void worker(const char *top, int p, unsigned rounds, size_t size)
 	for (r = 0; r < rounds; r++) {
 		if (r % 8 == 7) {
 			snprintf(c, sizeof(c), "d%u/l%u", r, r);
-			if (unlinkat(dir, c, 0))
+			TIMED(OP_REMOVE, err = unlinkat(dir, c, 0));
+			if (err)
 				die("unlink", c);
 			snprintf(sub, sizeof(sub), "d%u", r);
-			if (unlinkat(dir, sub, AT_REMOVEDIR))
+			TIMED(OP_RMDIR, err = unlinkat(dir, sub, AT_REMOVEDIR));
+			if (err)
 				die("rmdir", sub);
 		} else {
 			snprintf(c, sizeof(c), "l%u", r);
-			if (unlinkat(dir, c, 0))
+			TIMED(OP_REMOVE, err = unlinkat(dir, c, 0));
+			if (err)
 				die("unlink", c);
 		}
 	}
@@ -175,18 +230,52 @@ static void worker(const char *top, int p, unsigned rounds, size_t size)
 	free(data);
 }
 
+/* Read one worker's times from fd into sum; false at a short record. */
+static bool add_times(int fd, double *sum)
+{
+	double got[OPS];
+	size_t have = 0;
+	ssize_t n;
+
+	while (have < sizeof(got)) {
+		n = read(fd, (char *)got + have, sizeof(got) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		have += (size_t)n;
+	}
+	for (int k = 0; k < OPS; k++)
+		sum[k] += got[k];
+	return true;
+}
+
 int main(int argc, char **argv)
 {
+	bool per_op = false;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "o")) != -1) {
+		if (opt != 'o')
+			return 2;
+		per_op = true;
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
+
 	int procs = argc > 2 ? atoi(argv[2]) : 4;
 	unsigned rounds = argc > 3 ? (unsigned)atoi(argv[3]) : 2000;
 	size_t size = argc > 4 ? (size_t)atol(argv[4]) : 512;
+	double sum[OPS] = { 0 };
 	struct timespec t0, t1;
-	int p, status, bad = 0;
+	int p, status, bad = 0, times[2];
 
 	if (argc < 2 || procs < 1 || !rounds || !size) {
-		fprintf(stderr, "usage: mdstress DIR [PROCS [ROUNDS [SIZE]]]\n");
+		fprintf(stderr, "usage: mdstress [-o] DIR [PROCS [ROUNDS [SIZE]]]\n");
 		return 2;
 	}
+	if (pipe(times))
+		die("pipe", "");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (p = 0; p < procs; p++) {
 		pid_t pid = fork();
@@ -194,10 +283,16 @@ int main(int argc, char **argv)
 		if (pid < 0)
 			die("fork", "");
 		if (!pid) {
+			close(times[0]);
 			worker(argv[1], p, rounds, size);
+			put(times[1], (const char *)spent, sizeof(spent), "times");
 			_exit(0);
 		}
 	}
+	close(times[1]);
+	for (p = 0; p < procs; p++)
+		if (!add_times(times[0], sum))
+			bad = 1;
 	while (wait(&status) > 0)
 		if (!WIFEXITED(status) || WEXITSTATUS(status))
 			bad = 1;
@@ -205,5 +300,8 @@ int main(int argc, char **argv)
 	if (bad)
 		return 1;
 	printf("%.3f\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	if (per_op)
+		for (int k = 0; k < OPS; k++)
+			fprintf(stderr, "%s\t%.6f\n", op_name[k], sum[k] / procs);
 	return 0;
 }

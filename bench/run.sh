@@ -11,11 +11,13 @@
 # small sizes (under 2 minutes with one round; CI's smoke test).  --only
 # picks workloads by name.  --out (default DIR/results) receives
 # results.tsv (one line per case and round), results.md (the table the
-# README shows) and results.png (gnuplot, where installed).  --build is the
-# CMake build tree (default ./build).  --opts passes -o O to directfs;
-# --alt adds a contender "directfs-altN", directfs -o O, next to directfs
-# in every workload (to try a setting against the defaults in one run);
-# given up to 3 times, N is 1, 2, 3 in order.
+# README shows) and results.png (gnuplot, where installed); the metadata
+# stress adds meta-ops.tsv (its seconds by operation type, a second table
+# in results.md).  --build is the CMake build tree (default ./build).
+# --opts passes -o O to directfs; --alt adds a contender "directfs-altN",
+# directfs -o O, next to directfs in every workload (to try a setting
+# against the defaults in one run); given up to 3 times, N is 1, 2, 3 in
+# order.
 # --report DIR only redraws DIR/results.md and results.png from
 # DIR/results.tsv.
 # Runs as root: it mounts, and drops the page cache before each case.
@@ -61,6 +63,35 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+# meta_ops TSV: the metadata stress's table by operation type, from lines
+# of contender, round, operation and seconds.
+meta_ops() {
+	echo
+	echo "The metadata stress by operation type: the median of the seconds a process spent in each."
+	echo
+	awk -F'\t' '
+	{
+		if (!($1 in isc)) { isc[$1] = 1; cs[++nc] = $1 }
+		if (!($3 in iso)) { iso[$3] = 1; ops[++no] = $3 }
+		v[$1, $3, ++n[$1, $3]] = $4
+	}
+	function med(c, o,   m, i, j, x, s) {
+		m = n[c, o]
+		for (i = 1; i <= m; i++) s[i] = v[c, o, i]
+		for (i = 2; i <= m; i++) { x = s[i]; for (j = i - 1; j >= 1 && s[j] > x; j--) s[j + 1] = s[j]; s[j + 1] = x }
+		return m % 2 ? s[(m + 1) / 2] : (s[m / 2] + s[m / 2 + 1]) / 2
+	}
+	END {
+		printf "| operation |"; for (i = 1; i <= nc; i++) printf " %s |", cs[i]; print ""
+		printf "|---|"; for (i = 1; i <= nc; i++) printf "---|"; print ""
+		for (j = 1; j <= no; j++) {
+			printf "| %s |", ops[j]
+			for (i = 1; i <= nc; i++) printf " %.3f |", med(cs[i], ops[j])
+			print ""
+		}
+	}' "$1"
+}
+
 # report OUT: OUT/results.md (OUT/header.md, then the table of
 # OUT/results.tsv) and OUT/results.png, from the cases recorded.
 report() {
@@ -105,6 +136,7 @@ report() {
 	}' "$tsv"
 	echo
 	echo "× ref: the reference's median time over this one's (above 1: faster).  The reference is the workload's first contender: raw O_DIRECT dd, or the same program on SOURCE."
+	[ -s "$out/meta-ops.tsv" ] && meta_ops "$out/meta-ops.tsv"
 	} >"$out/results.md"
 	cat "$out/results.md"
 	command -v gnuplot >/dev/null || return 0
@@ -395,7 +427,12 @@ run_mixed() { bytes=$((mixedmib << 20)); cp -a "$shm/mixed" "$T/"; }
 check_mixed() { diff -r "$shm/mixed" "$SRC/mixed"; }
 
 contenders_meta="native directfs pt"
-run_meta() { bytes=$((mdrounds * 4 * 1024)); "$mdstress" "$T" 4 $mdrounds 512 >/dev/null; }
+# Each operation type's seconds go to meta-ops.tsv (contender, round, op).
+run_meta() {
+	bytes=$((mdrounds * 4 * 1024))
+	"$mdstress" -o "$T" 4 $mdrounds 512 2>"$work/ops" >/dev/null || { cat "$work/ops" >&2; return 1; }
+	sed "s/^/$C\t$r\t/" "$work/ops" >>"$out/meta-ops.tsv"
+}
 # mdstress checks its own bytes; what it made must all be gone.
 check_meta() { [ "$(find "$SRC" -type f | wc -l)" = 0 ]; }
 
@@ -425,6 +462,7 @@ check_fio64k() { check_fio4k; }
 bad=0
 tsv=$out/results.tsv
 printf 'workload\tcontender\tround\tseconds\tMiBps\tcached_kib\tresident_pages\trss_kib\tcpu_s\tverified\n' >"$tsv"
+: >"$out/meta-ops.tsv"
 one() { # W C ROUND
 	local w=$1 r=$3 t0 t1 c0 c1 cpu0 cpu1 res rss=- cpu=- ok=ok
 	C=$2

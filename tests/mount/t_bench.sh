@@ -5,7 +5,8 @@
 # checks, every directfs file durable), and no directfs case leaves a page
 # of its files resident.  The neighbour workload runs every contender
 # with its neighbours logging, each copy verified, and draws its table
-# and plot.  A speed is never asserted.
+# and plot.  The metadata stress times each of its operation types.  A
+# speed is never asserted.
 . "$(dirname "$0")/lib.sh"
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +35,13 @@ for wc in $want; do
 done
 [ "$(($(wc -l <"$out/results.tsv") - 1))" = "$n" ] || fail "results.tsv has other cases than the $n expected"
 grep -q '^| seqwrite | directfs |' "$out/results.md" || fail "results.md has no table"
+# The metadata stress's operation types: 16 for each of its 3 contenders,
+# every one timed, and their table.
+assert_eq "$(wc -l <"$out/meta-ops.tsv")" 48 "meta-ops.tsv lines"
+awk -F'\t' 'NF != 4 || !($4 > 0) { exit 1 }' "$out/meta-ops.tsv" ||
+	fail "meta-ops.tsv has an operation without a time: $(cat "$out/meta-ops.tsv")"
+grep -q '^| read back (open, read, close) | [0-9.]* | [0-9.]* | [0-9.]* |$' "$out/results.md" ||
+	fail "results.md has no table of the metadata stress's operations"
 if command -v gnuplot >/dev/null; then
 	[ -s "$out/results.png" ] || fail "gnuplot is installed but no results.png"
 elif [ "${CI:-}" = true ]; then
