@@ -331,7 +331,7 @@ void fs_link(fuse_req_t req, fuse_ino_t nodeid, fuse_ino_t newparent, const char
 	if (!r)
 		r = link_inode(fs, ino, dir, newname);
 	if (!r)
-		r = fs_lookup_name(fs, dir, newname, &e);
+		r = fs_lookup_inode(fs, ino, &e);
 	if (r)
 		fs_reply_err(req, r, "link", newparent, newname);
 	else

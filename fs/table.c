@@ -335,6 +335,15 @@ int fs_inode_stat(struct fs *fs, struct fs_inode *ino, struct stat *st)
 	return 0;
 }
 
+/* The rest of e, whose attr is filled: the node id of ino, which has
+ * taken its lookup, and the timeouts. */
+static void entry_of(struct fs *fs, struct fs_inode *ino, struct fuse_entry_param *e)
+{
+	e->ino = node_id(fs, ino);
+	e->attr_timeout = fs->o.timeout;
+	e->entry_timeout = fs->o.timeout;
+}
+
 int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e)
 {
 	struct stat st;
@@ -391,9 +400,20 @@ int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *st,
 	off_t size;
 	bool open = session_size(&ino->sess, &size);
 	stat_shown(fs, open, size, &e->attr);
-	e->ino = node_id(fs, ino);
-	e->attr_timeout = fs->o.timeout;
-	e->entry_timeout = fs->o.timeout;
+	entry_of(fs, ino, e);
+	return 0;
+}
+
+int fs_lookup_inode(struct fs *fs, struct fs_inode *ino, struct fuse_entry_param *e)
+{
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	r = fs_inode_stat(fs, ino, &e->attr);
+	if (r)
+		return r;
+	inode_pin(fs, ino);
+	entry_of(fs, ino, e);
 	return 0;
 }
 

@@ -109,5 +109,8 @@ int fs_lookup_fd(struct fs *fs, int fd, struct fuse_entry_param *e);
 /* fs_lookup_fd with fd's stat already taken (st, fstat of fd itself). */
 int fs_lookup_fd_stat(struct fs *fs, int fd, const struct stat *st,
 		      struct fuse_entry_param *e);
+/* Another lookup of ino, which the kernel holds, from its own stat (no
+ * name walked): a link's new name is the inode itself. */
+int fs_lookup_inode(struct fs *fs, struct fs_inode *ino, struct fuse_entry_param *e);
 
 #endif /* DFS_FS_TABLE_H */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: data still staged in the daemon is visible through the
- * mount.  Run as `staged MOUNTDIR SOURCEDIR`.
+ * mount, under every name.  Run as `staged MOUNTDIR SOURCEDIR`.
  *
  * One process, no children: every close(2) of a descriptor of the file,
  * including a forked child's copy or a close-on-exec, is a FUSE flush,
@@ -9,10 +9,10 @@
  *
  * Writes 100,000 bytes (less than one staging buffer), then checks that
  * SOURCE still has none of them while the mount's stat and reads (through
- * another descriptor) show all of them; that a reader's close does not
- * write them out; that an unaligned overwrite and a truncate of staged
- * data read back right; and that the writer's close puts exactly them on
- * SOURCE.
+ * another descriptor) show all of them, and so does a hard link made
+ * meanwhile; that a reader's close does not write them out; that an
+ * unaligned overwrite and a truncate of staged data read back right; and
+ * that the writer's close puts exactly them on SOURCE.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,7 +27,7 @@
 #define LEN 100000
 
 static char want[LEN], got[LEN + 1];
-static char mpath[4096], spath[4096];
+static char mpath[4096], spath[4096], lpath[4096];
 
 #define CHECK(cond, ...)                                                                 \
 	do {                                                                             \
@@ -67,6 +67,7 @@ int main(int argc, char **argv)
 	CHECK(argc == 3, "usage: staged MOUNTDIR SOURCEDIR");
 	snprintf(mpath, sizeof(mpath), "%s/staged", argv[1]);
 	snprintf(spath, sizeof(spath), "%s/staged", argv[2]);
+	snprintf(lpath, sizeof(lpath), "%s/staged.link", argv[1]);
 	for (i = 0; i < LEN; i++)
 		want[i] = (char)(i * 2654435761u >> 13);
 
@@ -80,6 +81,18 @@ int main(int argc, char **argv)
 	read_back(mpath, LEN, "staged read");
 	CHECK(size_of(spath) == 0, "a reader's close wrote the writer's staged data out");
 	printf("staged read: ok (SOURCE 0 bytes, mount %d)\n", LEN);
+
+	/* A new name for it shows what the old one shows: the link's reply
+	 * carries the size, and the kernel keeps it for the timeout. */
+	struct stat st;
+	CHECK(!link(mpath, lpath), "link %s: %s", lpath, strerror(errno));
+	CHECK(!stat(lpath, &st), "stat %s: %s", lpath, strerror(errno));
+	CHECK(st.st_size == LEN && st.st_nlink == 2,
+	      "the new name shows %jd bytes and %ju links, want %d and 2",
+	      (intmax_t)st.st_size, (uintmax_t)st.st_nlink, LEN);
+	CHECK(!unlink(lpath), "unlink %s: %s", lpath, strerror(errno));
+	CHECK(size_of(spath) == 0, "a link wrote the staged data out");
+	printf("link while staged: ok\n");
 
 	memcpy(want + 4097, "XYZ", 3);
 	CHECK(pwrite(fd, "XYZ", 3, 4097) == 3, "pwrite: %s", strerror(errno));
