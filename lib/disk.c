@@ -26,6 +26,11 @@
 /* Largest bounce buffer for an unaligned piece of a read. */
 #define BOUNCE_MAX (256u * 1024u)
 
+/* A range that ends inside a block goes whole through a bounce buffer,
+ * in one read, up to this long: copying 64 KiB costs less than a second
+ * trip to the device for its last block. */
+#define ONE_READ_MAX (64u * 1024u)
+
 void dfs_disk_enter_fallback(struct dfs_file *f, const char *why)
 {
 	if (atomic_exchange(&f->fallback, true))
@@ -222,9 +227,12 @@ static bool reads_may_cache(struct dfs_file *f)
 /*
  * Read [off, off + len) of the backing file into buf, zero-filling at and
  * past disk_size (or the real end of file).  O_DIRECT in whole blocks, into
- * buf where it is aligned, else through a bounce buffer.  Where the
- * filesystem may have served it from its page cache instead (btrfs), the
- * pages of the range, the partial ones at its edges included, are dropped.
+ * buf where it is aligned and the rest is whole blocks or longer than
+ * ONE_READ_MAX, else through a bounce buffer: so a short range that ends
+ * inside a block (a small file's read back) takes one read, not two.
+ * Where the filesystem may have served it from its page cache instead
+ * (btrfs), the pages of the range, the partial ones at its edges
+ * included, are dropped.
  */
 ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		      off_t disk_size)
@@ -232,6 +240,7 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 	const struct dfs_io_ops *io = f->eng->io;
 	size_t want = disk_part(len, off, disk_size);
 	char *bounce = NULL;
+	size_t bounce_size = 0;
 	ssize_t r = 0;
 
 	/* In fallback, or no O_DIRECT descriptor to be had now: a plain read
@@ -247,7 +256,8 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		char *dst = buf + done;
 		size_t left = want - done;
 		if (pos % blk == 0 && left >= (size_t)blk &&
-		    (uintptr_t)dst % f->align.mem == 0) {
+		    (uintptr_t)dst % f->align.mem == 0 &&
+		    (left % (size_t)blk == 0 || left > ONE_READ_MAX)) {
 			size_t n = left - left % (size_t)blk;
 			r = dfs_io_read_full(io, dfd, dst, n, pos, f->blk);
 			if (r < 0)
@@ -264,9 +274,15 @@ ssize_t dfs_disk_read(struct dfs_file *f, char *buf, size_t len, off_t off,
 		size_t alen = (size_t)(aend - astart);
 		if (alen > BOUNCE_MAX)
 			alen = BOUNCE_MAX;
-		if (!bounce && posix_memalign((void **)&bounce, 4096, BOUNCE_MAX)) {
-			r = -ENOMEM;
-			goto out;
+		if (alen > bounce_size) {
+			free(bounce);
+			bounce_size = 0;
+			if (posix_memalign((void **)&bounce, 4096, alen)) {
+				bounce = NULL;
+				r = -ENOMEM;
+				goto out;
+			}
+			bounce_size = alen;
 		}
 		r = dfs_io_read_full(io, dfd, bounce, alen, astart, f->blk);
 		if (r < 0)
