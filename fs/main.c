@@ -574,7 +574,7 @@ int main(int argc, char **argv)
 	 * type is asked once, not at every file. */
 	if (srcst_ok && !fstatfs(srcfd, &srcfs)) {
 		eo.source_dev = (uint64_t)srcst.st_dev;
-		eo.source_local = dfs_syncfs_covers((long)srcfs.f_type);
+		eo.source_type = (long)srcfs.f_type;
 	}
 
 	raise_fd_limit();

@@ -91,10 +91,11 @@ struct dfs_engine_opts {
 	enum dfs_tail_mode { DFS_TAIL_AUTO, DFS_TAIL_PADDED } tail;
 	/* The filesystem SOURCE's root is on (its st_dev, nonzero), which the
 	 * caller keeps mounted for the engine's life (it holds the root
-	 * open), and whether dfs_syncfs_covers its type: files there are not
-	 * asked fstatfs each.  0: every file is asked. */
+	 * open), and its type (statfs f_type): files there are not asked
+	 * fstatfs each, neither at open nor at their first read.  0: every
+	 * file is asked. */
 	uint64_t source_dev;
-	bool source_local;
+	long source_type;
 };
 
 /* dev_counts from sysfs (pace.c): *arg receives the dev_arg for the disk

@@ -188,7 +188,8 @@ struct dfs_file {
 	bool tail_padded;
 	/* After an O_DIRECT read, drop the range from the page cache: the
 	 * filesystem may have read it buffered (dfs_direct_reads_uncached).
-	 * -1 until the first read asks fstatfs. */
+	 * -1 until the first read asks fstatfs (known at open on SOURCE's
+	 * own filesystem: dfs_engine_opts.source_type). */
 	atomic_int drop_reads;
 	atomic_int err;
 	atomic_int syncing;

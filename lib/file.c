@@ -414,11 +414,10 @@ int dfs_file_adopt(struct dfs_engine *e, int fd, struct dfs_file **out)
 	if (r)
 		goto err_close;
 	atomic_store(&f->no_dontcache, e->o.no_dontcache != 0);
-	f->cache_local = e->o.source_dev && f->align.dev == e->o.source_dev
-				 ? e->o.source_local
-				 : dfs_fd_syncfs_covers(fd);
+	bool on_source = e->o.source_dev && f->align.dev == e->o.source_dev;
+	f->cache_local = on_source ? dfs_syncfs_covers(e->o.source_type) : dfs_fd_syncfs_covers(fd);
 	f->tail_padded = e->o.tail == DFS_TAIL_PADDED || !f->cache_local;
-	atomic_store(&f->drop_reads, -1);
+	atomic_store(&f->drop_reads, on_source ? !dfs_direct_reads_uncached(e->o.source_type) : -1);
 	f->blk = atomic_load(&f->fallback) ? DFS_ALIGN_FALLBACK : f->align.off;
 	f->wsize = e->o.buf_size;
 	f->nblocks = (unsigned)(f->wsize / f->blk);

@@ -187,7 +187,13 @@ static int fi_fallocate(void *arg, int fd, int mode, off_t off, off_t len)
 
 static int fi_fadvise(void *arg, int fd, off_t off, off_t len, int advice)
 {
-	(void)arg;
+	struct fault_io *fi = arg;
+
+	if (advice == POSIX_FADV_DONTNEED) {
+		pthread_mutex_lock(&fi->lock);
+		fi->dontneeds++;
+		pthread_mutex_unlock(&fi->lock);
+	}
 	return dfs_io_default()->fadvise(NULL, fd, off, len, advice);
 }
 

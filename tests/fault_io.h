@@ -45,6 +45,7 @@ struct fault_io {
 	unsigned long direct_reads, misaligned, misaligned_mem, fired;
 	unsigned long batches, batch_pieces; /* pwrite_batch calls, their pieces */
 	unsigned long xattr_lists;	     /* flistxattr calls */
+	unsigned long dontneeds;	     /* fadvise POSIX_FADV_DONTNEED calls */
 	int in_direct, max_in_direct; /* O_DIRECT pwrites inside the table now, the most */
 	size_t max_direct_len;	      /* the longest O_DIRECT pwrite */
 	/* The first FI_LOG O_DIRECT pwrites: when each ran (CLOCK_MONOTONIC,

@@ -543,8 +543,8 @@ START_TEST(test_tail_padded)
 }
 END_TEST
 
-/* What the caller says of SOURCE's filesystem (source_dev, source_local)
- * stands for asking it: told "not local", a file in the test directory
+/* What the caller says of SOURCE's filesystem (source_dev, source_type)
+ * stands for asking it: told NFS, a file in the test directory
  * gets its tail padded like one on a network SOURCE; told of another
  * device, the file is asked, and its local filesystem answers. */
 START_TEST(test_source_fs_given)
@@ -559,7 +559,7 @@ START_TEST(test_source_fs_given)
 	for (int other = 0; other < 2; other++) {
 		setup_opts(&o);
 		o.source_dev = (uint64_t)st.st_dev + (uint64_t)other;
-		o.source_local = false;
+		o.source_type = 0x6969; /* NFS_SUPER_MAGIC */
 		ck_assert_int_eq(dfs_engine_create(&o, &pe), 0);
 		unsigned long plain = fio.plain_writes;
 		struct dfs_file *f = tu_engine_create(pe, path, sizeof(path), "given");
@@ -570,6 +570,47 @@ START_TEST(test_source_fs_given)
 			ck_assert_uint_gt(fio.plain_writes, plain);
 		else
 			ck_assert_uint_eq(fio.plain_writes, plain);
+		dfs_engine_destroy(pe);
+	}
+}
+END_TEST
+
+/* SOURCE's type, given, also says whether a read must drop pages: told
+ * ext4 (O_DIRECT reads leave none), a file's reads drop nothing; told
+ * btrfs (which may serve them from its page cache), each read drops its
+ * range.  Neither asks the file's filesystem. */
+START_TEST(test_source_type_reads)
+{
+	const long types[] = {0xEF53, 0x9123683E}; /* ext4, btrfs */
+	struct dfs_engine_opts o;
+	struct dfs_engine *pe;
+	struct stat st;
+	char path[4200], buf[5000], got[5000];
+
+	ck_assert_int_eq(stat(tu_dir(), &st), 0);
+	tu_pattern(buf, sizeof(buf), 0, 41);
+	for (int i = 0; i < 2; i++) {
+		setup_opts(&o);
+		o.source_dev = (uint64_t)st.st_dev;
+		o.source_type = types[i];
+		ck_assert_int_eq(dfs_engine_create(&o, &pe), 0);
+		struct dfs_file *f = tu_engine_create(pe, path, sizeof(path), "typed");
+		ck_assert_int_eq(dfs_file_write(f, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+		ck_assert_int_eq(dfs_file_close(f), 0);
+		f = tu_engine_open(pe, path, O_RDONLY);
+		pthread_mutex_lock(&fio.lock);
+		unsigned long d0 = fio.dontneeds;
+		pthread_mutex_unlock(&fio.lock);
+		ck_assert_int_eq(dfs_file_read(f, got, sizeof(got), 0), (ssize_t)sizeof(got));
+		ck_assert_mem_eq(got, buf, sizeof(buf));
+		pthread_mutex_lock(&fio.lock);
+		unsigned long drops = fio.dontneeds - d0;
+		pthread_mutex_unlock(&fio.lock);
+		if (i)
+			ck_assert_uint_eq(drops, 1);
+		else
+			ck_assert_uint_eq(drops, 0);
+		ck_assert_int_eq(dfs_file_close(f), 0);
 		dfs_engine_destroy(pe);
 	}
 }
@@ -595,6 +636,7 @@ int main(void)
 			TU_TEST(test_write_swap),
 			TU_TEST(test_tail_padded),
 			TU_TEST(test_source_fs_given),
+			TU_TEST(test_source_type_reads),
 			{ NULL },
 		},
 	});
