@@ -157,9 +157,10 @@ void fs_handles_free_all(void)
 /*
  * Open ino (the kernel's nodeid) for the request and reply (e: it was just
  * created, and created is an O_RDWR descriptor of it, or -1; both taken
- * over; made: this create made the file, so it carries no tag).  Returns 0 once the open is replied; -errno when nothing was
- * opened and nothing replied (the caller replies); 1 when the reply did
- * not reach the caller (interrupted), who then holds nothing open.
+ * over; made: this create made the file, so it carries no tag).  Returns
+ * 0 once the open is replied; -errno when nothing was opened and nothing
+ * replied (the caller replies); 1 when the reply did not reach the caller
+ * (interrupted), who then holds nothing open.
  */
 static int open_reply(fuse_req_t req, struct fs *fs, fuse_ino_t nodeid, struct fs_inode *ino,
 		      struct fuse_file_info *fi, const struct fuse_entry_param *e,

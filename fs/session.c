@@ -530,14 +530,14 @@ void session_release(struct fs_host *host, struct fs_session *s, bool writable)
 		sf = detach_locked(s);
 	update_busy(s);
 	pthread_mutex_unlock(&s->lock);
+	if (!sf)
+		return;
 	/* A session that changed nothing has nothing to make durable: it
 	 * ends here, and its figures never show as syncing; unless pages
 	 * of a mapping wait for the committer to drop them. */
-	if (sf &&
-	    (sf->err || dfs_file_finish_pending(sf->file) || host->ops->paged(host->arg, s->owner)) &&
-	    commit(host, sf))
-		return;
-	if (sf)
+	bool to_commit = sf->err || dfs_file_finish_pending(sf->file) ||
+			 host->ops->paged(host->arg, s->owner);
+	if (!to_commit || !commit(host, sf))
 		finish_with(host, sf, dfs_file_finish(sf->file));
 }
 

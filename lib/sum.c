@@ -155,6 +155,14 @@ void dfs_tag_ts_format(const struct timespec *t, char buf[DFS_TAG_TS_MAX])
 	snprintf(buf, DFS_TAG_TS_MAX, "%010lld.%09ld", (long long)t->tv_sec, t->tv_nsec);
 }
 
+/* rm of name, where a name not there (or no user xattrs) is no error. */
+static int rm_if_there(int (*rm)(void *arg, const char *name), void *arg, const char *name)
+{
+	int r = rm(arg, name);
+
+	return r == -ENODATA || r == -EOPNOTSUPP ? 0 : r;
+}
+
 int dfs_tag_remove_listed(const char *list, long n, int (*rm)(void *arg, const char *name),
 			  void *arg)
 {
@@ -163,20 +171,16 @@ int dfs_tag_remove_listed(const char *list, long n, int (*rm)(void *arg, const c
 	if (n == -EOPNOTSUPP || n == 0)
 		return 0; /* no user xattrs, or none at all: no tag */
 	if (n == -ERANGE) {
-		for (int k = DFS_SUM_OFF + 1; k < DFS_SUM_KINDS && !r; k++) {
-			r = rm(arg, kinds[k].attr);
-			if (!r || r == -ENODATA || r == -EOPNOTSUPP)
-				r = rm(arg, kinds[k].ts_attr);
-			if (r == -ENODATA || r == -EOPNOTSUPP)
-				r = 0;
-		}
+		for (int k = DFS_SUM_OFF + 1; k < DFS_SUM_KINDS && !r; k++)
+			if (!(r = rm_if_there(rm, arg, kinds[k].attr)))
+				r = rm_if_there(rm, arg, kinds[k].ts_attr);
 		return r;
 	}
 	if (n < 0)
 		return (int)n;
 	for (const char *p = list; p < list + n && !r; p += strlen(p) + 1)
-		if (dfs_tag_is_attr(p) && (r = rm(arg, p)) == -ENODATA)
-			r = 0;
+		if (dfs_tag_is_attr(p))
+			r = rm_if_there(rm, arg, p);
 	return r;
 }
 

@@ -74,34 +74,34 @@ struct found {
 static int add_mount(void *arg, uint64_t id, const char *point, const char *type,
 		     const char *source)
 {
-	struct found *fd = arg;
+	struct found *f = arg;
 	struct mount *m;
 
 	(void)id;
 	if (strcmp(type, "fuse.directfs"))
 		return 0;
-	m = realloc(fd->ms, (size_t)(fd->n + 1) * sizeof(*m));
+	m = realloc(f->ms, (size_t)(f->n + 1) * sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	fd->ms = m;
-	m[fd->n] = (struct mount){.point = strdup(point), .source = strdup(source)};
-	if (!m[fd->n].point || !m[fd->n].source) {
-		free(m[fd->n].point);
-		free(m[fd->n].source);
+	f->ms = m;
+	m[f->n] = (struct mount){.point = strdup(point), .source = strdup(source)};
+	if (!m[f->n].point || !m[f->n].source) {
+		free(m[f->n].point);
+		free(m[f->n].source);
 		return -ENOMEM;
 	}
-	fd->n++;
+	f->n++;
 	return 0;
 }
 
 /* Every fuse.directfs mount, in mountinfo's order: 0 or -errno. */
 static int find_mounts(struct mount **out, int *n)
 {
-	struct found fd = {0};
-	int r = dfs_mountinfo_each(add_mount, &fd);
+	struct found f = {0};
+	int r = dfs_mountinfo_each(add_mount, &f);
 
-	*out = fd.ms;
-	*n = fd.n;
+	*out = f.ms;
+	*n = f.n;
 	return r;
 }
 
